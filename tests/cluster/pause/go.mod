@@ -1,0 +1,3 @@
+module safeagent.local/build/pause
+
+go 1.22
