@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make cluster-down`: delete the kind cluster; keep every cache.
+source "$(dirname "$0")/lib.sh"
+rm -f "$SAFEAGENT_CACHE/CLUSTER_READY"
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  step "delete cluster $CLUSTER_NAME" kind delete cluster --name "$CLUSTER_NAME"
+else
+  log "no cluster named $CLUSTER_NAME"
+fi

@@ -1,0 +1,59 @@
+"""Fixtures for tests that need a real cluster: whatever cluster KUBECONFIG (or ~/.kube/config) points at.
+
+`make e2e` brings up the kind test bed first; against another cluster, run `pytest tests/e2e` with
+KUBECONFIG set and the images loaded (README: "Testing on your own cluster").
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from clusterlib import KUBECTL, run_kubectl
+
+
+def pytest_sessionstart(session):
+    if shutil.which(KUBECTL) is None:
+        pytest.exit(f"e2e: {KUBECTL} not found on PATH (run `make cluster` or set KUBECTL)", returncode=2)
+    proc = subprocess.run([KUBECTL, "get", "--raw", "/readyz"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        pytest.exit(
+            "e2e: no reachable cluster (KUBECONFIG / current context): " + proc.stderr.strip()
+            + "\nRun `make cluster` for the kind test bed.",
+            returncode=2,
+        )
+
+
+@pytest.fixture(scope="session")
+def kubectl():
+    return run_kubectl
+
+
+@pytest.fixture(scope="session")
+def k8s():
+    from kubernetes import client, config
+
+    config.load_kube_config()
+    api = client.ApiClient()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def namespace(kubectl):
+    """A fresh namespace that enforces Pod Security `restricted`; deleted after the test."""
+    name = f"sa-e2e-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    kubectl(
+        "label", "namespace", name,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+        "safeagent.ca/e2e=true",
+    )
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
