@@ -36,3 +36,48 @@ cluster: ## build (cached) and start the kind test-bed cluster with NetworkPolic
 .PHONY: cluster-down
 cluster-down: ## delete the kind cluster (caches are kept)
 	tests/cluster/down.sh
+
+# --- chart & images (issue 5) ---
+CHART := charts/safeagent
+RELEASE ?= safeagent
+RELEASE_NAMESPACE ?= safeagent-system
+export RELEASE RELEASE_NAMESPACE
+# Extra flags for `make install`, e.g. HELM_FLAGS='--set policy.preset=execution'.
+HELM_FLAGS ?=
+
+.PHONY: chart-files wheelhouse images images-load install uninstall demo manifests lint e2e test
+chart-files: ## copy crds/*.yaml and configs/policy*.yaml into the chart (Helm reads only its own files)
+	charts/sync-files.sh
+
+wheelhouse: ## build the operator's Python wheels on the host (cached by pyproject.toml)
+	sandbox-images/build-images.sh wheelhouse
+
+images: ## build the base, sandbox and operator images locally, without pulling
+	sandbox-images/build-images.sh
+
+images-load: ## load the sandbox and operator images into the kind cluster
+	kind load docker-image --name $(CLUSTER_NAME) safeagent/operator:dev safeagent/sandbox:dev
+
+install: chart-files ## install or upgrade the chart in the current cluster and wait for the operator
+	charts/install.sh $(HELM_FLAGS)
+
+uninstall: ## remove the release (CRDs, SandboxJobs and sandbox namespaces are kept)
+	helm uninstall $(RELEASE) --namespace $(RELEASE_NAMESPACE) --wait
+
+demo: venv ## cluster up, chart installed, example jobs run, an approval round trip shown
+	tests/demo/demo.sh
+
+manifests: chart-files ## render the chart into manifests/safeagent.yaml
+	charts/render-manifests.sh
+
+lint: chart-files ## helm lint (strict) and a syntax check of the shell scripts
+	helm lint --strict $(CHART)
+	bash -n charts/*.sh sandbox-images/build-images.sh configs/apply-nftables.sh tests/demo/demo.sh
+
+e2e: venv ## cluster, images and chart, then the end-to-end tests against the in-cluster operator
+	$(MAKE) cluster images images-load install
+	$(PYTEST) -q tests/e2e
+
+test: ## all tests: unit, then end-to-end on the kind cluster
+	$(MAKE) unit
+	$(MAKE) e2e

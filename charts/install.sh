@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install or upgrade the safeagent chart into the current kubectl context and wait until the
+# operator is ready. Idempotent: run it again after `make images images-load` to pick up new images.
+#   usage: charts/install.sh [extra helm flags...]     e.g. --set policy.preset=execution
+# Environment: RELEASE (safeagent), RELEASE_NAMESPACE (safeagent-system), SAFEAGENT_CACHE.
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/cluster/lib.sh"
+
+RELEASE=${RELEASE:-safeagent}
+RELEASE_NAMESPACE=${RELEASE_NAMESPACE:-safeagent-system}
+CHART="$REPO_ROOT/charts/safeagent"
+OPERATOR_IMAGE=${OPERATOR_IMAGE:-safeagent/operator:dev}
+SANDBOX_IMAGE=${SANDBOX_IMAGE:-safeagent/sandbox:dev}
+
+for tool in kubectl helm; do
+    command -v "$tool" >/dev/null || die "$tool not found: make cluster builds it into $BIN"
+done
+
+# Helm installs the CRDs in crds/ on first install only, never on upgrade: apply them every time so
+# that a changed schema reaches the cluster. Server-side apply keeps this idempotent.
+apply_crds() {
+    kubectl apply --server-side --force-conflicts --field-manager=safeagent-install -f "$CHART/crds/"
+    kubectl wait --for condition=Established --timeout=60s -f "$CHART/crds/" >/dev/null
+}
+
+helm_upgrade() {
+    helm upgrade --install "$RELEASE" "$CHART" --namespace "$RELEASE_NAMESPACE" --create-namespace \
+        --wait --timeout 5m "$@"
+}
+
+# Images keep their :dev tag when rebuilt, so the Deployment's spec does not change; restart the
+# operator when the image behind the tag differs from what the last install used.
+restart_if_images_changed() {
+    local ids=""
+    ids=$(docker image inspect --format '{{.Id}}' "$OPERATOR_IMAGE" "$SANDBOX_IMAGE" 2>/dev/null | tr '\n' ' ') || true
+    local key="$RELEASE/$RELEASE_NAMESPACE $ids"
+    if [[ -z "$ids" ]] || stamp_ok installed-images "$key"; then
+        log "    operator: images unchanged since the last install"
+        return 0
+    fi
+    if ((fresh_install)); then
+        stamp_set installed-images "$key"
+        return 0
+    fi
+    local deployment
+    deployment=$(kubectl -n "$RELEASE_NAMESPACE" get deployment -o name \
+        -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=operator")
+    [[ -n "$deployment" ]] || die "no operator Deployment of release $RELEASE in $RELEASE_NAMESPACE"
+    kubectl -n "$RELEASE_NAMESPACE" rollout restart "$deployment" >/dev/null
+    kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s
+    stamp_set installed-images "$key"
+}
+
+fresh_install=1
+helm status "$RELEASE" --namespace "$RELEASE_NAMESPACE" >/dev/null 2>&1 && fresh_install=0
+step "CRDs" apply_crds
+step "helm upgrade --install $RELEASE (namespace $RELEASE_NAMESPACE)" helm_upgrade "$@"
+step "operator rollout" restart_if_images_changed
+kubectl -n "$RELEASE_NAMESPACE" get deployment,pods -l app.kubernetes.io/instance="$RELEASE"
