@@ -1,0 +1,228 @@
+"""Read a command's arguments the way the real program will: GNU getopt_long, git, or find.
+
+The parser errs towards *seeing more*: when it cannot be sure an option consumes the next word, the
+policy marks the option ``optional`` (attached argument only), so that word is read as an operand and
+checked as a path. Every word ends up as an option, an option argument or an operand, and each is
+checked; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .compiled import Command, Option
+from .errors import Refusal
+
+_NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_NUMERIC_OPTION = Option(canonical="-NUM", names=("-NUM",), arg="number")
+#: find's expression operators: harmless, take no argument. ( ) and ! never get here (metacharacters).
+_FIND_OPERATORS = frozenset({"-not", "-a", "-and", "-o", "-or", ","})
+
+
+@dataclass(slots=True)
+class ParsedCommand:
+    """The words of a command, sorted into what they are."""
+
+    path: list[str]  # program, then subcommands: ["git", "diff"]
+    command: Command  # rules of the innermost subcommand
+    options: list[str] = field(default_factory=list)  # every spelling of every option given, all levels
+    #: (kind, value, where) for every option argument and operand that needs a content check
+    values: list[tuple[str, str, str]] = field(default_factory=list)
+    operands: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return " ".join(self.path)
+
+
+def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown: str) -> None:
+    where = f"{parsed.label}: {shown}"
+    if value is None:
+        return
+    if option.arg == "choice" and value not in option.choices:
+        allowed = ", ".join(sorted(option.choices))
+        raise Refusal("option_bad_value", f"{where} does not accept {value!r} (allowed: {allowed}).")
+    if option.arg == "number" and not _NUMBER.match(value):
+        raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
+    if option.arg in ("path", "nodeid"):
+        parsed.values.append((option.arg, value, f"the argument of {shown}"))
+
+
+def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:
+    if option.denied:
+        also = "" if shown in option.names else f" (it abbreviates {option.canonical})"
+        raise Refusal("option_denied", f"{parsed.label}: {shown} is refused{also}: {option.why}.")
+
+
+def resolve_long(command: Command, parsed: ParsedCommand, name: str) -> Option:
+    """The option a ``--name`` (possibly abbreviated) stands for; refuses unknown and ambiguous ones."""
+    option = command.long.get(name)
+    if option is not None:
+        return option
+    if command.abbreviations and len(name) > 2:
+        matches = {id(opt): opt for key, opt in command.long.items() if key.startswith(name)}
+        if len(matches) == 1:
+            return next(iter(matches.values()))
+        if len(matches) > 1:
+            denied = [opt for opt in matches.values() if opt.denied]
+            if denied:
+                _refuse_denied(parsed, denied[0], name)
+            names = ", ".join(sorted(opt.canonical for opt in matches.values()))
+            raise Refusal("option_ambiguous", f"{parsed.label}: {name} is ambiguous ({names}).")
+    raise Refusal("option_unknown", f"{parsed.label}: option {name} is not allowed.")
+
+
+def _long_option(command: Command, parsed: ParsedCommand, token: str, args: list[str], index: int) -> int:
+    name, has_value, value = token.partition("=")
+    option = resolve_long(command, parsed, name)
+    _refuse_denied(parsed, option, name)
+    if option.arg is None:
+        if has_value:
+            raise Refusal("option_unexpected_argument", f"{parsed.label}: {option.canonical} takes no argument.")
+        argument = None
+    elif has_value:
+        argument = value
+    elif option.optional:
+        argument = None
+    elif index < len(args):
+        argument = args[index]
+        index += 1
+    else:
+        raise Refusal("option_missing_argument", f"{parsed.label}: {option.canonical} needs an argument.")
+    parsed.options.extend(option.names)
+    _check_value(parsed, option, argument, option.canonical)
+    return index
+
+
+def _short_cluster(command: Command, parsed: ParsedCommand, token: str, args: list[str], index: int) -> int:
+    body = token[1:]
+    if command.numeric_option and _DIGITS.match(body):
+        parsed.options.append(_NUMERIC_OPTION.canonical)
+        return index
+    position = 0
+    while position < len(body):
+        letter = body[position]
+        shown = f"-{letter}"
+        option = command.short.get(letter)
+        if option is None:
+            raise Refusal("option_unknown", f"{parsed.label}: option {shown} is not allowed.")
+        _refuse_denied(parsed, option, shown)
+        parsed.options.extend(option.names)
+        if option.arg is None:
+            position += 1
+            continue
+        rest = body[position + 1 :]
+        if rest:
+            argument = rest
+        elif option.optional:
+            argument = None
+        elif index < len(args):
+            argument = args[index]
+            index += 1
+        else:
+            raise Refusal("option_missing_argument", f"{parsed.label}: {shown} needs an argument.")
+        _check_value(parsed, option, argument, shown)
+        break
+    return index
+
+
+def _parse_gnu(command: Command, parsed: ParsedCommand, args: list[str], stop_at_operand: bool) -> list[str]:
+    """Parse options and collect operands; returns the words after the first operand when stopping."""
+    index = 0
+    only_operands = False
+    operands: list[str] = []
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if only_operands or token == "-" or not token.startswith("-"):
+            operands.append(token)
+            if stop_at_operand:
+                parsed.operands = operands
+                return args[index:]
+            if not command.permute:
+                only_operands = True
+        elif token == "--":
+            only_operands = True
+        elif token.startswith("--"):
+            index = _long_option(command, parsed, token, args, index)
+        else:
+            index = _short_cluster(command, parsed, token, args, index)
+    parsed.operands = operands
+    return []
+
+
+def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
+    rule = command.operands
+    operands = parsed.operands
+    if not rule.min <= len(operands) <= rule.max:
+        raise Refusal(
+            "operand_count",
+            f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}.",
+        )
+    leading = rule.leading_text
+    if leading and command.leading_text_unless.intersection(parsed.options):
+        leading = 0
+    for value in operands[leading:]:
+        if rule.kind == "choice":
+            if value not in rule.choices:
+                raise Refusal(
+                    "operand_not_allowed",
+                    f"{parsed.label}: {value!r} is not allowed (allowed: {', '.join(rule.choices)}).",
+                )
+        elif rule.kind in ("path", "nodeid"):
+            parsed.values.append((rule.kind, value, "operand"))
+
+
+def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> None:
+    """find [-P] [starting points] [expression]: predicates are exact words, never abbreviated."""
+    index = 0
+    while index < len(args) and len(args[index]) >= 2 and args[index][0] == "-" and args[index][1].isupper():
+        index = _short_cluster(command, parsed, args[index], args, index + 1)
+    while index < len(args) and not args[index].startswith("-") and args[index] not in _FIND_OPERATORS:
+        parsed.operands.append(args[index])
+        index += 1
+    _classify_operands(command, parsed)
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if token in _FIND_OPERATORS:
+            continue
+        predicate = command.predicates.get(token)
+        if predicate is None:
+            what = "predicate" if token.startswith("-") else "word (starting points come first)"
+            raise Refusal("option_unknown", f"find: {what} {token!r} is not allowed.")
+        _refuse_denied(parsed, predicate, token)
+        parsed.options.append(token)
+        if predicate.arg is not None:
+            if index >= len(args):
+                raise Refusal("option_missing_argument", f"find: {token} needs an argument.")
+            _check_value(parsed, predicate, args[index], token)
+            index += 1
+
+
+def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCommand:
+    """Sort ``args`` (the words after the program's invocation) by the rules of ``command``."""
+    parsed = ParsedCommand(path=[program], command=command)
+    while command.subcommands:
+        rest = _parse_gnu(command, parsed, args, stop_at_operand=True)
+        if not parsed.operands:
+            raise Refusal("subcommand_missing", f"{parsed.label}: a subcommand is needed.")
+        name = parsed.operands[0]
+        sub = command.subcommands.get(name)
+        if sub is None:
+            allowed = ", ".join(sorted(command.subcommands))
+            raise Refusal(
+                "subcommand_not_allowed", f"{parsed.label}: subcommand {name!r} is not allowed (allowed: {allowed})."
+            )
+        parsed.path.append(name)
+        parsed.command = command = sub
+        parsed.operands = []
+        args = rest
+    if command.syntax == "find":
+        _parse_find(command, parsed, args)
+    else:
+        _parse_gnu(command, parsed, args, stop_at_operand=False)
+        _classify_operands(command, parsed)
+    return parsed

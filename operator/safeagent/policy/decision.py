@@ -1,0 +1,73 @@
+"""The result of a policy decision, and the catalogue of stable reason codes.
+
+Reason codes are an API: the operator puts them in status and audit records, tests assert them and
+configs/README.md documents each one (a unit test checks that it does). Add codes; never rename one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ALLOW = "allow"
+DENY = "deny"
+REQUIRE_APPROVAL = "require_approval"
+
+Verdict = Literal["allow", "deny", "require_approval"]
+
+#: code -> what it means. Order follows the decision chain.
+REASONS: dict[str, str] = {
+    "invalid_input": "the command is not a string",
+    "empty_command": "the command is empty or only white space",
+    "invalid_encoding": "the command holds text that is not valid Unicode (a lone surrogate)",
+    "command_too_long": "the command is longer than limits.max_command_bytes (UTF-8 bytes)",
+    "bidi_control": "the command holds a bidirectional-text control character",
+    "invisible_character": "the command holds an invisible or non-ASCII white-space character",
+    "control_character": "the command holds a control character (NUL, escape, carriage return ...)",
+    "shell_metacharacter": "the command holds a character a shell would treat as an operator or expansion",
+    "non_ascii_character": "the command holds a non-ASCII character and characters.allow_non_ascii is false",
+    "unicode_lookalike": "a non-ASCII character that is not a plain letter, digit or mark, or not NFKC-stable",
+    "tokenise_error": "shlex could not split the command (an unclosed quote, a trailing backslash)",
+    "too_many_arguments": "the command has more than limits.max_arguments words",
+    "environment_assignment": "the command starts with NAME=value, which would set the environment",
+    "program_path": "the program is given as a path; only bare names from the policy are run",
+    "wrapper_denied": "the program runs another command (env, sudo, xargs, timeout, nohup ...)",
+    "interpreter_denied": "the program is a shell or interpreter, or can run commands itself",
+    "program_not_allowed": "the program is not on the policy's list",
+    "subcommand_missing": "the program needs a subcommand and none was given",
+    "subcommand_not_allowed": "the subcommand is not on the program's list",
+    "option_unknown": "an option (or find predicate) is not on the command's allow-list",
+    "option_denied": "an option (or find predicate) is explicitly refused; the message says why",
+    "option_ambiguous": "an abbreviated long option matches more than one option",
+    "option_missing_argument": "an option that needs an argument was given none",
+    "option_unexpected_argument": "an option that takes no argument was given one (--flag=value)",
+    "option_bad_value": "an option's argument is not an allowed choice or not a number",
+    "operand_not_allowed": "an operand is not one of the allowed choices (make's target)",
+    "operand_count": "too few or too many operands for the command",
+    "path_empty": "a path argument is the empty string",
+    "path_tilde": "a path argument starts with ~, which a shell would expand to a home directory",
+    "path_outside_workspace": "a path argument resolves (lexically) outside the workspace",
+    "path_workspace_root": "a command that writes was given the workspace root itself",
+    "path_protected": "a command that writes was given a protected path (paths.protected, e.g. .git)",
+    "approval_required": "the command is allowed only after a human approves it",
+    "allowed": "every check passed",
+    "internal_error": "the policy engine failed; fail closed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What may happen to one command line."""
+
+    decision: Verdict
+    argv: list[str] | None
+    reason: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.decision,
+            "argv": None if self.argv is None else list(self.argv),
+            "reason": self.reason,
+            "message": self.message,
+        }

@@ -1,0 +1,118 @@
+"""`decide`: the ordered chain of small named checks that turns one command line into a Decision.
+
+    text checks (raw line)  ->  tokenise  ->  program  ->  arguments  ->  paths  ->  approval
+
+Each check either passes or raises `Refusal(reason, message)`; the first refusal is the decision.
+Anything not positively allowed is denied (fail closed), and an unexpected error is ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from . import text
+from .arguments import ParsedCommand, parse_arguments
+from .decision import ALLOW, DENY, REQUIRE_APPROVAL, Decision
+from .errors import Refusal
+from .model import Policy
+from .paths import check_path, check_write_target
+from .programs import denial_kind
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+#: Checks on the raw line, in order. Each takes (line, limits).
+TEXT_CHECKS = (
+    text.check_not_empty,
+    text.check_encoding,
+    text.check_length,
+    text.check_bidi,
+    text.check_invisible,
+    text.check_control,
+    text.check_metacharacters,
+)
+
+
+def tokenise(line: str) -> list[str]:
+    try:
+        return shlex.split(line, comments=False, posix=True)
+    except ValueError as error:
+        raise Refusal("tokenise_error", f"The command cannot be split into words: {error}.") from None
+
+
+def check_argument_count(policy: Policy, argv: list[str]) -> None:
+    if not argv:
+        raise Refusal("empty_command", "The command has no words.")
+    if len(argv) > policy.limits.max_arguments:
+        raise Refusal(
+            "too_many_arguments", f"The command has {len(argv)} words; the limit is {policy.limits.max_arguments}."
+        )
+
+
+def check_assignment(policy: Policy, argv: list[str]) -> None:
+    if _ASSIGNMENT.match(argv[0]):
+        raise Refusal("environment_assignment", "The command starts with NAME=value; the environment is fixed.")
+
+
+def check_program_path(policy: Policy, argv: list[str]) -> None:
+    if "/" in argv[0]:
+        raise Refusal("program_path", f"Program {argv[0]!r} is a path; give a bare program name from the policy.")
+
+
+def select_program(policy: Policy, argv: list[str]) -> tuple[str, list[str]]:
+    """The allowed program ``argv`` invokes and the words after the invocation."""
+    for prefix, name in policy._compiled.invocations.get(argv[0], ()):
+        if tuple(argv[: len(prefix)]) == prefix:
+            return name, argv[len(prefix) :]
+    kind = denial_kind(argv[0])
+    if kind == "wrapper":
+        raise Refusal("wrapper_denied", f"{argv[0]} runs other commands; wrappers are never allowed.")
+    if kind == "interpreter":
+        raise Refusal("interpreter_denied", f"{argv[0]} can run arbitrary code; shells and interpreters are never allowed.")
+    raise Refusal("program_not_allowed", f"Program {argv[0]!r} is not allowed by policy {policy.name!r}.")
+
+
+def check_paths(policy: Policy, parsed: ParsedCommand) -> None:
+    workspace = policy.paths.workspace
+    writes = parsed.command.access == "write"
+    for kind, value, where in parsed.values:
+        full = check_path(workspace, kind, value, f"{parsed.label}: {where}")
+        if writes:
+            check_write_target(workspace, policy.paths.protected, full, value, f"{parsed.label}: {where}")
+
+
+def approval_message(policy: Policy, parsed: ParsedCommand) -> str | None:
+    approvals = policy._compiled.approvals
+    subcommand = parsed.path[1] if len(parsed.path) > 1 else None
+    return approvals.get((parsed.path[0], subcommand)) or approvals.get((parsed.path[0], None))
+
+
+def _decide(policy: Policy, line: str) -> Decision:
+    argv: list[str] | None = None
+    try:
+        for check in TEXT_CHECKS:
+            check(line, policy.limits)
+        text.check_unicode(line, policy.limits, policy.characters.allow_non_ascii)
+        argv = tokenise(line)
+        check_argument_count(policy, argv)
+        check_assignment(policy, argv)
+        check_program_path(policy, argv)
+        program, args = select_program(policy, argv)
+        parsed = parse_arguments(program, policy._compiled.programs[program], args)
+        check_paths(policy, parsed)
+    except Refusal as refusal:
+        return Decision(DENY, argv, refusal.reason, refusal.message)
+    message = approval_message(policy, parsed)
+    if message is not None:
+        return Decision(REQUIRE_APPROVAL, argv, "approval_required", message)
+    return Decision(ALLOW, argv, "allowed", f"{parsed.label} is allowed by policy {policy.name!r}.")
+
+
+def decide(policy: Policy, line: str) -> Decision:
+    """Decide what may happen to one command line under ``policy``. Never raises."""
+    if not isinstance(line, str):
+        return Decision(DENY, None, "invalid_input", "The command must be a string.")
+    try:
+        return _decide(policy, line)
+    except Exception as error:  # noqa: BLE001 - fail closed, never crash the caller
+        return Decision(DENY, None, "internal_error", f"The policy engine failed ({type(error).__name__}); denied.")

@@ -1,0 +1,87 @@
+"""Read a policy file: YAML (no aliases, no duplicate keys) parsed into a `Policy`."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import PolicyError
+from .model import Policy
+
+MAX_POLICY_BYTES = 1024 * 1024
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors/aliases (no alias bombs) and duplicate mapping keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases are not allowed in a policy file", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _field_path(location: tuple) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def format_validation_error(source: str, error: ValidationError, limit: int = 8) -> str:
+    lines = []
+    for item in error.errors()[:limit]:
+        # pydantic adds the union member or validator name to some locations; keep the field path only
+        location = tuple(part for part in item["loc"] if not (isinstance(part, str) and part.startswith("function-")))
+        message = item["msg"].removeprefix("Value error, ")
+        where = _field_path(location)
+        lines.append(f"{source}: {where}: {message}" if where else f"{source}: {message}")
+    if error.error_count() > limit:
+        lines.append(f"{source}: ... and {error.error_count() - limit} more errors")
+    return "\n".join(lines)
+
+
+def parse_policy(document: object, source: str = "<policy>") -> Policy:
+    if not isinstance(document, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping of keys, not {type(document).__name__}")
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as error:
+        raise PolicyError(format_validation_error(source, error)) from None
+
+
+def load_policy(path: str | os.PathLike) -> Policy:
+    """Load and validate a policy file; raises PolicyError naming the file and the field path."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_POLICY_BYTES + 1)
+    except OSError as error:
+        raise PolicyError(f"{source}: cannot read the policy file: {error.strerror or error}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{source}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        document = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
+    except UnicodeDecodeError:
+        raise PolicyError(f"{source}: the policy file is not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{source}: not valid YAML: {error}") from None
+    return parse_policy(document, source)

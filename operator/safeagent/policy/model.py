@@ -1,0 +1,206 @@
+"""Typed model of a policy file: every key a policy may hold, and the load-time checks on it.
+
+Parsed by pydantic with ``extra="forbid"`` and strict types, so an unknown key, a YAML boolean where a
+string belongs (``no`` instead of ``"no"``) or a missing field is refused with its field path. The
+model is only the *shape*; `compiled.py` turns it into lookup tables that `engine.decide` walks.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .programs import is_denied_program
+
+#: What an option argument or an operand is, and so how it is checked.
+#:  text    free text (a pattern, a format), never looked at as a path
+#:  path    resolved lexically against the workspace; must stay inside it
+#:  nodeid  a pytest node id ``path::name``: the part before ``::`` and the whole are both paths
+#:  number  an optionally signed count with an optional unit suffix (``5``, ``+5``, ``-3``, ``1K``)
+#:  choice  one of ``choices``, exactly
+ArgumentKind = Literal["text", "path", "nodeid", "number", "choice"]
+
+SHORT_OPTION = re.compile(r"^-[A-Za-z0-9]$")
+LONG_OPTION = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
+FIND_PREDICATE = re.compile(r"^-[a-z][A-Za-z0-9_-]*$")
+PROGRAM_NAME = re.compile(r"^[a-z0-9][a-z0-9._+-]*$")
+PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
+class Strict(BaseModel):
+    """Base for every policy model: unknown keys are errors, values are never coerced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class OptionRule(Strict):
+    """An option the program may be given (or, under ``deny_options``, one it may not)."""
+
+    names: list[str] = Field(min_length=1, description="spellings: -x, --long, or find's -predicate")
+    arg: ArgumentKind | None = Field(None, description="the option's argument, if it takes one")
+    optional: bool = Field(False, description="argument only in attached form: --opt=value or -xVALUE")
+    choices: list[str] | None = Field(None, description="allowed values when arg is 'choice'")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "OptionRule":
+        if (self.arg == "choice") != (self.choices is not None):
+            raise ValueError("'choices' is required with arg: choice and allowed only with it")
+        if self.optional and self.arg is None:
+            raise ValueError("'optional' needs an 'arg'")
+        return self
+
+
+class DeniedOption(Strict):
+    """An option that is refused outright, with the reason a human is told."""
+
+    names: list[str] = Field(min_length=1)
+    why: str = Field(min_length=3)
+
+
+class OperandRule(Strict):
+    """What the non-option arguments of a command are."""
+
+    kind: ArgumentKind = "path"
+    choices: list[str] | None = None
+    min: int = Field(0, ge=0, le=4096)
+    max: int = Field(4096, ge=0, le=4096)
+    leading_text: int = Field(0, ge=0, le=4, description="leading operands that are text (grep's pattern)")
+    leading_text_unless: list[str] = Field(
+        default_factory=list, description="options whose presence means there is no leading text operand"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "OperandRule":
+        if (self.kind == "choice") != (self.choices is not None):
+            raise ValueError("'choices' is required with kind: choice and allowed only with it")
+        if self.min > self.max:
+            raise ValueError("'min' is larger than 'max'")
+        return self
+
+
+class OptionSet(Strict):
+    """A named group of options shared by several commands (git diff, log and show)."""
+
+    options: list[OptionRule] = Field(default_factory=list)
+    deny_options: list[DeniedOption] = Field(default_factory=list)
+
+
+class CommandRule(Strict):
+    """How the arguments of one program (or one of its subcommands) are read and what they may be."""
+
+    syntax: Literal["gnu", "find"] = Field("gnu", description="gnu: getopt_long style; find: predicates")
+    abbreviations: bool = Field(True, description="long options may be abbreviated to a unique prefix")
+    permute: bool = Field(True, description="options may follow operands (GNU argument permutation)")
+    numeric_option: bool = Field(False, description="-NUM is an option (head -5, git log -3, grep -2)")
+    access: Literal["read", "write"] = Field("read", description="write: paths may not be the root or protected")
+    option_sets: list[str] = Field(default_factory=list)
+    options: list[OptionRule] = Field(default_factory=list)
+    deny_options: list[DeniedOption] = Field(default_factory=list)
+    predicates: list[OptionRule] = Field(default_factory=list, description="find only")
+    deny_predicates: list[DeniedOption] = Field(default_factory=list, description="find only")
+    operands: OperandRule = Field(default_factory=OperandRule)
+    subcommands: dict[str, "CommandRule"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CommandRule":
+        if self.syntax != "find" and (self.predicates or self.deny_predicates):
+            raise ValueError("'predicates' and 'deny_predicates' belong to syntax: find")
+        if self.subcommands is not None:
+            if not self.subcommands:
+                raise ValueError("'subcommands' must not be empty")
+            if self.permute:
+                raise ValueError("a command with subcommands must set permute: false")
+            for name in self.subcommands:
+                if not PLAIN_TOKEN.match(name) or name.startswith("-"):
+                    raise ValueError(f"subcommand name {name!r} is not a plain word")
+        return self
+
+
+class ProgramRule(CommandRule):
+    """A program on the allow-list."""
+
+    description: str = ""
+    invocations: list[list[str]] | None = Field(
+        None, description="argv prefixes that select this program; default [[name]]"
+    )
+
+
+class Limits(Strict):
+    max_command_bytes: int = Field(4096, ge=16, le=65536)
+    max_arguments: int = Field(128, ge=1, le=4096)
+
+
+class Characters(Strict):
+    allow_non_ascii: bool = Field(
+        False, description="allow non-ASCII letters, digits and marks (never invisible or look-alike ones)"
+    )
+
+
+class Paths(Strict):
+    workspace: str = "/workspace"
+    protected: list[str] = Field(default_factory=lambda: [".git"])
+
+    @field_validator("workspace")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or posixpath.normpath(value) != value or value == "/":
+            raise ValueError("must be a normalised absolute path other than /")
+        return value
+
+    @field_validator("protected")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item or item.startswith("/") or posixpath.normpath(item) != item or item.startswith(".."):
+                raise ValueError(f"{item!r} must be a normalised path relative to the workspace")
+        return value
+
+
+class ApprovalRule(Strict):
+    program: str
+    subcommand: str | None = None
+    message: str = Field(min_length=3)
+
+
+class Policy(Strict):
+    """A whole policy file. `load_policy` returns one; `decide` reads it."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    description: str = ""
+    max_output_kb: int = Field(ge=1, le=1048576)
+    max_file_writes: int = Field(ge=0, le=1000000)
+    limits: Limits = Field(default_factory=Limits)
+    characters: Characters = Field(default_factory=Characters)
+    paths: Paths = Field(default_factory=Paths)
+    option_sets: dict[str, OptionSet] = Field(default_factory=dict)
+    programs: dict[str, ProgramRule] = Field(min_length=1)
+    require_approval: list[ApprovalRule] = Field(default_factory=list)
+
+    _compiled: object = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _compile(self) -> "Policy":
+        from .compiled import compile_policy  # local: compiled.py imports this module
+
+        for name in self.programs:
+            if not PROGRAM_NAME.match(name):
+                raise ValueError(f"programs.{name}: not a plain program name")
+            if is_denied_program(name):
+                raise ValueError(f"programs.{name}: wrappers, shells and interpreters can never be allowed")
+        for index, rule in enumerate(self.require_approval):
+            program = self.programs.get(rule.program)
+            where = f"require_approval[{index}]"
+            if program is None:
+                raise ValueError(f"{where}: program {rule.program!r} is not in 'programs'")
+            if rule.subcommand is not None and rule.subcommand not in (program.subcommands or {}):
+                raise ValueError(f"{where}: {rule.program} has no subcommand {rule.subcommand!r}")
+        self._compiled = compile_policy(self)
+        return self
+
+
+CommandRule.model_rebuild()
+ProgramRule.model_rebuild()
