@@ -74,26 +74,29 @@ def resolve_long(command: Command, parsed: ParsedCommand, name: str) -> Option:
     raise Refusal("option_unknown", f"{parsed.label}: option {name} is not allowed.")
 
 
+def _take_argument(
+    parsed: ParsedCommand, option: Option, attached: str | None, args: list[str], index: int, shown: str
+) -> int:
+    """Read the option's argument (attached, or the next word unless it is optional); returns the next index."""
+    if option.arg is None:
+        return index
+    if attached is None and not option.optional:
+        if index >= len(args):
+            raise Refusal("option_missing_argument", f"{parsed.label}: {shown} needs an argument.")
+        attached = args[index]
+        index += 1
+    _check_value(parsed, option, attached, shown)
+    return index
+
+
 def _long_option(command: Command, parsed: ParsedCommand, token: str, args: list[str], index: int) -> int:
     name, has_value, value = token.partition("=")
     option = resolve_long(command, parsed, name)
     _refuse_denied(parsed, option, name)
-    if option.arg is None:
-        if has_value:
-            raise Refusal("option_unexpected_argument", f"{parsed.label}: {option.canonical} takes no argument.")
-        argument = None
-    elif has_value:
-        argument = value
-    elif option.optional:
-        argument = None
-    elif index < len(args):
-        argument = args[index]
-        index += 1
-    else:
-        raise Refusal("option_missing_argument", f"{parsed.label}: {option.canonical} needs an argument.")
+    if option.arg is None and has_value:
+        raise Refusal("option_unexpected_argument", f"{parsed.label}: {option.canonical} takes no argument.")
     parsed.options.extend(option.names)
-    _check_value(parsed, option, argument, option.canonical)
-    return index
+    return _take_argument(parsed, option, value if has_value else None, args, index, option.canonical)
 
 
 def _short_cluster(command: Command, parsed: ParsedCommand, token: str, args: list[str], index: int) -> int:
@@ -113,18 +116,7 @@ def _short_cluster(command: Command, parsed: ParsedCommand, token: str, args: li
         if option.arg is None:
             position += 1
             continue
-        rest = body[position + 1 :]
-        if rest:
-            argument = rest
-        elif option.optional:
-            argument = None
-        elif index < len(args):
-            argument = args[index]
-            index += 1
-        else:
-            raise Refusal("option_missing_argument", f"{parsed.label}: {shown} needs an argument.")
-        _check_value(parsed, option, argument, shown)
-        break
+        return _take_argument(parsed, option, body[position + 1 :] or None, args, index, shown)
     return index
 
 

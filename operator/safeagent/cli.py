@@ -1,0 +1,95 @@
+"""The ``safeagent`` command.
+
+    safeagent policy check --policy FILE 'COMMAND LINE'   one JSON decision; exit 0 for every decision
+    safeagent policy check --policy FILE --jsonl          stdin: a JSON string per line; stdout: a decision per line
+    safeagent validate-tree PATH                          JSON report; exit 0 ok, 1 rejected
+
+Exit status 2 means bad usage or an unusable policy file, with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import tree
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one clear line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _emit(decision: dict) -> None:
+    sys.stdout.write(json.dumps(decision) + "\n")
+    sys.stdout.flush()
+
+
+def _bad_line(message: str) -> dict:
+    return {"decision": "deny", "argv": None, "reason": "invalid_input", "message": message}
+
+
+def _check_jsonl(policy, decide) -> None:
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            _emit(_bad_line(f"Input line {number} is not a JSON-encoded string."))
+            continue
+        if not isinstance(line, str):
+            _emit(_bad_line(f"Input line {number} is JSON but not a string."))
+            continue
+        _emit(decide(policy, line).to_dict())
+
+
+def _policy_check(arguments: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if arguments.jsonl == (arguments.command is not None):
+        parser.error("give exactly one of COMMAND or --jsonl")
+    from .policy import PolicyError, decide, load_policy  # pydantic stays out of validate-tree
+
+    try:
+        policy = load_policy(arguments.policy)
+    except PolicyError as error:
+        sys.stderr.write(f"safeagent: bad policy file:\n{error}\n")
+        return 2
+    if arguments.jsonl:
+        _check_jsonl(policy, decide)
+    else:
+        _emit(decide(policy, arguments.command).to_dict())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="safeagent", description="safeagent: locked-down sandboxes for AI coding agents")
+    commands = parser.add_subparsers(dest="area", required=True, parser_class=_Parser)
+
+    policy = commands.add_parser("policy", help="command policy tools")
+    policy_commands = policy.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    check = policy_commands.add_parser("check", help="decide one command line (or --jsonl from stdin)")
+    check.add_argument("--policy", required=True, metavar="FILE", help="policy YAML file")
+    check.add_argument("--jsonl", action="store_true", help="read JSON strings from stdin, one per line")
+    check.add_argument("command", nargs="?", help="the command line, as one argument")
+    check.set_defaults(handler=lambda arguments: _policy_check(arguments, check))
+
+    validate = commands.add_parser("validate-tree", help="validate a source tree (JSON report)")
+    tree.add_arguments(validate)
+    validate.set_defaults(handler=tree.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    arguments, extra = parser.parse_known_args(argv)
+    # A command line that starts with "-" ('-x') is the COMMAND, not an unknown option of ours.
+    if extra and getattr(arguments, "action", None) == "check" and arguments.command is None and len(extra) == 1:
+        arguments.command, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return arguments.handler(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
