@@ -6,8 +6,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$repo/manifests/safeagent.yaml}
-release=${RELEASE:-safeagent}
-namespace=${RELEASE_NAMESPACE:-safeagent-system}
+release=safeagent
+namespace=safeagent-system
 # A fixed Kubernetes version keeps the rendering the same whatever the local helm defaults to.
 kube_version=${RENDER_KUBE_VERSION:-1.34.0}
 

@@ -45,38 +45,42 @@ fi
 [[ -r "$file" ]] || { echo "apply-nftables: cannot read $file" >&2; exit 2; }
 
 # Render: replace the right-hand side of each overridden define. A define may span several lines
-# (a brace block); the renderer swallows the old block up to its closing brace.
+# (a brace block opened at the end of its first line); the old block is dropped up to its closing
+# brace.
 render() {
-    local name value
+    local var name value
     local -a overrides=()
-    while IFS='=' read -r name value; do
-        name=${name#SAFEAGENT_NFT_}
+    for var in $(compgen -v SAFEAGENT_NFT_ || true); do
+        name=${var#SAFEAGENT_NFT_}
+        value=${!var}
         if [[ ! "$value" =~ ^[][0-9A-Za-z.:/,{}\ _-]+$ ]]; then
-            echo "apply-nftables: SAFEAGENT_NFT_$name has characters outside addresses, ports and braces" >&2
+            echo "apply-nftables: $var has characters outside addresses, ports and braces" >&2
             return 2
         fi
         if ! grep -Eq "^define $name = " "$file"; then
-            echo "apply-nftables: SAFEAGENT_NFT_$name does not match any define in $file" >&2
+            echo "apply-nftables: $var does not match any define in $file" >&2
             return 2
         fi
         overrides+=("$name=$value")
-    done < <(env | grep -E '^SAFEAGENT_NFT_[A-Z0-9_]+=' || true)
-    python3 - "$file" "${overrides[@]}" <<'PY'
-import re, sys
-path, overrides = sys.argv[1], dict(arg.split("=", 1) for arg in sys.argv[2:])
-out, skipping = [], False
-for line in open(path, encoding="utf-8"):
-    if skipping:
-        skipping = "}" not in line
-        continue
-    match = re.match(r"define (\w+) = (.*)", line)
-    if match and match.group(1) in overrides:
-        out.append(f"define {match.group(1)} = {overrides[match.group(1)]}\n")
-        skipping = match.group(2).strip() == "{"
-        continue
-    out.append(line)
-sys.stdout.write("".join(out))
-PY
+    done
+    # awk, not a scripting language the node may lack. The overrides arrive as NAME=VALUE
+    # arguments and are removed from ARGV before awk would read them as files or assignments.
+    awk '
+        BEGIN {
+            for (i = 2; i < ARGC; i++) {
+                split_at = index(ARGV[i], "=")
+                override[substr(ARGV[i], 1, split_at - 1)] = substr(ARGV[i], split_at + 1)
+                delete ARGV[i]
+            }
+        }
+        skipping { if (index($0, "}")) skipping = 0; next }
+        /^define [A-Za-z0-9_]+ = / && ($2 in override) {
+            print "define " $2 " = " override[$2]
+            skipping = ($4 == "{" && NF == 4)
+            next
+        }
+        { print }
+    ' "$file" "${overrides[@]}"
 }
 
 rendered=$(mktemp)

@@ -1,0 +1,276 @@
+"""The Helm chart: hardened operator, least-privilege RBAC, policy selection, strict values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from chart_render import CHART, REPO, find, helm, one, render, render_text
+from safeagent.config import parse_config
+
+OPERATOR = "safeagent-operator"
+SANDBOX_NS = "safeagent-sandbox"
+# Rights the operator must never hold, in any namespace.
+FORBIDDEN_RESOURCES = {
+    "secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/ephemeralcontainers",
+    "serviceaccounts/token", "nodes/proxy", "roles", "rolebindings", "clusterroles",
+    "clusterrolebindings",
+}
+FORBIDDEN_VERBS = {"*", "escalate", "bind", "impersonate"}
+
+
+def operator_rules(objects: list[dict]) -> list[tuple[str, str | None, dict]]:
+    """(kind, namespace, rule) of every rule bound to the operator's ServiceAccount."""
+    bound = set()
+    for binding in find(objects, "RoleBinding") + find(objects, "ClusterRoleBinding"):
+        if any(s.get("kind") == "ServiceAccount" and s["name"] == OPERATOR for s in binding["subjects"]):
+            ref = binding["roleRef"]
+            namespace = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+            bound.add((ref["kind"], ref["name"], namespace))
+    rules = []
+    for kind, name, namespace in bound:
+        role = next(
+            obj for obj in find(objects, kind, name)
+            if kind == "ClusterRole" or obj["metadata"]["namespace"] == namespace
+        )
+        rules.extend((kind, namespace, rule) for rule in role["rules"])
+    return rules
+
+
+def grants(rules, resource: str, verb: str) -> bool:
+    return any(
+        resource in rule.get("resources", []) and verb in rule.get("verbs", [])
+        for _, _, rule in rules
+    )
+
+
+def test_helm_lint_strict_is_clean():
+    result = helm("lint", "--strict", str(CHART), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+def test_operator_deployment_is_hardened():
+    deployment = one(render(), "Deployment", OPERATOR)
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1, "Kopf peering is off: a second replica would act twice"
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == OPERATOR
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not any(pod.get(key) for key in ("hostNetwork", "hostPID", "hostIPC"))
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context.get("privileged") is False
+    assert container["resources"]["limits"]["memory"] and container["resources"]["requests"]["cpu"]
+    assert "--standalone" in container["args"]
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["SAFEAGENT_CONFIG"] == "/etc/safeagent/config.yaml"
+    assert env["SAFEAGENT_POLICY"] == "/etc/safeagent/policy.yaml"
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert mounts["/etc/safeagent"]["readOnly"] is True
+    assert "/tmp" in mounts, "a writable /tmp keeps libraries working on a read-only root"
+
+
+def test_operator_watches_exactly_the_sandbox_namespaces():
+    objects = render("--set", "sandboxNamespaces={team-a,team-b}")
+    container = one(objects, "Deployment", OPERATOR)["spec"]["template"]["spec"]["containers"][0]
+    watched = [arg.split("=", 1)[1] for arg in container["args"] if arg.startswith("--namespace=")]
+    assert watched == ["team-a", "team-b"]
+    assert "--all-namespaces" not in container["args"] and "-A" not in container["args"]
+    config = yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"])
+    assert config["namespaces"] == ["team-a", "team-b"]
+    assert {role["metadata"]["namespace"] for role in find(objects, "Role", OPERATOR)} == {"team-a", "team-b"}
+
+
+def test_operator_rbac_is_least_privilege():
+    objects = render("--set", "sandboxNamespaces={team-a,team-b}")
+    rules = operator_rules(objects)
+    assert rules, "the operator's ServiceAccount is bound to nothing"
+    for kind, namespace, rule in rules:
+        assert not FORBIDDEN_RESOURCES & set(rule.get("resources", [])), rule
+        assert not FORBIDDEN_VERBS & set(rule["verbs"]), rule
+        assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), rule
+        if kind == "ClusterRole":
+            # Cluster-wide the operator only reads CRDs (Kopf's resource discovery).
+            assert rule["apiGroups"] == ["apiextensions.k8s.io"], rule
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        else:
+            assert namespace in {"team-a", "team-b"}, rule
+    pods = [rule for _, _, rule in rules if "pods" in rule.get("resources", [])]
+    assert [set(rule["verbs"]) for rule in pods] == [{"create", "get", "list", "watch", "delete"}] * 2
+    for resource, verb in [
+        ("pods/log", "get"), ("sandboxjobs", "watch"), ("sandboxjobs/status", "patch"),
+        ("approvals", "create"), ("approvals/status", "patch"), ("networkpolicies", "create"),
+        ("events", "create"),
+    ]:
+        assert grants(rules, resource, verb), f"the operator needs {verb} on {resource}"
+    assert not grants(rules, "namespaces", "list"), "exact namespaces need no namespace listing"
+
+
+def test_user_roles_exist_and_are_never_bound():
+    objects = render()
+    submitter = one(objects, "ClusterRole", "safeagent-submitter")
+    approver = one(objects, "ClusterRole", "safeagent-approver")
+    submitter_resources = {res for rule in submitter["rules"] for res in rule["resources"]}
+    assert "sandboxjobs" in submitter_resources
+    assert not any(res.startswith("approvals") for res in submitter_resources), (
+        "a submitter must not be able to approve its own commands"
+    )
+    approve_rule = next(rule for rule in approver["rules"] if rule["resources"] == ["approvals"])
+    assert "patch" in approve_rule["verbs"]
+    assert not any(
+        "create" in rule["verbs"] and "sandboxjobs" in rule["resources"] for rule in approver["rules"]
+    )
+    for binding in find(objects, "RoleBinding") + find(objects, "ClusterRoleBinding"):
+        assert binding["roleRef"]["name"] not in {"safeagent-submitter", "safeagent-approver"}
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount", f"the chart binds people: {subject}"
+            assert not subject["name"].startswith("system:"), subject
+    assert not find(render("--set", "rbac.createUserRoles=false"), "ClusterRole", "safeagent-submitter")
+
+
+def test_sandbox_namespaces_enforce_pod_security_restricted():
+    namespaces = find(render("--set", "sandboxNamespaces={team-a,team-b}"), "Namespace")
+    assert sorted(ns["metadata"]["name"] for ns in namespaces) == ["team-a", "team-b"]
+    for namespace in namespaces:
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert not find(render("--set", "createSandboxNamespaces=false"), "Namespace")
+
+
+@pytest.mark.parametrize(
+    ("preset", "source"),
+    [("inspect-only", "configs/policy.yaml"), ("execution", "configs/policy.execution.yaml")],
+)
+def test_policy_preset_selects_the_config_file(preset, source):
+    configmap = one(render("--set", f"policy.preset={preset}"), "ConfigMap", "safeagent-policy")
+    assert configmap["data"]["policy.yaml"].strip() == (REPO / source).read_text().strip()
+
+
+def test_custom_policy_is_used_verbatim_and_restarts_the_operator(tmp_path):
+    custom = tmp_path / "values.yaml"
+    custom.write_text(yaml.safe_dump({"policy": {"preset": "custom", "custom": "max_output_kb: 8\n"}}))
+    objects = render("-f", str(custom))
+    assert one(objects, "ConfigMap", "safeagent-policy")["data"]["policy.yaml"] == "max_output_kb: 8\n"
+
+    def checksum(objs):
+        return one(objs, "Deployment", OPERATOR)["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]
+
+    assert checksum(objects) != checksum(render())
+
+
+BAD_EGRESS = [{"cidr": "10.0.0.1", "ports": [{"port": 443, "protocol": "TCP"}]}]
+BAD_PORT = [{"cidr": "10.0.0.1/32", "ports": [{"port": 70000, "protocol": "TCP"}]}]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"policy": {"preset": "custom"}}, "policy.preset is custom but policy.custom is empty"),
+        ({"policy": {"custom": "x: 1"}}, "set policy.preset=custom to use it"),
+        ({"policy": {"preset": "anything"}}, "'/policy/preset': value must be one of"),
+        ({"unknownKey": 1}, "additional properties 'unknownKey' not allowed"),
+        ({"networkProfiles": {"modelOnly": {"extra": 1}}}, "'extra' not allowed"),
+        ({"networkProfiles": {"gitRead": {"egress": BAD_EGRESS}}}, "'/networkProfiles/gitRead/egress/0/cidr'"),
+        ({"networkProfiles": {"gitRead": {"egress": BAD_PORT}}}, "'/networkProfiles/gitRead/egress/0/ports/0/port'"),
+        ({"sandboxNamespaces": ["Bad_Name"]}, "'/sandboxNamespaces/0'"),
+        ({"sandboxNamespaces": []}, "'/sandboxNamespaces'"),
+        ({"sandbox": {"runtimeClassName": "gVisor!"}}, "'/sandbox/runtimeClassName'"),
+        ({"sandbox": {"resources": {"memory": "lots"}}}, "'/sandbox/resources/memory'"),
+        ({"operator": {"logLevel": "trace"}}, "'/operator/logLevel'"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "'/image/pullPolicy'"),
+    ],
+)
+def test_bad_values_fail_the_render_with_the_key(tmp_path, values, message):
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = render_text("-f", str(path), check=False)
+    assert result.returncode != 0, f"{values} rendered"
+    assert message in result.stderr, result.stderr
+
+
+def test_operator_config_satisfies_the_operator_contract():
+    objects = render(
+        "--set", "sandbox.runtimeClassName=gvisor",
+        "--set", "networkProfiles.modelOnly.allowDns=true",
+        "--set", "sandbox.image.tag=v9",
+    )
+    text = one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    config = parse_config(yaml.safe_load(text), "chart config.yaml")
+    assert config.sandbox.runtimeClassName == "gvisor"
+    assert config.sandbox.image == "safeagent/sandbox:v9"
+    assert config.policyPath == "/etc/safeagent/policy.yaml"
+    profiles = {profile.value: settings for profile, settings in config.networkProfiles.items()}
+    assert profiles["model-only"].allowDns is True
+    assert profiles["git-read"].allowDns is False
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert [rule.cidr for rule in profiles["git-read"].egress] == [
+        rule["cidr"] for rule in values["networkProfiles"]["gitRead"]["egress"]
+    ]
+    assert parse_config(yaml.safe_load(
+        one(render(), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    )).sandbox.runtimeClassName is None
+
+
+# Maps whose keys are data (labels, a Kubernetes resources block), not settings of the chart.
+FREE_FORM = {"operator.resources", "operator.nodeSelector", "dns.podLabels"}
+
+
+def value_paths(node: object, prefix: str = "") -> list[str]:
+    """Every settings key of values.yaml as a dotted path (lists and free-form maps are leaves)."""
+    paths = []
+    for key, child in node.items():
+        paths.append(prefix + key)
+        if isinstance(child, dict) and prefix + key not in FREE_FORM:
+            paths.extend(value_paths(child, f"{prefix}{key}."))
+    return paths
+
+
+def commented_keys(lines: list[str]) -> dict[str, bool]:
+    """Dotted path of each key line outside lists -> whether a '# --' comment block precedes it."""
+    result, stack, list_indent = {}, [], None
+    for number, line in enumerate(lines):
+        match = re.match(r"^(\s*)(- )?([A-Za-z][A-Za-z0-9]*):", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        if list_indent is not None and indent > list_indent:
+            continue
+        list_indent = indent if match.group(2) else None
+        if match.group(2):
+            continue
+        stack = [(i, key) for i, key in stack if i < indent] + [(indent, match.group(3))]
+        block = number
+        while block > 0 and lines[block - 1].lstrip().startswith("#"):
+            block -= 1
+        path = ".".join(key for _, key in stack)
+        result[path] = block < number and lines[block].lstrip().startswith("# --")
+    return result
+
+
+def test_every_value_is_documented_in_values_yaml_and_readme():
+    text = (CHART / "values.yaml").read_text()
+    paths = value_paths(yaml.safe_load(text))
+    commented = commented_keys(text.splitlines())
+    undocumented = [path for path in paths if not commented.get(path)]
+    assert not undocumented, f"values.yaml keys without a '# --' comment: {undocumented}"
+    readme = (REPO / "README.md").read_text()
+    missing = [path for path in paths if f"`{path}`" not in readme]
+    assert not missing, f"README.md's values table misses: {missing}"
+
+
+def test_schema_knows_every_default_value():
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == set(values)
