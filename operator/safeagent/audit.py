@@ -1,0 +1,134 @@
+"""The audit trail: one JSON line per state change, plus a Kubernetes Event with a stable reason.
+
+The JSON line is the record (Events are garbage-collected after about an hour); every line has
+exactly the keys of `AuditRecord`, null where a key does not apply, so log pipelines can rely on
+one schema. Lines go to the `safeagent.audit` logger, which `configure_logging` writes to stdout
+as bare JSON. A record is written after the state change it describes was stored in the API, so
+the log never claims something the cluster does not show; a crash in between loses that line.
+
+Event reasons are CamelCase and stable; tests and alerting may match on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import sys
+from typing import Any
+
+from safeagent.kube import Kube, KubeError
+
+AUDIT_LOGGER = "safeagent.audit"
+SCHEMA = "safeagent.ca/audit/v1"
+log = logging.getLogger(__name__)
+
+# Stable Event reasons; (reason, is_warning).
+POLICY_ALLOWED = "PolicyAllowed"
+POLICY_DENIED = "PolicyDenied"
+APPROVAL_REQUESTED = "ApprovalRequested"
+APPROVAL_APPROVED = "ApprovalApproved"
+APPROVAL_DENIED = "ApprovalDenied"
+APPROVAL_EXPIRED = "ApprovalExpired"
+APPROVAL_MISMATCH = "ApprovalMismatch"
+SOURCE_REJECTED = "SourceRejected"
+SANDBOX_LAUNCHED = "SandboxLaunched"
+COMMAND_FINISHED = "CommandFinished"
+COMMAND_FAILED = "CommandFailed"
+POLICY_VIOLATION = "PolicyViolation"
+TIMED_OUT = "TimedOut"
+JOB_FAILED = "JobFailed"
+INVALID_SPEC = "InvalidSpec"
+
+WARNING_REASONS = frozenset(
+    {
+        POLICY_DENIED,
+        APPROVAL_DENIED,
+        APPROVAL_EXPIRED,
+        APPROVAL_MISMATCH,
+        SOURCE_REJECTED,
+        COMMAND_FAILED,
+        POLICY_VIOLATION,
+        TIMED_OUT,
+        JOB_FAILED,
+        INVALID_SPEC,
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRecord:
+    event: str
+    namespace: str
+    kind: str
+    name: str
+    uid: str
+    phase: str | None = None
+    job: str | None = None
+    argv: list[str] | None = None
+    decision: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    profile: str | None = None
+    approval: str | None = None
+    decidedBy: str | None = None
+    pod: str | None = None
+    exitCode: int | None = None
+    stdoutBytes: int | None = None
+    stderrBytes: int | None = None
+    stdoutTruncated: bool | None = None
+    stderrTruncated: bool | None = None
+    changedFiles: int | None = None
+    time: str = ""
+    schema: str = SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+
+
+FIELDS = tuple(field.name for field in dataclasses.fields(AuditRecord))
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Auditor:
+    """Writes audit lines and posts Events; an Event that cannot be posted is logged, not raised."""
+
+    def __init__(self, kube: Kube, logger: logging.Logger | None = None) -> None:
+        self._kube = kube
+        self._log = logger or logging.getLogger(AUDIT_LOGGER)
+
+    def record(self, involved: dict[str, Any], event: str, **fields: Any) -> AuditRecord:
+        metadata = involved.get("metadata", {})
+        record = AuditRecord(
+            event=event,
+            namespace=metadata.get("namespace", ""),
+            kind=involved.get("kind", ""),
+            name=metadata.get("name", ""),
+            uid=metadata.get("uid", ""),
+            time=_utc_now(),
+            **fields,
+        )
+        self._log.info(record.to_json())
+        try:
+            self._kube.post_event(
+                involved, event, record.message or event, warning=event in WARNING_REASONS
+            )
+        except KubeError as error:
+            log.warning("event-not-posted reason=%s error=%s", event, error)
+        return record
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Audit lines go to stdout as bare JSON; operator diagnostics stay on stderr."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    if not any(getattr(h, "_safeagent", False) for h in audit.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._safeagent = True  # type: ignore[attr-defined]
+        audit.addHandler(handler)
+    audit.setLevel(level)
+    audit.propagate = False

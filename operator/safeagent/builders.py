@@ -1,0 +1,295 @@
+"""Desired child objects as pure functions of (job, decision, configuration).
+
+Every object comes out whole, with the safe defaults baked in: a builder never reads the cluster,
+and nothing is left for a caller to remember. Names are deterministic (derived from the job's name
+and UID) so a restarted operator finds, rather than duplicates, what it created before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from safeagent.config import OperatorConfig
+from safeagent.models import (
+    API_VERSION,
+    NetworkProfile,
+    SandboxJob,
+    spec_hash,
+)
+
+SANDBOX_UID = 65532
+LABEL_SANDBOX = "safeagent.ca/sandbox"
+LABEL_PROFILE = "safeagent.ca/network-profile"
+LABEL_JOB_UID = "safeagent.ca/job-uid"
+ANNOTATION_JOB_NAME = "safeagent.ca/job-name"
+ANNOTATION_SPEC_HASH = "safeagent.ca/spec-hash"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "safeagent"}
+
+PREPARE_CONTAINER = "prepare"
+RUNNER_CONTAINER = "runner"
+SOURCE_MOUNT = "/source"
+WORKSPACE = "/workspace"
+
+_NAME_BUDGET = 63  # a Pod name is also its hostname: keep it a DNS label
+_HASH_LENGTH = 10
+
+
+def uid_hash(uid: str) -> str:
+    return hashlib.sha256(uid.encode()).hexdigest()[:_HASH_LENGTH]
+
+
+def child_name(job_name: str, uid: str) -> str:
+    """`<job name>-<hash of the job UID>`, a valid DNS label of at most 63 characters.
+
+    The UID part makes a re-created job (same name, new UID) get new children, never the old ones.
+    """
+    stem = re.sub(r"[^a-z0-9-]", "-", job_name.lower())[: _NAME_BUDGET - _HASH_LENGTH - 1]
+    stem = stem.strip("-") or "sbj"
+    return f"{stem}-{uid_hash(uid)}"
+
+
+def network_policy_name(profile: NetworkProfile) -> str:
+    return f"safeagent-profile-{profile.value}"
+
+
+def owner_reference(job: SandboxJob) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SandboxJob",
+        "name": job.name,
+        "uid": job.uid,
+        "controller": True,
+    }
+
+
+def _child_metadata(job: SandboxJob, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": job.namespace,
+        "labels": {**MANAGED_BY, LABEL_JOB_UID: job.uid},
+        "annotations": {ANNOTATION_JOB_NAME: job.name, ANNOTATION_SPEC_HASH: spec_hash(job.spec)},
+        "ownerReferences": [owner_reference(job)],
+    }
+
+
+def build_approval(job: SandboxJob, argv: list[str]) -> dict[str, Any]:
+    """The Approval asking a human to decide on exactly `argv` for exactly this job and spec."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Approval",
+        "metadata": _child_metadata(job, child_name(job.name, job.uid)),
+        "spec": {
+            "jobName": job.name,
+            "jobUid": job.uid,
+            "specHash": spec_hash(job.spec),
+            "command": list(argv),
+            "networkProfile": job.spec.networkProfile.value,
+            "source": job.spec.source.model_dump(mode="json", exclude_none=True),
+            "decision": "Pending",
+            "reviewer": "",
+            "note": "",
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------ Pod
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": SANDBOX_UID,
+        "runAsGroup": SANDBOX_UID,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _resources(config: OperatorConfig) -> dict[str, Any]:
+    limits, requests = config.sandbox.resources, config.sandbox.requests
+    return {
+        "limits": {
+            "cpu": limits.cpu,
+            "memory": limits.memory,
+            "ephemeral-storage": limits.ephemeralStorage,
+        },
+        "requests": {
+            "cpu": requests.cpu,
+            "memory": requests.memory,
+            "ephemeral-storage": requests.ephemeralStorage,
+        },
+    }
+
+
+def _container(
+    name: str, module: str, spec: dict[str, Any], mounts: list[dict[str, Any]], config: OperatorConfig
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": config.sandbox.image,
+        "imagePullPolicy": config.sandbox.imagePullPolicy,
+        "command": ["python3", "-m", module],
+        "args": [json.dumps(spec, sort_keys=True, separators=(",", ":"))],
+        "workingDir": WORKSPACE,
+        "env": [],
+        "resources": _resources(config),
+        "securityContext": _container_security(),
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "File",
+    }
+
+
+def _source_volume_and_mount(job: SandboxJob) -> tuple[dict[str, Any], dict[str, Any]]:
+    source = job.spec.source
+    mount: dict[str, Any] = {"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True}
+    if source.configMap is not None:
+        volume = {
+            "name": "source",
+            "configMap": {"name": source.configMap.name, "defaultMode": 0o444, "optional": False},
+        }
+    else:
+        claim = source.persistentVolumeClaim
+        assert claim is not None  # the model guarantees exactly one source
+        volume = {
+            "name": "source",
+            "persistentVolumeClaim": {"claimName": claim.claimName, "readOnly": True},
+        }
+        if claim.path.strip("/"):
+            mount["subPath"] = claim.path.strip("/")
+    return volume, mount
+
+
+def source_kind(job: SandboxJob) -> str:
+    return "configMap" if job.spec.source.configMap is not None else "persistentVolumeClaim"
+
+
+def build_sandbox_pod(
+    job: SandboxJob, argv: list[str], max_output_kb: int, config: OperatorConfig
+) -> dict[str, Any]:
+    """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
+
+    Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
+    """
+    sandbox = config.sandbox
+    source_volume, source_mount = _source_volume_and_mount(job)
+    workspace_mount = {"name": "workspace", "mountPath": WORKSPACE}
+    tmp_mount = {"name": "tmp", "mountPath": "/tmp"}
+    prepare = _container(
+        PREPARE_CONTAINER,
+        "safeagent.prepare",
+        {
+            "source": source_kind(job),
+            "sourceDir": SOURCE_MOUNT,
+            "workspace": WORKSPACE,
+            "maxFiles": sandbox.sourceMaxFiles,
+            "maxBytes": sandbox.sourceMaxBytes,
+        },
+        [source_mount, workspace_mount, tmp_mount],
+        config,
+    )
+    runner = _container(
+        RUNNER_CONTAINER,
+        "safeagent.runner",
+        {
+            "argv": list(argv),
+            "workspace": WORKSPACE,
+            "timeoutSeconds": job.spec.timeoutSeconds,
+            "maxOutputBytes": max_output_kb * 1024,
+        },
+        [workspace_mount, tmp_mount],
+        config,
+    )
+    metadata = _child_metadata(job, child_name(job.name, job.uid))
+    metadata["labels"].update(
+        {
+            "app.kubernetes.io/name": "safeagent-sandbox",
+            LABEL_SANDBOX: "true",
+            LABEL_PROFILE: job.spec.networkProfile.value,
+        }
+    )
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": job.spec.timeoutSeconds + sandbox.launchGraceSeconds,
+        "terminationGracePeriodSeconds": 5,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        "shareProcessNamespace": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SANDBOX_UID,
+            "runAsGroup": SANDBOX_UID,
+            "fsGroup": SANDBOX_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": [prepare],
+        "containers": [runner],
+        "volumes": [
+            source_volume,
+            {"name": "workspace", "emptyDir": {"sizeLimit": sandbox.workspaceSizeLimit}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": sandbox.tmpSizeLimit}},
+        ],
+    }
+    if sandbox.runtimeClassName:
+        spec["runtimeClassName"] = sandbox.runtimeClassName
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+# -------------------------------------------------------------------------------- NetworkPolicy
+
+
+def build_network_policy(
+    namespace: str, profile: NetworkProfile, config: OperatorConfig
+) -> dict[str, Any]:
+    """One NetworkPolicy per profile and namespace, selecting only safeagent sandbox Pods.
+
+    Ingress is always denied. Egress is the profile's configured CIDRs and ports, plus DNS only
+    where the profile allows it; `none` (and any unconfigured profile) gets no egress at all.
+    """
+    settings = config.profile(profile)
+    egress: list[dict[str, Any]] = [
+        {
+            "to": [{"ipBlock": {"cidr": rule.cidr}}],
+            "ports": [{"protocol": port.protocol, "port": port.port} for port in rule.ports],
+        }
+        for rule in settings.egress
+    ]
+    if settings.allowDns:
+        egress.append(
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": config.dns.namespace}
+                        },
+                        "podSelector": {"matchLabels": dict(config.dns.podLabels)},
+                    }
+                ],
+                "ports": [
+                    {"protocol": port.protocol, "port": port.port} for port in config.dns.ports
+                ],
+            }
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": network_policy_name(profile),
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, LABEL_PROFILE: profile.value},
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_SANDBOX: "true", LABEL_PROFILE: profile.value}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": egress,
+        },
+    }

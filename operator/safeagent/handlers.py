@@ -1,0 +1,178 @@
+"""Thin Kopf glue: every handler names the object and calls safeagent.reconcile.
+
+Run it with either
+
+    kopf run -m safeagent.handlers --namespace safeagent-sandbox [--liveness http://0.0.0.0:8080/healthz]
+    python -m safeagent.handlers [--liveness URL]     # namespaces from SAFEAGENT_NAMESPACES / config
+
+Configuration (see safeagent.config): SAFEAGENT_CONFIG, SAFEAGENT_POLICY, SAFEAGENT_NAMESPACES.
+A bad configuration or policy file at startup stops the operator with a clear message (it never
+runs without a policy); later edits of the policy file are picked up on the next decision.
+
+Handlers are sync (Kopf runs them in a thread pool). Calls for one job are serialised with a lock
+per (namespace, job name), which Approval handlers share, so two threads never reconcile the same
+job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
+status (the CRD schema is structural and would prune it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Any
+
+import kopf
+
+from safeagent import audit, reconcile
+from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
+from safeagent.config import ConfigError, PolicyFile, load_config
+from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
+
+log = logging.getLogger("safeagent.operator")
+
+JOBS = (GROUP, VERSION, "sandboxjobs")
+APPROVALS = (GROUP, VERSION, "approvals")
+TIMER_INTERVAL_SECONDS = 5.0
+HANDLER_RETRIES = 20
+HANDLER_BACKOFF_SECONDS = 10.0
+_TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
+
+
+class _Runtime:
+    context: reconcile.Context | None = None
+    locks: dict[tuple[str, str], threading.Lock] = {}
+    guard = threading.Lock()
+
+
+def _lock(namespace: str, job_name: str) -> threading.Lock:
+    with _Runtime.guard:
+        return _Runtime.locks.setdefault((namespace, job_name), threading.Lock())
+
+
+def _forget(namespace: str, job_name: str) -> None:
+    with _Runtime.guard:
+        _Runtime.locks.pop((namespace, job_name), None)
+
+
+def _context() -> reconcile.Context:
+    if _Runtime.context is None:
+        raise kopf.TemporaryError("the operator is still starting", delay=5)
+    return _Runtime.context
+
+
+def build_context() -> reconcile.Context:
+    """Configuration, policy and API client; raises ConfigError/PolicyError if unusable."""
+    from safeagent.kube import KubeApi
+    from safeagent.policy import decide
+
+    config = load_config()
+    policy = PolicyFile(config.policyPath)
+    policy.current()  # fail fast on a bad policy file
+    kube = KubeApi()
+    return reconcile.Context(
+        kube=kube, config=config, policy=policy.current, decide=decide, auditor=audit.Auditor(kube)
+    )
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events narrate; Kopf's only on trouble
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    audit.configure_logging()
+    try:
+        _Runtime.context = build_context()
+    except ConfigError as error:
+        raise kopf.PermanentError(f"configuration unusable: {error}") from None
+    except Exception as error:  # PolicyError and friends: do not run without a policy
+        raise kopf.PermanentError(f"startup failed: {type(error).__name__}: {error}") from None
+    log.info("operator-configured policy=%s", _Runtime.context.config.policyPath)
+
+
+def run_job(namespace: str, name: str, uid: str | None) -> str | None:
+    """Reconcile one job under its lock; map reconcile errors onto Kopf's retry semantics."""
+    ctx = _context()
+    with _lock(namespace, name):
+        try:
+            phase = reconcile.reconcile_job(ctx, namespace, name, uid)
+        except reconcile.PermanentFailure as error:
+            raise kopf.PermanentError(str(error)) from None
+        except reconcile.TransientFailure as error:
+            raise kopf.TemporaryError(str(error), delay=error.delay) from None
+    if phase is None:
+        _forget(namespace, name)
+    return phase
+
+
+def _job_is_active(status: dict[str, Any], **_: Any) -> bool:
+    return status.get("phase") not in _TERMINAL
+
+
+@kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+def job_changed(namespace: str, name: str, uid: str, **_: Any) -> None:
+    run_job(namespace, name, uid)
+
+
+@kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
+def job_tick(namespace: str, name: str, uid: str, **_: Any) -> None:
+    """Level-based safety net: progress even if an event was missed; enforces deadlines."""
+    run_job(namespace, name, uid)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_SANDBOX: "true"})
+def sandbox_pod_event(meta: dict[str, Any], namespace: str, **_: Any) -> None:
+    """A sandbox Pod changed: look at its job now instead of at the next tick."""
+    job_name = (meta.get("annotations") or {}).get(ANNOTATION_JOB_NAME)
+    job_uid = (meta.get("labels") or {}).get(LABEL_JOB_UID)
+    if not job_name:
+        return
+    try:
+        run_job(namespace, job_name, job_uid)
+    except (kopf.PermanentError, kopf.TemporaryError) as error:
+        log.info("pod-event-deferred job=%s error=%s", job_name, error)  # the timer retries
+
+
+@kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.update(*APPROVALS, field="spec", retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+def approval_changed(namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+    ctx = _context()
+    job_name = spec.get("jobName")
+    if not job_name:
+        raise kopf.PermanentError("spec.jobName is missing")
+    with _lock(namespace, job_name):
+        try:
+            reconcile.reconcile_approval(ctx, namespace, name)
+        except reconcile.PermanentFailure as error:
+            raise kopf.PermanentError(str(error)) from None
+        except reconcile.TransientFailure as error:
+            raise kopf.TemporaryError(str(error), delay=error.delay) from None
+    run_job(namespace, job_name, spec.get("jobUid"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the safeagent operator.")
+    parser.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        namespaces = load_config().namespaces
+    except ConfigError as error:
+        raise SystemExit(f"safeagent: {error}") from None
+    kopf.run(
+        standalone=True,
+        namespaces=namespaces,
+        clusterwide=not namespaces,
+        liveness_endpoint=args.liveness,
+    )
+
+
+if __name__ == "__main__":
+    main()

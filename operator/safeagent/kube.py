@@ -1,0 +1,281 @@
+"""The only module that talks to the Kubernetes API.
+
+It wraps the official `kubernetes` client and turns its exceptions into a few domain errors, so
+the reconcile logic decides about retries by type alone:
+
+  NotFound       404: the object is not there (often expected: "create it", "already deleted")
+  AlreadyExists  409 on create: someone (usually our earlier self) created it first -> adopt
+  Conflict       409 otherwise
+  Invalid        400/403/422: the API refused the request; retrying the same request won't help
+  Unavailable    429, 5xx, timeouts, connection errors: try again later
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import Any, Protocol
+
+from safeagent.models import GROUP, VERSION
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
+
+
+class KubeError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(KubeError):
+    pass
+
+
+class AlreadyExists(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    pass
+
+
+class Invalid(KubeError):
+    pass
+
+
+class Unavailable(KubeError):
+    pass
+
+
+class Kube(Protocol):
+    """What reconcile needs from the API; tests substitute an in-memory fake."""
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def get_approval(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
+    def delete_pod(self, namespace: str, name: str) -> None: ...
+    def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str: ...
+    def apply_network_policy(self, body: dict[str, Any]) -> None: ...
+    def post_event(
+        self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
+    ) -> None: ...
+
+
+def _translate(error: Exception, what: str, creating: bool = False) -> KubeError:
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(error, ApiException):
+        status = error.status
+        detail = f"{what}: HTTP {status} {error.reason}"
+        try:
+            import json
+
+            detail = f"{what}: {json.loads(error.body).get('message', detail)}"
+        except (TypeError, ValueError, AttributeError):
+            pass
+        if status == 404:
+            return NotFound(detail, status)
+        if status == 409:
+            return AlreadyExists(detail, status) if creating else Conflict(detail, status)
+        if status in (400, 403, 422):
+            return Invalid(detail, status)
+        return Unavailable(detail, status)
+    return Unavailable(f"{what}: {type(error).__name__}: {error}")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KubeApi:
+    """The `Kube` protocol on the real API server."""
+
+    def __init__(self, api_client: Any | None = None) -> None:
+        from kubernetes import client, config
+
+        if api_client is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            api_client = client.ApiClient()
+        self._client = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._networking = client.NetworkingV1Api(api_client)
+
+    def _call(self, what: str, function: Any, *args: Any, creating: bool = False, **kwargs: Any) -> Any:
+        try:
+            return function(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        except Exception as error:  # every client failure becomes a domain error
+            raise _translate(error, what, creating) from error
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        return obj if isinstance(obj, dict) else self._client.sanitize_for_serialization(obj)
+
+    # custom resources
+
+    def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        return self._call(
+            f"get {plural}/{name}",
+            self._custom.get_namespaced_custom_object,
+            GROUP, VERSION, namespace, plural, name,
+        )
+
+    def _patch_custom_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        self._call(
+            f"patch {plural}/{name}/status",
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, plural, name, {"status": status},
+        )
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._get_custom("sandboxjobs", namespace, name)
+
+    def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._patch_custom_status("sandboxjobs", namespace, name, status)
+
+    def get_approval(self, namespace: str, name: str) -> dict[str, Any]:
+        return self._get_custom("approvals", namespace, name)
+
+    def create_approval(self, body: dict[str, Any]) -> dict[str, Any]:
+        metadata = body["metadata"]
+        return self._call(
+            f"create approvals/{metadata['name']}",
+            self._custom.create_namespaced_custom_object,
+            GROUP, VERSION, metadata["namespace"], "approvals", body,
+            creating=True,
+        )
+
+    def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._patch_custom_status("approvals", namespace, name, status)
+
+    # pods
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        pod = self._call(f"get pods/{name}", self._core.read_namespaced_pod, name, namespace)
+        return self._plain(pod)
+
+    def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
+        metadata = body["metadata"]
+        pod = self._call(
+            f"create pods/{metadata['name']}",
+            self._core.create_namespaced_pod,
+            metadata["namespace"], body,
+            creating=True,
+        )
+        return self._plain(pod)
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self._call(
+            f"delete pods/{name}",
+            self._core.delete_namespaced_pod,
+            name, namespace,
+            grace_period_seconds=0,
+            propagation_policy="Background",
+        )
+
+    def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
+        return self._call(
+            f"get pods/{name}/log",
+            self._core.read_namespaced_pod_log,
+            name, namespace,
+            container=container,
+            limit_bytes=limit_bytes,
+        )
+
+    # network policies
+
+    def apply_network_policy(self, body: dict[str, Any]) -> None:
+        """Create the policy, or replace it when its spec or labels differ from `body`."""
+        metadata = body["metadata"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        try:
+            self._call(
+                f"create networkpolicies/{name}",
+                self._networking.create_namespaced_network_policy,
+                namespace, body,
+                creating=True,
+            )
+            return
+        except AlreadyExists:
+            pass
+        current = self._plain(
+            self._call(
+                f"get networkpolicies/{name}",
+                self._networking.read_namespaced_network_policy,
+                name, namespace,
+            )
+        )
+        if _same_policy(current, body):
+            return
+        replacement = {
+            **body,
+            "metadata": {**metadata, "resourceVersion": current["metadata"]["resourceVersion"]},
+        }
+        self._call(
+            f"replace networkpolicies/{name}",
+            self._networking.replace_namespaced_network_policy,
+            name, namespace, replacement,
+        )
+
+    # events
+
+    def post_event(
+        self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
+    ) -> None:
+        metadata = involved["metadata"]
+        now = _now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": metadata["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": involved.get("kind"),
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "safeagent-operator"},
+            "reportingComponent": "safeagent.ca/operator",
+            "reportingInstance": "safeagent-operator",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self._call("create events", self._core.create_namespaced_event, metadata["namespace"], body)
+
+
+def _same_policy(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Compare what we manage; the server adds defaults we never set, so compare after pruning."""
+
+    def prune(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: prune(v) for k, v in value.items() if v not in (None, [], {})}
+        if isinstance(value, list):
+            return [prune(v) for v in value]
+        return value
+
+    labels_ok = all(
+        current["metadata"].get("labels", {}).get(k) == v
+        for k, v in desired["metadata"].get("labels", {}).items()
+    )
+    current_spec, desired_spec = prune(current.get("spec", {})), prune(desired["spec"])
+    return labels_ok and current_spec == desired_spec

@@ -1,0 +1,211 @@
+"""Validate the job's source and copy it into /workspace: `python3 -m safeagent.prepare SPEC`.
+
+STDLIB ONLY: runs as the init container of the sandbox Pod. SPEC is one JSON object:
+{"source": "configMap" | "persistentVolumeClaim", "sourceDir": "/source",
+ "workspace": "/workspace", "maxFiles": 5000, "maxBytes": 104857600}.
+
+ConfigMap sources. A ConfigMap volume is not a plain tree: the kubelet writes the keys into a
+hidden timestamped directory, points the symlink `..data` at it and exposes every key as a
+symlink `key -> ..data/key`. Validating the mount as-is would reject every ConfigMap (symlinks),
+and following the links would defeat the point of refusing them. So we read `..data` exactly
+once with readlink, require it to name a sibling directory (`..2024_...`, no slash), validate
+*that real directory* with safeagent.tree (no symlinks, devices, FIFOs or sockets; size caps)
+and copy from it. ConfigMap keys cannot contain '/', so directories are encoded in the key:
+`--` separates path components (`src--pkg--app.py` -> `src/pkg/app.py`). A key that decodes to
+an empty, `.` or `..` component, or to a path that is both a file and a directory, is rejected.
+
+PersistentVolumeClaim sources are mounted read-only at sourceDir (the kubelet applies the job's
+subPath), validated with safeagent.tree, then copied without following links.
+
+The copy re-checks every entry as it goes (lstat, O_NOFOLLOW, fstat must say regular file) and
+re-applies the caps, so a tree that changes between validation and copy is rejected, not copied.
+Copied files are 0644, or 0755 when the source was executable; set-id bits are never kept.
+
+Prints one JSON line {"kind": ..., "ok", "reason", "message", "files", "bytes", "report"} and exits
+0 (copied), 1 (rejected: the job becomes Rejected) or 2 (bad spec or internal error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from typing import Any
+
+RESULT_KIND = "safeagent.ca/prepare-result"
+KEY_SEPARATOR = "--"
+COPY_CHUNK = 1 << 20
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.report = report
+
+
+def decode_key(key: str) -> list[str]:
+    """ConfigMap key -> relative path components ('--' separates directories)."""
+    parts = key.split(KEY_SEPARATOR)
+    if any(part in ("", ".", "..") for part in parts):
+        raise Rejected("bad_key", f"ConfigMap key {key!r} does not decode to a relative path")
+    return parts
+
+
+def configmap_data_dir(source_dir: str) -> str:
+    """The real directory behind a ConfigMap volume's `..data` link (read once, never followed)."""
+    link = os.path.join(source_dir, "..data")
+    try:
+        target = os.readlink(link)
+    except OSError:
+        raise Rejected("bad_configmap_layout", "the source is not a ConfigMap volume (no ..data link)")
+    if "/" in target or not target.startswith("..") or target in ("..", "..data"):
+        raise Rejected("bad_configmap_layout", f"..data points outside the volume: {target!r}")
+    real = os.path.join(source_dir, target)
+    try:
+        info = os.lstat(real)
+    except OSError:
+        raise Rejected("bad_configmap_layout", "..data names a directory that does not exist")
+    if not stat.S_ISDIR(info.st_mode):
+        raise Rejected("bad_configmap_layout", "..data does not name a directory")
+    return real
+
+
+class _Budget:
+    def __init__(self, max_files: int, max_bytes: int) -> None:
+        self.max_files, self.max_bytes = max_files, max_bytes
+        self.files = 0
+        self.bytes = 0
+
+    def count_file(self) -> None:
+        self.files += 1
+        if self.files > self.max_files:
+            raise Rejected("too_many_files", f"the source has more than {self.max_files} files")
+
+    def count_bytes(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes > self.max_bytes:
+            raise Rejected("too_large", f"the source is larger than {self.max_bytes} bytes")
+
+
+def copy_file(source: str, destination: str, budget: _Budget) -> None:
+    """Copy one regular file; refuse links and special files even if they appeared after validation."""
+    budget.count_file()
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Rejected("changed_during_copy", f"cannot open {source!r} safely: {exc.strerror}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Rejected("changed_during_copy", f"{source!r} is not a regular file")
+        mode = 0o755 if info.st_mode & 0o111 else 0o644
+        out = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            while chunk := os.read(fd, COPY_CHUNK):
+                budget.count_bytes(len(chunk))
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view) :]
+            os.fchmod(out, mode)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+
+
+def copy_tree(source: str, destination: str, budget: _Budget) -> None:
+    """Copy a directory tree, lstat-only; anything but directories and regular files is refused."""
+    with os.scandir(source) as iterator:
+        entries = sorted(iterator, key=lambda entry: entry.name)
+    for entry in entries:
+        info = entry.stat(follow_symlinks=False)
+        target = os.path.join(destination, entry.name)
+        if stat.S_ISDIR(info.st_mode):
+            os.mkdir(target, 0o755)
+            copy_tree(entry.path, target, budget)
+        elif stat.S_ISREG(info.st_mode):
+            copy_file(entry.path, target, budget)
+        else:
+            raise Rejected("changed_during_copy", f"{entry.path!r} is not a file or directory")
+
+
+def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
+    layout: dict[tuple[str, ...], str] = {}
+    with os.scandir(data_dir) as iterator:
+        keys = sorted(entry.name for entry in iterator)
+    for key in keys:
+        layout[tuple(decode_key(key))] = key
+    directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
+    clash = directories & set(layout)
+    if clash:
+        name = "/".join(sorted(clash)[0])
+        raise Rejected("path_conflict", f"{name!r} would be both a file and a directory")
+    for parts in sorted(directories, key=len):
+        os.mkdir(os.path.join(workspace, *parts), 0o755)
+    for parts, key in sorted(layout.items()):
+        copy_file(os.path.join(data_dir, key), os.path.join(workspace, *parts), budget)
+
+
+def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
+    from safeagent.tree import validate_tree
+
+    report = validate_tree(path, max_files=max_files, max_bytes=max_bytes)
+    if not report.get("ok"):
+        reason = str(report.get("reason") or "invalid_tree")
+        detail = report.get("message") or report.get("path") or reason
+        raise Rejected(reason, f"source tree rejected: {detail}", report)
+    return report
+
+
+def prepare(spec: dict[str, Any]) -> dict[str, Any]:
+    source_dir, workspace = spec["sourceDir"], spec["workspace"]
+    max_files, max_bytes = int(spec["maxFiles"]), int(spec["maxBytes"])
+    budget = _Budget(max_files, max_bytes)
+    if spec["source"] == "configMap":
+        data_dir = configmap_data_dir(source_dir)
+        report = _validate(data_dir, max_files, max_bytes)
+        copy_configmap(data_dir, workspace, budget)
+    elif spec["source"] == "persistentVolumeClaim":
+        report = _validate(source_dir, max_files, max_bytes)
+        copy_tree(source_dir, workspace, budget)
+    else:
+        raise ValueError(f"unknown source kind {spec['source']!r}")
+    return {
+        "kind": RESULT_KIND,
+        "ok": True,
+        "reason": "copied",
+        "message": f"copied {budget.files} files ({budget.bytes} bytes) into the workspace",
+        "files": budget.files,
+        "bytes": budget.bytes,
+        "report": report,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if len(args) != 1:
+            raise ValueError("usage: python3 -m safeagent.prepare '<json spec>'")
+        record = prepare(json.loads(args[0]))
+        status = 0
+    except Rejected as exc:
+        record = {
+            "kind": RESULT_KIND,
+            "ok": False,
+            "reason": exc.reason,
+            "message": exc.message,
+            "report": exc.report,
+        }
+        status = 1
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        record = {"kind": RESULT_KIND, "ok": False, "reason": "prepare_error", "message": str(exc)}
+        status = 2
+    print(json.dumps(record, ensure_ascii=True, separators=(",", ":")), flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""Run one argv inside the sandbox and report what happened: `python3 -m safeagent.runner SPEC`.
+
+STDLIB ONLY: this module runs in the sandbox image, which has no third-party packages.
+
+SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeconds": 300,
+"maxOutputBytes": 65536}. The runner
+
+1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, before anything
+   else runs;
+2. snapshots the workspace (lstat only, links never followed);
+3. runs argv with cwd=workspace, no shell, stdin from /dev/null, separate stdout/stderr pipes,
+   every other descriptor closed, a small fixed environment;
+4. keeps at most maxOutputBytes of each stream, flags truncation and keeps draining so the
+   command never blocks on a full pipe;
+5. kills whatever the command left running (as PID 1 of its container with kill(-1), and in any
+   case every descendant re-parented to it as subreaper), enforcing the timeout the same way;
+6. snapshots again and counts entries created, modified and deleted;
+7. writes ONE result record, a single JSON line, to its own stdout, and exits 0.
+
+Why the record is unforgeable: the operator reads it from the Pod log of the runner container,
+i.e. from the runner's file descriptor 1. The command never holds that descriptor (its stdout is
+a pipe to the runner and all other descriptors are closed), the only other way to reach it is
+/proc/<runner>/fd/1 or ptrace, and both are refused for a non-dumpable process to a process
+without CAP_SYS_PTRACE (all capabilities are dropped). As PID 1 of the container the runner also
+ignores any signal the command sends it. The command's own output travels inside the record as
+JSON strings, so it cannot add lines. The termination message file, by contrast, is writable by
+every process of the container, so the runner does not use it.
+
+Exit status: 0 when a record was written (the command's status is inside it), 2 for a bad SPEC.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import selectors
+import signal
+import stat
+import subprocess
+import sys
+import time
+from typing import Any
+
+RESULT_KIND = "safeagent.ca/runner-result"
+RESULT_VERSION = 1
+MAX_SNAPSHOT_ENTRIES = 200_000
+MAX_REPORTED_PATHS = 50
+DRAIN_SECONDS = 2.0
+READ_CHUNK = 65536
+
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+COMMAND_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+class SpecError(ValueError):
+    pass
+
+
+# ------------------------------------------------------------------------------- process hygiene
+
+
+def _prctl(option: int, value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl({option}) failed: {os.strerror(error)}")
+
+
+def harden_self() -> None:
+    """Non-dumpable (no /proc/self/fd access, no ptrace by same-UID processes) and subreaper."""
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc (all threads)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found.extend(int(word) for word in handle.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def kill_leftovers() -> int:
+    """SIGKILL every process the command left behind and reap it; returns how many were killed.
+
+    As PID 1 of a PID namespace, kill(-1) reaches every other process in the container. Elsewhere
+    (tests on a host) the subreaper flag makes every orphaned descendant our child, so repeatedly
+    killing our children until none remain catches double-forked daemons too.
+    """
+    me = os.getpid()
+    killed: set[int] = set()
+    for _ in range(100):
+        if me == 1:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        children = _children(me)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except ProcessLookupError:
+                pass
+        reaped = _reap_all()
+        if not children and not reaped:
+            break
+        time.sleep(0.01)
+    return len(killed)
+
+
+def _reap_all() -> int:
+    count = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return count
+        if pid == 0:
+            return count
+        count += 1
+
+
+# ------------------------------------------------------------------------------------ snapshots
+
+
+def snapshot(root: str) -> tuple[dict[str, tuple[int, ...]], bool]:
+    """relative path -> lstat signature, and whether the walk was complete.
+
+    The signature includes ctime, which a process cannot set back (unlike mtime via utime), so
+    "modify then restore the timestamp" still counts as a modification.
+    """
+    entries: dict[str, tuple[int, ...]] = {}
+    complete = True
+    pending = [""]
+    while pending:
+        relative = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, relative) if relative else root) as iterator:
+                listing = list(iterator)
+        except OSError:
+            complete = False
+            continue
+        for entry in listing:
+            path = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                complete = False
+                continue
+            if len(entries) >= MAX_SNAPSHOT_ENTRIES:
+                return entries, False
+            entries[path] = (
+                stat.S_IFMT(info.st_mode),
+                info.st_mode,
+                info.st_size,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+                info.st_ino,
+                info.st_uid,
+                info.st_gid,
+            )
+            if stat.S_ISDIR(info.st_mode):
+                pending.append(path)
+    return entries, complete
+
+
+def diff(
+    before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], complete: bool
+) -> dict[str, Any]:
+    """Counts of created, modified (non-directories) and deleted entries, with a sample of paths."""
+    created = sorted(set(after) - set(before))
+    deleted = sorted(set(before) - set(after))
+    modified = sorted(
+        path
+        for path in set(before) & set(after)
+        if before[path] != after[path]
+        and not (stat.S_ISDIR(before[path][0]) and stat.S_ISDIR(after[path][0]))
+    )
+    sample = (
+        [f"+{p}" for p in created[:MAX_REPORTED_PATHS]]
+        + [f"~{p}" for p in modified[:MAX_REPORTED_PATHS]]
+        + [f"-{p}" for p in deleted[:MAX_REPORTED_PATHS]]
+    )
+    return {
+        "created": len(created),
+        "modified": len(modified),
+        "deleted": len(deleted),
+        "total": len(created) + len(modified) + len(deleted),
+        "complete": complete,
+        "paths": sample,
+    }
+
+
+# ------------------------------------------------------------------------------------ execution
+
+
+class _Capture:
+    """Bytes of one stream, kept up to a cap; the rest is counted and dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.kept = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.cap - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.kept)
+
+    def text(self) -> str:
+        return bytes(self.kept).decode("utf-8", errors="replace")
+
+
+def _pump(selector: selectors.BaseSelector, timeout: float) -> None:
+    for key, _ in selector.select(timeout):
+        try:
+            data = os.read(key.fd, READ_CHUNK)
+        except BlockingIOError:
+            continue
+        if data:
+            key.data.add(data)
+        else:
+            selector.unregister(key.fileobj)
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    argv = spec["argv"]
+    workspace = spec.get("workspace", "/workspace")
+    timeout = float(spec["timeoutSeconds"])
+    cap = int(spec["maxOutputBytes"])
+
+    before, complete_before = snapshot(workspace)
+    stdout, stderr = _Capture(cap), _Capture(cap)
+    started = time.monotonic()
+    error = None
+    timed_out = False
+    returncode: int | None = None
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=workspace,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            shell=False,
+            start_new_session=True,
+            env=dict(COMMAND_ENV),
+        )
+    except OSError as exc:
+        process = None
+        error = f"could not start {argv[0]!r}: {exc.strerror or exc}"
+        returncode = 127 if isinstance(exc, FileNotFoundError) else 126
+
+    killed = 0
+    if process is not None:
+        selector = selectors.DefaultSelector()
+        assert process.stdout is not None and process.stderr is not None
+        for pipe, capture in ((process.stdout, stdout), (process.stderr, stderr)):
+            os.set_blocking(pipe.fileno(), False)
+            selector.register(pipe, selectors.EVENT_READ, capture)
+        deadline = started + timeout
+        while process.poll() is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+                break
+            _pump(selector, min(remaining, 0.2))
+        returncode = process.returncode
+        # The command is done: nothing it started may outlive it or keep writing.
+        killed = kill_leftovers()
+        drain_until = time.monotonic() + DRAIN_SECONDS
+        while selector.get_map() and time.monotonic() < drain_until:
+            _pump(selector, 0.1)
+        for key in list(selector.get_map().values()):
+            selector.unregister(key.fileobj)
+        selector.close()
+        process.stdout.close()
+        process.stderr.close()
+
+    after, complete_after = snapshot(workspace)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    signal_name = None
+    exit_code = returncode
+    if returncode is not None and returncode < 0:
+        signal_name = signal.Signals(-returncode).name
+        exit_code = 128 - returncode
+    return {
+        "kind": RESULT_KIND,
+        "version": RESULT_VERSION,
+        "exitCode": exit_code,
+        "signal": signal_name,
+        "timedOut": timed_out,
+        "durationMs": duration_ms,
+        "stdout": stdout.text(),
+        "stderr": stderr.text(),
+        "stdoutBytes": stdout.total,
+        "stderrBytes": stderr.total,
+        "stdoutTruncated": stdout.truncated,
+        "stderrTruncated": stderr.truncated,
+        "changedFiles": diff(before, after, complete_before and complete_after),
+        "leftoverProcessesKilled": killed,
+        "error": error,
+    }
+
+
+def parse_spec(text: str) -> dict[str, Any]:
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"spec is not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise SpecError("spec must be a JSON object")
+    argv = spec.get("argv")
+    if not (
+        isinstance(argv, list) and argv and all(isinstance(a, str) and "\0" not in a for a in argv)
+    ):
+        raise SpecError("argv must be a non-empty list of strings without NUL")
+    for key in ("timeoutSeconds", "maxOutputBytes"):
+        value = spec.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SpecError(f"{key} must be a non-negative integer")
+    if not isinstance(spec.get("workspace", "/workspace"), str):
+        raise SpecError("workspace must be a path")
+    return spec
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Write the record as one line straight to descriptor 1 (no buffering layers in between)."""
+    view = memoryview((json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode())
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    harden_self()
+    try:
+        if len(args) != 1:
+            raise SpecError("usage: python3 -m safeagent.runner '<json spec>'")
+        spec = parse_spec(args[0])
+    except SpecError as exc:
+        emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "error": str(exc)})
+        return 2
+    emit(run(spec))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
