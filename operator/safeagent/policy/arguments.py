@@ -66,9 +66,6 @@ def resolve_long(command: Command, parsed: ParsedCommand, name: str) -> Option:
         if len(matches) == 1:
             return next(iter(matches.values()))
         if len(matches) > 1:
-            denied = [opt for opt in matches.values() if opt.denied]
-            if denied:
-                _refuse_denied(parsed, denied[0], name)
             names = ", ".join(sorted(opt.canonical for opt in matches.values()))
             raise Refusal("option_ambiguous", f"{parsed.label}: {name} is ambiguous ({names}).")
     raise Refusal("option_unknown", f"{parsed.label}: option {name} is not allowed.")

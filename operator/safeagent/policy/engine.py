@@ -41,8 +41,8 @@ def tokenise(line: str) -> list[str]:
 
 
 def check_argument_count(policy: Policy, argv: list[str]) -> None:
-    if not argv:
-        raise Refusal("empty_command", "The command has no words.")
+    if not argv or not argv[0]:
+        raise Refusal("empty_command", "The command has no program name.")
     if len(argv) > policy.limits.max_arguments:
         raise Refusal(
             "too_many_arguments", f"The command has {len(argv)} words; the limit is {policy.limits.max_arguments}."

@@ -1,0 +1,22 @@
+"""Shared fixtures for the unit tests: the repository's two policy files, loaded once."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+
+
+@pytest.fixture(scope="session")
+def inspect_policy():
+    from safeagent.policy import load_policy
+
+    return load_policy(CONFIGS / "policy.yaml")
+
+
+@pytest.fixture(scope="session")
+def execution_policy():
+    from safeagent.policy import load_policy
+
+    return load_policy(CONFIGS / "policy.execution.yaml")
