@@ -550,7 +550,7 @@ OPTIONS = (
     + rows(DENY, "option_ambiguous", "ls --co", "ls --s", "grep --no x .", "cat --s x", "tail --s x", "git diff --out=x", "git log --no-", "grep --fil=/etc/passwd .", "git diff --no-in a b", "git diff --outp=x", "ls --deref")
     + rows(DENY, "option_unexpected_argument", "ls --all=x", "cat --number=5 x", "grep --count=x y", "rm --force=x a")
     + rows(DENY, "option_missing_argument", "grep -e", "grep -f", "grep --file", "head -n", "ls --width", "ls -w", "ls --sort")
-    + rows(DENY, "option_bad_value", "ls --sort=exec", "ls --color=sh", "ls -w x", "head -n x file", "head -c ../x", "grep -m x foo .", "grep --binary-files=exec x .", "grep -D write x .", "ls --format=x", "wc --total=x", "grep -A /etc/passwd x")
+    + rows(DENY, "option_bad_value", "ls --sort=exec", "ls --color=sh", "ls -w x", "head -n x file", "head -c ../x", "grep -m x foo .", "grep --binary-files=exec x .", "grep -D write x .", "ls --format=x", "grep -A /etc/passwd x")
 )
 
 APPROVAL = rows(

@@ -1,0 +1,230 @@
+"""Policy files: both shipped configs load; bad files are refused with the field path; docs match code."""
+
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import CONFIGS, REPO
+from safeagent.policy import REASONS, PolicyError, decide, load_policy, parse_policy
+
+MINIMAL = {
+    "version": 1,
+    "name": "t",
+    "max_output_kb": 1,
+    "max_file_writes": 0,
+    "programs": {"ls": {"operands": {"kind": "path"}}},
+}
+
+
+def with_changes(**changes):
+    document = {**MINIMAL, **changes}
+    return document
+
+
+def test_both_configs_load(inspect_policy, execution_policy):
+    assert inspect_policy.name == "inspect-only"
+    assert execution_policy.name == "execution"
+    assert inspect_policy.max_output_kb > 0 and inspect_policy.max_file_writes >= 0
+    assert execution_policy.max_file_writes >= inspect_policy.max_file_writes
+
+
+@pytest.mark.parametrize(
+    ("command", "inspect", "execution"),
+    [
+        ("ls", "allow", "allow"),
+        ("rm delete-me.txt", "require_approval", "require_approval"),
+        ("git diff --no-index a b", "deny", "deny"),
+        ("pytest", "deny", "allow"),
+        ("python3 -m pytest", "deny", "allow"),
+        ("make test", "deny", "allow"),
+    ],
+)
+def test_done_when_examples(inspect_policy, execution_policy, command, inspect, execution):
+    assert decide(inspect_policy, command).decision == inspect
+    assert decide(execution_policy, command).decision == execution
+
+
+def test_execution_policy_shares_every_inspect_rule(inspect_policy, execution_policy):
+    """policy.execution.yaml repeats policy.yaml's programs; this keeps the two from drifting apart."""
+    for name, rule in inspect_policy.programs.items():
+        assert execution_policy.programs[name] == rule, name
+    assert execution_policy.option_sets == inspect_policy.option_sets
+    assert execution_policy.paths == inspect_policy.paths
+    assert execution_policy.limits == inspect_policy.limits
+    assert execution_policy.characters == inspect_policy.characters
+    assert execution_policy.require_approval == inspect_policy.require_approval
+    assert set(execution_policy.programs) - set(inspect_policy.programs) == {"pytest", "make"}
+
+
+def test_every_reason_code_is_documented():
+    readme = (CONFIGS / "README.md").read_text()
+    missing = [code for code in REASONS if f"`{code}`" not in readme]
+    assert not missing, f"configs/README.md does not document {missing}"
+
+
+def test_every_policy_key_is_documented():
+    readme = (CONFIGS / "README.md").read_text()
+    from safeagent.policy import model
+
+    keys = set()
+    for cls in (model.Policy, model.ProgramRule, model.OptionRule, model.OperandRule, model.Limits, model.Paths,
+                model.Characters, model.ApprovalRule, model.DeniedOption, model.OptionSet):
+        keys.update(cls.model_fields)
+    missing = sorted(key for key in keys if f"`{key}`" not in readme)
+    assert not missing, f"configs/README.md does not document {missing}"
+
+
+BAD_DOCUMENTS = [
+    (with_changes(version=2), "version"),
+    (with_changes(colour="x"), "colour"),
+    (with_changes(max_output_kb=0), "max_output_kb"),
+    (with_changes(max_output_kb="1"), "max_output_kb"),
+    (with_changes(max_file_writes=-1), "max_file_writes"),
+    (with_changes(programs={}), "programs"),
+    (with_changes(programs={"ls": {"optionz": []}}), "programs.ls.optionz"),
+    (with_changes(programs={"ls": {"options": [{"names": ["-a"], "arg": "file"}]}}), "programs.ls.options[0].arg"),
+    (with_changes(programs={"ls": {"options": [{"names": ["--color"], "arg": "choice", "choices": [False]}]}}), "programs.ls.options[0].choices[0]"),
+    (with_changes(programs={"ls": {"options": [{"names": ["--sort"], "arg": "choice"}]}}), "programs.ls.options[0]"),
+    (with_changes(programs={"ls": {"options": [{"names": ["-a"], "optional": True}]}}), "programs.ls.options[0]"),
+    (with_changes(programs={"ls": {"options": [{"names": []}]}}), "programs.ls.options[0].names"),
+    (with_changes(programs={"ls": {"options": [{"names": ["-all"]}]}}), "programs.ls"),
+    (with_changes(programs={"ls": {"options": [{"names": ["-a"]}, {"names": ["-a"]}]}}), "programs.ls"),
+    (with_changes(programs={"ls": {"deny_options": [{"names": ["-L"]}]}}), "programs.ls.deny_options[0].why"),
+    (with_changes(programs={"ls": {"operands": {"kind": "path", "min": 3, "max": 1}}}), "programs.ls.operands"),
+    (with_changes(programs={"ls": {"option_sets": ["nope"]}}), "programs.ls.option_sets"),
+    (with_changes(programs={"ls": {"predicates": [{"names": ["-name"]}]}}), "programs.ls"),
+    (with_changes(programs={"sh": {}}), "programs.sh"),
+    (with_changes(programs={"env": {}}), "programs.env"),
+    (with_changes(programs={"python3": {}}), "programs.python3"),
+    (with_changes(programs={"/bin/ls": {}}), "programs./bin/ls"),
+    (with_changes(programs={"pytest": {"invocations": [["sh", "pytest"]]}}), "programs.pytest.invocations"),
+    (with_changes(programs={"pytest": {"invocations": [["bash", "-c", "pytest"]]}}), "programs.pytest.invocations"),
+    (with_changes(programs={"git": {"permute": False, "subcommands": {}}}), "programs.git"),
+    (with_changes(programs={"git": {"subcommands": {"log": {}}}}), "programs.git"),
+    (with_changes(paths={"workspace": "relative"}), "paths.workspace"),
+    (with_changes(paths={"workspace": "/"}), "paths.workspace"),
+    (with_changes(paths={"workspace": "/a/../b"}), "paths.workspace"),
+    (with_changes(paths={"protected": ["../x"]}), "paths.protected"),
+    (with_changes(limits={"max_command_bytes": 10**9}), "limits.max_command_bytes"),
+    (with_changes(limits={"max_arguments": 0}), "limits.max_arguments"),
+    (with_changes(characters={"allow_non_ascii": "yes"}), "characters.allow_non_ascii"),
+    (with_changes(require_approval=[{"program": "rm", "message": "x y z"}]), "require_approval[0]"),
+    (with_changes(require_approval=[{"program": "ls"}]), "require_approval[0].message"),
+]
+
+
+@pytest.mark.parametrize(("document", "field"), BAD_DOCUMENTS, ids=[field for _, field in BAD_DOCUMENTS])
+def test_bad_policy_is_refused_with_field_path(document, field):
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(document, "bad.yaml")
+    message = str(raised.value)
+    assert message.startswith("bad.yaml: ")
+    assert field in message, message
+
+
+def test_minimal_policy_is_accepted():
+    policy = parse_policy(MINIMAL)
+    assert decide(policy, "ls x").decision == "allow"
+    assert decide(policy, "ls -l").reason == "option_unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nversion: 1\n", "duplicate key"),
+        ("a: &x 1\nb: *x\n", "aliases are not allowed"),
+        ("- just a list\n", "must be a mapping"),
+        ("version: [1\n", "not valid YAML"),
+        ("", "must be a mapping"),
+        ("programs: !!python/object:os.system {}\n", "not valid YAML"),
+    ],
+)
+def test_bad_yaml_is_refused(tmp_path, text, expected):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=expected):
+        load_policy(path)
+
+
+def test_missing_and_binary_files_are_refused(tmp_path):
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "absent.yaml")
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        load_policy(binary)
+    huge = tmp_path / "h.yaml"
+    huge.write_text("#" * (1024 * 1024 + 10))
+    with pytest.raises(PolicyError, match="larger than"):
+        load_policy(huge)
+
+
+def test_decide_never_raises_on_non_strings(inspect_policy):
+    for value in (None, 1, b"ls", ["ls"]):
+        result = decide(inspect_policy, value)
+        assert (result.decision, result.reason, result.argv) == ("deny", "invalid_input", None)
+
+
+def test_decision_to_dict_has_exactly_the_contract_keys(inspect_policy):
+    import json
+
+    for command in ("ls", "ls;", "rm x", "cat /etc/passwd"):
+        data = decide(inspect_policy, command).to_dict()
+        assert list(data) == ["decision", "argv", "reason", "message"]
+        assert json.loads(json.dumps(data)) == data
+        assert data["reason"] in REASONS
+        assert data["message"].endswith(".")
+
+
+def test_non_ascii_can_be_allowed_but_never_lookalikes():
+    policy = parse_policy(with_changes(characters={"allow_non_ascii": True}))
+    assert decide(policy, "ls caf\u00e9").decision == "allow"
+    assert decide(policy, "ls \u65e5\u672c").decision == "allow"
+    for command in ("ls \uff41", "ls p\u0430ypal", "ls \u2024\u2024", "ls x\u2215y", "ls e\u0301", "ls \u00bd"):
+        assert decide(policy, command).reason == "unicode_lookalike", command
+    assert decide(policy, "ls \u200b").reason == "invisible_character"
+
+
+# --- the option tables against the real programs (same Debian release as the sandbox image) ---
+
+GNU_PROGRAMS = ["ls", "cat", "head", "tail", "wc", "stat", "grep", "rm", "mv"]
+GIT_SUBCOMMANDS = ["diff", "status", "ls-files"]
+
+
+def real_long_options(argv):
+    if shutil.which(argv[0]) is None:
+        pytest.skip(f"{argv[0]} is not installed on this machine, so its real options cannot be compared")
+    output = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=20).stdout
+    return set(re.findall(r"(--[a-z0-9][a-z0-9-]*)", output))
+
+
+def assert_prefixes_known(command, real):
+    """No real option is a strict prefix of an option we allow unless we know it: otherwise the user
+    could type that real option, which we would read as an abbreviation of ours."""
+    ours = set(command.long)
+    for allowed in (name for name, option in command.long.items() if not option.denied):
+        for other in real:
+            if other != allowed and allowed.startswith(other):
+                assert other in ours, f"{other} (a real option) abbreviates our {allowed} but is not in the table"
+
+
+@pytest.mark.parametrize("program", GNU_PROGRAMS)
+def test_gnu_option_tables_against_real_help(inspect_policy, program):
+    command = inspect_policy._compiled.programs[program]
+    real = real_long_options([program, "--help"])
+    assert real, f"{program} --help listed no options"
+    assert_prefixes_known(command, real)
+    unknown = sorted(name for name in command.long if name not in real and name not in {"--colour", "--silent", "--quiet"})
+    assert not unknown, f"{program}: options not in --help (typos?): {unknown}"
+
+
+@pytest.mark.parametrize("subcommand", GIT_SUBCOMMANDS)
+def test_git_option_tables_against_completion_helper(inspect_policy, subcommand):
+    command = inspect_policy._compiled.programs["git"].subcommands[subcommand]
+    real = real_long_options(["git", subcommand, "--git-completion-helper-all"])
+    if len(real) < 5:
+        pytest.skip("git gave no completion list here (not inside a git work tree?)")
+    assert_prefixes_known(command, real)
