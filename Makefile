@@ -81,3 +81,11 @@ e2e: venv ## cluster, images and chart, then the end-to-end tests against the in
 test: ## all tests: unit, then end-to-end on the kind cluster
 	$(MAKE) unit
 	$(MAKE) e2e
+
+# --- policy (issue 3) ---
+.PHONY: bench-policy
+bench-policy: venv ## benchmark the command policy: decisions/s and p99 latency (not a test)
+	$(PY) tests/bench/bench_policy.py
+
+.PHONY: bench
+bench: bench-policy ## all benchmarks
