@@ -96,11 +96,20 @@ build_operator() {
     log "    $OPERATOR_IMAGE: $(docker image inspect --format '{{.Id}}' "$OPERATOR_IMAGE" | cut -c1-19)"
 }
 
+# sandbox-images/Dockerfile expects the repository root as its context. Sending the real root
+# would ship .git and .venv to the daemon on every build, so a copy of the two folders it may COPY
+# from (the operator's stdlib modules and sandbox-images/) stands in for it.
 build_sandbox() {
     [[ -f "$REPO_ROOT/sandbox-images/Dockerfile" ]] \
         || die "sandbox-images/Dockerfile does not exist yet (the operator issue provides it)"
+    local context="$CONTEXTS/sandbox"
+    rm -rf "$context"
+    mkdir -p "$context/operator"
+    cp -a "$REPO_ROOT/operator/safeagent" "$context/operator/"
+    cp -a "$REPO_ROOT/sandbox-images" "$context/"
+    find "$context" -name __pycache__ -prune -exec rm -rf {} +
     run_logged docker-build-sandbox docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-        --file "$REPO_ROOT/sandbox-images/Dockerfile" --tag "$SANDBOX_IMAGE" "$REPO_ROOT"
+        --file "$context/sandbox-images/Dockerfile" --tag "$SANDBOX_IMAGE" "$context"
     log "    $SANDBOX_IMAGE: $(docker image inspect --format '{{.Id}}' "$SANDBOX_IMAGE" | cut -c1-19)"
 }
 
