@@ -89,3 +89,11 @@ bench-policy: venv ## benchmark the command policy: decisions/s and p99 latency 
 
 .PHONY: bench
 bench: bench-policy ## all benchmarks
+
+# --- operator (issue 4) ---
+.PHONY: crds crds-check
+crds: venv ## regenerate crds/ from the pydantic models (safeagent/models.py)
+	$(PY) -m safeagent.crdgen crds
+
+crds-check: venv ## fail if crds/ differs from a fresh generation
+	$(PY) -m safeagent.crdgen --check crds

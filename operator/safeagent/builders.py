@@ -178,8 +178,10 @@ def build_sandbox_pod(
     """
     sandbox = config.sandbox
     source_volume, source_mount = _source_volume_and_mount(job)
-    workspace_mount = {"name": "workspace", "mountPath": WORKSPACE}
-    tmp_mount = {"name": "tmp", "mountPath": "/tmp"}
+
+    def scratch_mounts() -> list[dict[str, Any]]:
+        return [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": "/tmp"}]
+
     prepare = _container(
         PREPARE_CONTAINER,
         "safeagent.prepare",
@@ -190,7 +192,7 @@ def build_sandbox_pod(
             "maxFiles": sandbox.sourceMaxFiles,
             "maxBytes": sandbox.sourceMaxBytes,
         },
-        [source_mount, workspace_mount, tmp_mount],
+        [source_mount, *scratch_mounts()],
         config,
     )
     runner = _container(
@@ -202,7 +204,7 @@ def build_sandbox_pod(
             "timeoutSeconds": job.spec.timeoutSeconds,
             "maxOutputBytes": max_output_kb * 1024,
         },
-        [workspace_mount, tmp_mount],
+        scratch_mounts(),
         config,
     )
     metadata = _child_metadata(job, child_name(job.name, job.uid))

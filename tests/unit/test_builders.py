@@ -1,0 +1,137 @@
+"""Desired objects: golden YAML for whole objects, plus explicit checks of every security setting
+(so regenerating a golden file can never silently drop one)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from safeagent import builders
+from safeagent.config import parse_config
+from safeagent.models import NetworkProfile, SandboxJob
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SAFEAGENT_UPDATE_GOLDEN") == "1"
+UID = "6f1c2a8e-0d7b-4a53-9a51-2f5b9e1c0a11"
+
+CONFIG = parse_config(
+    {
+        "sandbox": {"runtimeClassName": "gvisor"},
+        "networkProfiles": {
+            "git-read": {
+                "egress": [{"cidr": "10.20.0.0/16", "ports": [{"port": 443}, {"port": 9418}]}],
+                "allowDns": True,
+            }
+        },
+    }
+)
+
+
+def job(source=None, profile="none", name="list-files"):
+    return SandboxJob.model_validate(
+        {
+            "metadata": {"name": name, "namespace": "safeagent-sandbox", "uid": UID, "generation": 1},
+            "spec": {
+                "command": "ls -la",
+                "source": source or {"configMap": {"name": "example-repo"}},
+                "networkProfile": profile,
+                "timeoutSeconds": 60,
+            },
+        }
+    )
+
+
+def check_golden(name: str, obj: dict) -> None:
+    path = GOLDEN / name
+    text = yaml.safe_dump(obj, sort_keys=True, width=100)
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"{path} missing: run with SAFEAGENT_UPDATE_GOLDEN=1 and review the file")
+        path.write_text(text)
+    assert yaml.safe_load(path.read_text()) == obj, f"{name} differs (SAFEAGENT_UPDATE_GOLDEN=1 to update)"
+
+
+def test_pod_configmap_golden():
+    check_golden("pod-configmap.yaml", builders.build_sandbox_pod(job(), ["ls", "-la"], 64, CONFIG))
+
+
+def test_pod_pvc_golden():
+    source = {"persistentVolumeClaim": {"claimName": "repos", "path": "example-repo"}}
+    pod = builders.build_sandbox_pod(job(source, "git-read"), ["git", "status"], 64, CONFIG)
+    check_golden("pod-pvc.yaml", pod)
+    prepare = pod["spec"]["initContainers"][0]
+    source_mount = next(m for m in prepare["volumeMounts"] if m["name"] == "source")
+    assert source_mount == {"name": "source", "mountPath": "/source", "readOnly": True, "subPath": "example-repo"}
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "source")
+    assert volume["persistentVolumeClaim"] == {"claimName": "repos", "readOnly": True}
+
+
+def test_network_policy_golden():
+    check_golden("networkpolicy-none.yaml", builders.build_network_policy("ns", NetworkProfile.NONE, CONFIG))
+    check_golden("networkpolicy-git-read.yaml", builders.build_network_policy("ns", NetworkProfile.GIT_READ, CONFIG))
+
+
+def test_approval_golden():
+    check_golden("approval.yaml", builders.build_approval(job(name="remove-file"), ["rm", "delete-me.txt"]))
+
+
+def test_pod_is_hardened_and_meets_pod_security_restricted():
+    pod = builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG)
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False
+    assert not (spec["hostNetwork"] or spec["hostPID"] or spec["hostIPC"])
+    assert spec["activeDeadlineSeconds"] == 60 + CONFIG.sandbox.launchGraceSeconds
+    assert spec["runtimeClassName"] == "gvisor"
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in spec["initContainers"] + spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["runAsNonRoot"] is True and context["runAsUser"] == builders.SANDBOX_UID
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert set(container["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}
+        assert "ports" not in container
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["workspace"]["emptyDir"]["sizeLimit"]
+    assert volumes["tmp"]["emptyDir"]["sizeLimit"]
+    # restricted allows only these volume types
+    allowed = {"configMap", "emptyDir", "persistentVolumeClaim", "secret", "projected", "csi", "downwardAPI", "ephemeral"}
+    for volume in spec["volumes"]:
+        assert set(volume) - {"name"} <= allowed
+
+
+def test_runner_gets_exactly_the_argv_and_limits():
+    pod = builders.build_sandbox_pod(job(), ["rm", "delete-me.txt"], 8, CONFIG)
+    runner = pod["spec"]["containers"][0]
+    assert runner["command"] == ["python3", "-m", "safeagent.runner"]
+    spec = json.loads(runner["args"][0])
+    assert spec == {"argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192}
+    assert not any(m["name"] == "source" for m in runner["volumeMounts"])
+
+
+def test_network_policy_selects_only_sandbox_pods_of_its_profile():
+    pod = builders.build_sandbox_pod(job(profile="git-read"), ["ls"], 64, CONFIG)
+    policy = builders.build_network_policy("ns", NetworkProfile.GIT_READ, CONFIG)
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()
+    assert selector[builders.LABEL_SANDBOX] == "true"
+    none = builders.build_network_policy("ns", NetworkProfile.NONE, CONFIG)["spec"]
+    assert (none["ingress"], none["egress"], none["policyTypes"]) == ([], [], ["Ingress", "Egress"])
+    unconfigured = builders.build_network_policy("ns", NetworkProfile.MODEL_ONLY, CONFIG)["spec"]
+    assert unconfigured["egress"] == []
+
+
+def test_names_are_deterministic_valid_and_uid_bound():
+    long_name = "a" * 200 + ".x"
+    name = builders.child_name(long_name, UID)
+    assert name == builders.child_name(long_name, UID)
+    assert len(name) <= 63 and name.replace("-", "").isalnum()
+    assert builders.child_name("job", UID) != builders.child_name("job", UID.replace("6", "7"))
+    assert builders.network_policy_name(NetworkProfile.GIT_READ) == "safeagent-profile-git-read"
