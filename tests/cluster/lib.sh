@@ -29,7 +29,7 @@ step() {
   local name=$1; shift
   local t0=$SECONDS
   log "==> $name"
-  "$@"
+  "$@" || { local rc=$?; log "<== $name FAILED after $((SECONDS - t0))s"; return $rc; }
   log "<== $name ($((SECONDS - t0))s)"
 }
 

@@ -44,20 +44,17 @@ cluster_healthy() {
   timeout 20 kubectl --context "$CONTEXT" get --raw /readyz >/dev/null 2>&1
 }
 
+delete_cluster() { kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true; }
+
 create_cluster() {
   local image=$1
-  if cluster_healthy; then log "    cluster $CLUSTER_NAME is running and healthy: reused"; return; fi
-  if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-    log "    cluster $CLUSTER_NAME exists but does not answer: recreating it"
-    kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
-  fi
   kind_config >"$SAFEAGENT_CACHE/kind-config.yaml"
   kind create cluster --name "$CLUSTER_NAME" --image "$image" \
     --config "$SAFEAGENT_CACHE/kind-config.yaml" --wait 5m
 }
 
 wait_ready() {
-  kubectl --context "$CONTEXT" wait node --all --for=condition=Ready --timeout=300s
+  kubectl --context "$CONTEXT" wait node --all --for=condition=Ready --timeout=300s || return 1
   # Every system Pod running and ready (CoreDNS, kube-proxy, the NetworkPolicy enforcer, ...).
   local i
   for i in $(seq 100); do
@@ -68,7 +65,24 @@ wait_ready() {
     sleep 3
   done
   kubectl --context "$CONTEXT" -n kube-system get pods -o wide
-  die "system Pods not ready after 5 minutes"
+  log "system Pods not ready after 5 minutes"
+  return 1
+}
+
+# A running cluster is reused when it answers and its system Pods become ready; anything else
+# (a node container stopped with the Docker engine, a half-created cluster) is recreated once.
+ensure_cluster() {
+  local image=$1
+  if cluster_healthy; then
+    log "    cluster $CLUSTER_NAME answers: reusing it"
+    step "node Ready, system Pods Ready" wait_ready && return
+    log "    reused cluster is not healthy: recreating it"
+  elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+    log "    cluster $CLUSTER_NAME exists but does not answer: recreating it"
+  fi
+  delete_cluster
+  step "kind create cluster $CLUSTER_NAME ($image)" create_cluster "$image"
+  step "node Ready, system Pods Ready" wait_ready || die "cluster $CLUSTER_NAME did not become ready"
 }
 
 step "host setup" "$CLUSTER_DIR/host-setup.sh"
@@ -79,8 +93,7 @@ if [[ -n ${KIND_NODE_IMAGE:-} ]]; then
 else
   IMAGE=$(step "node image" "$CLUSTER_DIR/node-image.sh")
 fi
-step "kind cluster $CLUSTER_NAME ($IMAGE)" create_cluster "$IMAGE"
-step "node Ready, system Pods Ready" wait_ready
+step "kind cluster $CLUSTER_NAME" ensure_cluster "$IMAGE"
 kubectl config use-context "$CONTEXT" >/dev/null
 date -u +%FT%TZ >"$READY_FILE"
 log "cluster $CLUSTER_NAME ready in $((SECONDS - T0))s (kubectl context $CONTEXT; tools in $BIN)"
