@@ -4,6 +4,7 @@
 #   usage: charts/install.sh [extra helm flags...]     e.g. --set policy.preset=execution
 # Environment: RELEASE (safeagent), RELEASE_NAMESPACE (safeagent-system), SAFEAGENT_CACHE.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/cluster/lib.sh"
+# Functions run under `step`, where `set -e` does not apply: they chain with && themselves.
 
 RELEASE=${RELEASE:-safeagent}
 RELEASE_NAMESPACE=${RELEASE_NAMESPACE:-safeagent-system}
@@ -16,15 +17,16 @@ for tool in kubectl helm; do
 done
 
 # Helm installs the CRDs in crds/ on first install only, never on upgrade: apply them every time so
-# that a changed schema reaches the cluster. Server-side apply keeps this idempotent.
+# that a changed schema reaches the cluster (server-side apply keeps this idempotent), and tell
+# Helm to leave them alone (--skip-crds).
 apply_crds() {
-    kubectl apply --server-side --force-conflicts --field-manager=safeagent-install -f "$CHART/crds/"
-    kubectl wait --for condition=Established --timeout=60s -f "$CHART/crds/" >/dev/null
+    kubectl apply --server-side --force-conflicts --field-manager=safeagent-install -f "$CHART/crds/" \
+        && kubectl wait --for condition=Established --timeout=60s -f "$CHART/crds/" >/dev/null
 }
 
 helm_upgrade() {
     helm upgrade --install "$RELEASE" "$CHART" --namespace "$RELEASE_NAMESPACE" --create-namespace \
-        --wait --timeout 5m "$@"
+        --skip-crds --wait --timeout 5m "$@"
 }
 
 # Images keep their :dev tag when rebuilt, so the Deployment's spec does not change; restart the
@@ -45,9 +47,9 @@ restart_if_images_changed() {
     deployment=$(kubectl -n "$RELEASE_NAMESPACE" get deployment -o name \
         -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=operator")
     [[ -n "$deployment" ]] || die "no operator Deployment of release $RELEASE in $RELEASE_NAMESPACE"
-    kubectl -n "$RELEASE_NAMESPACE" rollout restart "$deployment" >/dev/null
-    kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s
-    stamp_set installed-images "$key"
+    kubectl -n "$RELEASE_NAMESPACE" rollout restart "$deployment" >/dev/null \
+        && kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s \
+        && stamp_set installed-images "$key"
 }
 
 fresh_install=1

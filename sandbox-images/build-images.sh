@@ -17,6 +17,8 @@
 # Cache-friendly: the dependency wheels are fetched again only when operator/pyproject.toml changes,
 # and each Dockerfile installs dependencies in a layer of its own.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/cluster/lib.sh"
+# The build functions run under `step`, where `set -e` does not apply: each command that can fail
+# says `|| return` (or dies) itself.
 
 BASE_IMAGE=${BASE_IMAGE:-safeagent/debian-base:bookworm}
 OPERATOR_IMAGE=${OPERATOR_IMAGE:-safeagent/operator:dev}
@@ -59,12 +61,12 @@ build_wheelhouse() {
     done
     platforms+=(--platform "manylinux2014_$arch" --platform "manylinux2010_$arch" --platform "manylinux1_$arch")
     requirements="$WHEELHOUSE/requirements.txt"
-    mkdir -p "$WHEELHOUSE/deps" "$WHEELHOUSE/app"
+    mkdir -p "$WHEELHOUSE/deps" "$WHEELHOUSE/app" || return
     key="$(sha256sum "$REPO_ROOT/operator/pyproject.toml" | cut -d' ' -f1) py$IMAGE_PYTHON_VERSION glibc2.$IMAGE_GLIBC_MINOR $arch"
     if stamp_ok wheelhouse-deps "$key" && compgen -G "$WHEELHOUSE/deps/*.whl" >/dev/null; then
         log "    dependency wheels: cached ($(find "$WHEELHOUSE/deps" -name '*.whl' | wc -l) wheels)"
     else
-        runtime_requirements >"$requirements"
+        runtime_requirements >"$requirements" || return
         rm -f "$WHEELHOUSE/deps"/*.whl
         # Binary wheels only, for the image's interpreter and platform: nothing is compiled here and
         # nothing has to be compiled in the image.
@@ -88,9 +90,9 @@ build_operator() {
     [[ -d "$WHEELHOUSE/app" ]] && compgen -G "$WHEELHOUSE/app/*.whl" >/dev/null \
         || die "no wheelhouse in $WHEELHOUSE: run '$0 wheelhouse' first"
     local context="$CONTEXTS/operator"
-    rm -rf "$context"
-    mkdir -p "$context/wheelhouse"
-    cp -a "$WHEELHOUSE/deps" "$WHEELHOUSE/app" "$context/wheelhouse/"
+    rm -rf "$context" || return
+    mkdir -p "$context/wheelhouse" || return
+    cp -a "$WHEELHOUSE/deps" "$WHEELHOUSE/app" "$context/wheelhouse/" || return
     run_logged docker-build-operator docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         --file "$REPO_ROOT/operator/Dockerfile" --tag "$OPERATOR_IMAGE" "$context"
     log "    $OPERATOR_IMAGE: $(docker image inspect --format '{{.Id}}' "$OPERATOR_IMAGE" | cut -c1-19)"
@@ -103,10 +105,10 @@ build_sandbox() {
     [[ -f "$REPO_ROOT/sandbox-images/Dockerfile" ]] \
         || die "sandbox-images/Dockerfile does not exist yet (the operator issue provides it)"
     local context="$CONTEXTS/sandbox"
-    rm -rf "$context"
-    mkdir -p "$context/operator"
-    cp -a "$REPO_ROOT/operator/safeagent" "$context/operator/"
-    cp -a "$REPO_ROOT/sandbox-images" "$context/"
+    rm -rf "$context" || return
+    mkdir -p "$context/operator" || return
+    cp -a "$REPO_ROOT/operator/safeagent" "$context/operator/" || return
+    cp -a "$REPO_ROOT/sandbox-images" "$context/" || return
     find "$context" -name __pycache__ -prune -exec rm -rf {} +
     run_logged docker-build-sandbox docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         --file "$context/sandbox-images/Dockerfile" --tag "$SANDBOX_IMAGE" "$context"

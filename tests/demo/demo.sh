@@ -6,6 +6,7 @@
 #   4. an approval round trip: rm delete-me.txt -> AwaitingApproval -> kubectl patch Approved -> Succeeded
 # Re-runnable: the example jobs are deleted and applied again, so every run shows a fresh round trip.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/cluster/lib.sh"
+# Functions run under `step`, where `set -e` does not apply: failures die or chain with &&.
 
 NS=${DEMO_NAMESPACE:-safeagent-sandbox}
 EXAMPLES="$REPO_ROOT/manifests/examples"
@@ -38,8 +39,8 @@ bring_up() { make -C "$REPO_ROOT" --no-print-directory cluster images images-loa
 apply_examples() {
     compgen -G "$EXAMPLES/*.yaml" >/dev/null || die "no examples in manifests/examples/"
     # Delete the previous run's jobs first: a job's spec is immutable and a finished job stays.
-    kubectl -n "$NS" delete -f "$EXAMPLES" --ignore-not-found --wait=true >/dev/null
-    kubectl -n "$NS" apply -f "$EXAMPLES"
+    kubectl -n "$NS" delete -f "$EXAMPLES" --ignore-not-found --wait=true >/dev/null \
+        && kubectl -n "$NS" apply -f "$EXAMPLES"
 }
 
 wait_for_examples() {
@@ -74,7 +75,7 @@ approval_round_trip() {
     echo
     echo "\$ kubectl -n $NS patch approval $approval --type merge -p '{\"spec\":{\"decision\":\"Approved\",\"note\":\"demo: looks fine\"}}'"
     kubectl -n "$NS" patch approval "$approval" --type merge \
-        -p '{"spec":{"decision":"Approved","note":"demo: looks fine"}}'
+        -p '{"spec":{"decision":"Approved","note":"demo: looks fine"}}' || die "could not approve $approval"
     wait_for_phase "$job" Succeeded Failed Denied Rejected
     echo "\$ kubectl -n $NS get sbj $job"
     kubectl -n "$NS" get sbj "$job"
