@@ -116,7 +116,8 @@ def _resource_schema(
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of the object."},
             "kind": {"type": "string", "description": "Kind of the object."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server owns metadata's schema and refuses anything but `type` here.
+            "metadata": {"type": "object"},
             "spec": _object_schema(spec, "spec"),
             "status": _object_schema(status, "status"),
         },

@@ -23,8 +23,10 @@ a pipe to the runner and all other descriptors are closed), the only other way t
 /proc/<runner>/fd/1 or ptrace, and both are refused for a non-dumpable process to a process
 without CAP_SYS_PTRACE (all capabilities are dropped). As PID 1 of the container the runner also
 ignores any signal the command sends it. The command's own output travels inside the record as
-JSON strings, so it cannot add lines. The termination message file, by contrast, is writable by
-every process of the container, so the runner does not use it.
+JSON strings, so it cannot add lines. (Where the container runtime created the stdout pipe as
+root, the pipe's own permissions refuse the reopen as well; non-dumpability does not rely on that.)
+The termination message file, by contrast, is writable by every process of the container, so the
+runner does not use it.
 
 Exit status: 0 when a record was written (the command's status is inside it), 2 for a bad SPEC.
 """
