@@ -35,7 +35,10 @@ def operator_pod(kubectl):
 
 
 def can_i(kubectl, verb: str, resource: str, namespace: str | None, who: list[str]) -> bool:
+    # `can-i VERB pods/exec` would ask about a Pod *named* exec: subresources go in --subresource.
+    resource, _, subresource = resource.partition("/")
     args = ["auth", "can-i", verb, resource, *who]
+    args += [f"--subresource={subresource}"] if subresource else []
     args += ["-n", namespace] if namespace else ["--all-namespaces"]
     proc = kubectl(*args, check=False)
     answer = proc.stdout.strip()
