@@ -35,12 +35,12 @@ restart_if_images_changed() {
     local ids=""
     ids=$(docker image inspect --format '{{.Id}}' "$OPERATOR_IMAGE" "$SANDBOX_IMAGE" 2>/dev/null | tr '\n' ' ') || true
     local key="$RELEASE/$RELEASE_NAMESPACE $ids"
-    if [[ -z "$ids" ]] || stamp_ok installed-images "$key"; then
+    if [[ -z "$ids" ]] || stamp_ok "installed-images-$RELEASE" "$key"; then
         log "    operator: images unchanged since the last install"
         return 0
     fi
     if ((fresh_install)); then
-        stamp_set installed-images "$key"
+        stamp_set "installed-images-$RELEASE" "$key"
         return 0
     fi
     local deployment
@@ -49,7 +49,7 @@ restart_if_images_changed() {
     [[ -n "$deployment" ]] || die "no operator Deployment of release $RELEASE in $RELEASE_NAMESPACE"
     kubectl -n "$RELEASE_NAMESPACE" rollout restart "$deployment" >/dev/null \
         && kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s \
-        && stamp_set installed-images "$key"
+        && stamp_set "installed-images-$RELEASE" "$key"
 }
 
 fresh_install=1
