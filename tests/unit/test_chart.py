@@ -88,6 +88,9 @@ def test_operator_watches_exactly_the_sandbox_namespaces():
     watched = [arg.split("=", 1)[1] for arg in container["args"] if arg.startswith("--namespace=")]
     assert watched == ["team-a", "team-b"]
     assert "--all-namespaces" not in container["args"] and "-A" not in container["args"]
+    assert "--verbose" not in container["args"]
+    debug = one(render("--set", "operator.logLevel=debug"), "Deployment", OPERATOR)
+    assert "--verbose" in debug["spec"]["template"]["spec"]["containers"][0]["args"]
     config = yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"])
     assert config["namespaces"] == ["team-a", "team-b"]
     assert {role["metadata"]["namespace"] for role in find(objects, "Role", OPERATOR)} == {"team-a", "team-b"}
