@@ -128,6 +128,10 @@ def test_user_roles_exist_and_are_never_bound():
     approver = one(objects, "ClusterRole", "safeagent-approver")
     submitter_resources = {res for rule in submitter["rules"] for res in rule["resources"]}
     assert "sandboxjobs" in submitter_resources
+    submitter_verbs = {verb for rule in submitter["rules"] for verb in rule["verbs"]}
+    assert submitter_verbs.isdisjoint({"delete", "deletecollection", "update", "patch"}), (
+        "a submitter may neither change nor erase the record of its jobs"
+    )
     assert not any(res.startswith("approvals") for res in submitter_resources), (
         "a submitter must not be able to approve its own commands"
     )
