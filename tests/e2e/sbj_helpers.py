@@ -38,7 +38,8 @@ class Sandbox:
 
     def apply(self, manifest: dict) -> None:
         manifest.setdefault("metadata", {}).setdefault("namespace", NS)
-        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        # create, not apply: apply's last-applied annotation cannot hold a large ConfigMap
+        self.kubectl("create", "-f", "-", input=json.dumps(manifest))
         self.created.append((manifest["kind"].lower(), manifest["metadata"]["name"]))
 
     def repo(self, files: dict[str, str], name: str | None = None) -> str:
@@ -115,7 +116,7 @@ class Sandbox:
         path = f"/var/lib/safeagent-e2e/{name}"
         docker_exec(node, f"mkdir -p {path} && cd {path} && {setup_script} && chmod -R a+rX {path}")
         self.node_dirs.append(path)
-        self.kubectl("apply", "-f", "-", input=json.dumps({
+        self.kubectl("create", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": f"{NS}-{name}", "labels": {"safeagent.ca/e2e": "true"}},
             "spec": {
