@@ -157,3 +157,22 @@ def test_in_cluster_operator_runs_and_approves_with_chart_rbac(kubectl, operator
     logs = kubectl("-n", SYSTEM_NS, "logs", operator_pod["metadata"]["name"], "-c", "operator").stdout
     forbidden = [line for line in logs.splitlines() if "forbidden" in line.lower() and "namespaces" not in line]
     assert not forbidden, "the operator hit RBAC denials:\n" + "\n".join(forbidden[:10])
+
+
+def test_user_roles_separate_submitting_from_approving(kubectl):
+    suffix = uuid.uuid4().hex[:6]
+    submitter, approver = f"e2e-submitter-{suffix}", f"e2e-approver-{suffix}"
+    bindings = {submitter: "safeagent-submitter", approver: "safeagent-approver"}
+    try:
+        for user, role in bindings.items():
+            kubectl("-n", SANDBOX_NS, "create", "rolebinding", user, f"--clusterrole={role}", f"--user={user}")
+        as_submitter, as_approver = [f"--as={submitter}"], [f"--as={approver}"]
+        assert can_i(kubectl, "create", "sandboxjobs", SANDBOX_NS, as_submitter)
+        assert not can_i(kubectl, "delete", "sandboxjobs", SANDBOX_NS, as_submitter)
+        assert not can_i(kubectl, "patch", "approvals", SANDBOX_NS, as_submitter)
+        assert not can_i(kubectl, "create", "sandboxjobs", "default", as_submitter), "bound in one namespace only"
+        assert can_i(kubectl, "patch", "approvals", SANDBOX_NS, as_approver)
+        assert not can_i(kubectl, "create", "sandboxjobs", SANDBOX_NS, as_approver)
+        assert not can_i(kubectl, "patch", "approvals/status", SANDBOX_NS, as_approver), "status is the operator's"
+    finally:
+        kubectl("-n", SANDBOX_NS, "delete", "rolebinding", *bindings, "--ignore-not-found", check=False)
