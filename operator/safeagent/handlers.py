@@ -13,6 +13,10 @@ Handlers are sync (Kopf runs them in a thread pool). Calls for one job are seria
 per (namespace, job name), which Approval handlers share, so two threads never reconcile the same
 job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
 status (the CRD schema is structural and would prune it).
+
+Because of the timer, Kopf puts its finalizer on jobs that are not final yet and removes it when
+they are; deleting an unfinished job therefore needs the operator running (or the finalizer
+removed by hand after an uninstall).
 """
 
 from __future__ import annotations
