@@ -20,6 +20,8 @@ subPath), validated with safeagent.tree, then copied without following links.
 The copy re-checks every entry as it goes (lstat, O_NOFOLLOW, fstat must say regular file) and
 re-applies the caps, so a tree that changes between validation and copy is rejected, not copied.
 Copied files are 0644, or 0755 when the source was executable; set-id bits are never kept.
+A copied repository's .git/config is then cut down to inert keys (safeagent.gitconfig), so that
+git's own settings cannot make `git status` or `git diff` run a program.
 
 Prints one JSON line {"kind": ..., "ok", "reason", "message", "files", "bytes", "report"} and exits
 0 (copied), 1 (rejected: the job becomes Rejected) or 2 (bad spec or internal error).
@@ -32,6 +34,8 @@ import os
 import stat
 import sys
 from typing import Any
+
+from safeagent.gitconfig import GitConfigRejected, sanitize_repository_config
 
 RESULT_KIND = "safeagent.ca/prepare-result"
 KEY_SEPARATOR = "--"
@@ -173,6 +177,10 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
         copy_tree(source_dir, workspace, budget)
     else:
         raise ValueError(f"unknown source kind {spec['source']!r}")
+    try:
+        git = sanitize_repository_config(workspace)
+    except GitConfigRejected as exc:
+        raise Rejected(exc.reason, exc.message)
     return {
         "kind": RESULT_KIND,
         "ok": True,
@@ -181,6 +189,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
         "files": budget.files,
         "bytes": budget.bytes,
         "report": report,
+        "git": git,
     }
 
 

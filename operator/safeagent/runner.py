@@ -44,6 +44,8 @@ import sys
 import time
 from typing import Any
 
+from safeagent.gitconfig import GIT_SAFE_ENV
+
 RESULT_KIND = "safeagent.ca/runner-result"
 RESULT_VERSION = 1
 MAX_SNAPSHOT_ENTRIES = 200_000
@@ -60,7 +62,8 @@ COMMAND_ENV = {
     "TMPDIR": "/tmp",
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
-    "GIT_TERMINAL_PROMPT": "0",
+    # git settings that outrank the repository's own configuration (see safeagent.gitconfig).
+    **GIT_SAFE_ENV,
 }
 
 
