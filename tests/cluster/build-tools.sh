@@ -69,6 +69,20 @@ GO
   stamp_set etcd "$ver"
 }
 
+# helm's version, and the Kubernetes version it assumes when no cluster is asked (`helm template`,
+# `helm lint`): that of the client-go it was built with, as helm's own release builds do.
+helm_ldflags() {
+  local gomod minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  minor=$(sed -n 's#^\s*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  [[ -n $minor ]] || die "cannot read helm's client-go version"
+  local v
+  for v in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    printf ' -X %s.k8sVersionMajor=1 -X %s.k8sVersionMinor=%s' "$v" "$v" "$minor"
+  done
+  printf ' -X helm.sh/helm/v3/internal/version.version=%s' "$HELM_VERSION"
+}
+
 build_pause() {
   local dest="$OUT/pause" src="$CLUSTER_DIR/pause"
   local key; key=$(sha256sum "$src/main.go" | cut -c1-16)
@@ -80,8 +94,7 @@ build_pause() {
 
 main() {
   step "go: kind $KIND_VERSION" go_install kind "$BIN" "" "sigs.k8s.io/kind@$KIND_VERSION"
-  step "go: helm $HELM_VERSION" go_install helm "$BIN" \
-    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  step "go: helm $HELM_VERSION" go_install helm "$BIN" "$(helm_ldflags)" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   step "go: crictl $CRICTL_VERSION" go_install crictl "$OUT/crictl-$CRICTL_VERSION" \
     "-X sigs.k8s.io/cri-tools/pkg/version.Version=${CRICTL_VERSION#v}" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
   local p=github.com/containernetworking/plugins/plugins

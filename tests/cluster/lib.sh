@@ -24,12 +24,21 @@ LOCAL_REPO=safeagent.local
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# A failing command anywhere (functions included) ends the script and says where.
+set -E
+trap 'log "ERROR: exit status $? from: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
+
 # step NAME CMD...: run one step, print its name and how long it took.
+# `set -e` stays in force inside CMD (no `||` around it): a failure ends the script. Where a caller
+# tests a step (`if step ...`), bash suspends `set -e` inside it, so such CMDs return their status
+# explicitly, and step passes it on.
 step() {
   local name=$1; shift
-  local t0=$SECONDS
+  local t0=$SECONDS rc
   log "==> $name"
-  "$@" || { local rc=$?; log "<== $name FAILED after $((SECONDS - t0))s"; return $rc; }
+  "$@"
+  rc=$?
+  if ((rc != 0)); then log "<== $name FAILED after $((SECONDS - t0))s"; return "$rc"; fi
   log "<== $name ($((SECONDS - t0))s)"
 }
 
