@@ -71,9 +71,18 @@ wait_ready() {
 
 # A running cluster is reused when it answers and its system Pods become ready; anything else
 # (a node container stopped with the Docker engine, a half-created cluster) is recreated once.
+# The image the running node container was created from ("" when there is none).
+running_image_id() {
+  docker inspect --format '{{.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true
+}
+
 ensure_cluster() {
-  local image=$1
-  if cluster_healthy; then
+  local image=$1 want have
+  want=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+  have=$(running_image_id)
+  if [[ -n $have && -n $want && $have != "$want" ]]; then
+    log "    cluster $CLUSTER_NAME runs another node image than $image: recreating it"
+  elif cluster_healthy; then
     log "    cluster $CLUSTER_NAME answers: reusing it"
     step "node Ready, system Pods Ready" wait_ready && return
     log "    reused cluster is not healthy: recreating it"
@@ -90,6 +99,11 @@ step "Go builds" "$CLUSTER_DIR/build-tools.sh"
 if [[ -n ${KIND_NODE_IMAGE:-} ]]; then
   IMAGE=$KIND_NODE_IMAGE
   log "    KIND_NODE_IMAGE=$IMAGE: node image build skipped"
+elif [[ -n $(running_image_id) ]] && ! docker image inspect "$LOCAL_REPO/kind-node:$KUBERNETES_VERSION" >/dev/null 2>&1 \
+     && cluster_healthy; then
+  # A cluster made from an upstream node image (KIND_NODE_IMAGE on an earlier run): keep it.
+  IMAGE=$(docker inspect --format '{{.Config.Image}}' "$CLUSTER_NAME-control-plane")
+  log "    cluster $CLUSTER_NAME runs $IMAGE: node image build skipped"
 else
   IMAGE=$(step "node image" "$CLUSTER_DIR/node-image.sh")
 fi
