@@ -5,8 +5,8 @@ STDLIB ONLY: this module runs in the sandbox image, which has no third-party pac
 SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeconds": 300,
 "maxOutputBytes": 65536}. The runner
 
-1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, before anything
-   else runs;
+1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, and turns
+   Python's SIGINT handler into a no-op, before anything else runs;
 2. snapshots the workspace (lstat only, links never followed);
 3. runs argv with cwd=workspace, no shell, stdin from /dev/null, separate stdout/stderr pipes,
    every other descriptor closed, a small fixed environment;
@@ -22,7 +22,8 @@ i.e. from the runner's file descriptor 1. The command never holds that descripto
 a pipe to the runner and all other descriptors are closed), the only other way to reach it is
 /proc/<runner>/fd/1 or ptrace, and both are refused for a non-dumpable process to a process
 without CAP_SYS_PTRACE (all capabilities are dropped). As PID 1 of the container the runner also
-ignores any signal the command sends it. The command's own output travels inside the record as
+ignores any signal the command sends it (the kernel drops signals without a handler; SIGINT, which
+Python handles, gets a no-op handler). The command's own output travels inside the record as
 JSON strings, so it cannot add lines. (Where the container runtime created the stdout pipe as
 root, the pipe's own permissions refuse the reopen as well; non-dumpability does not rely on that.)
 The termination message file, by contrast, is writable by every process of the container, so the
@@ -50,6 +51,9 @@ RESULT_KIND = "safeagent.ca/runner-result"
 RESULT_VERSION = 1
 MAX_SNAPSHOT_ENTRIES = 200_000
 MAX_REPORTED_PATHS = 50
+# A reported path is cut to this many characters (names are chosen by the command: 150 paths of
+# 4 KiB each, escaped, would crowd the record out of the log read and the job out of etcd).
+MAX_REPORTED_PATH_CHARS = 256
 DRAIN_SECONDS = 2.0
 READ_CHUNK = 65536
 
@@ -81,10 +85,21 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(error, f"prctl({option}) failed: {os.strerror(error)}")
 
 
+def _ignore_signal(signum: int, frame: object) -> None:
+    """A handler that does nothing (a *handler*, not SIG_IGN: exec resets it for the command)."""
+
+
 def harden_self() -> None:
-    """Non-dumpable (no /proc/self/fd access, no ptrace by same-UID processes) and subreaper."""
+    """Non-dumpable (no /proc/self/fd access, no ptrace by same-UID processes) and subreaper.
+
+    Python installs a SIGINT handler (KeyboardInterrupt), and a signal with a handler reaches
+    even PID 1 of a PID namespace: the command could `kill -INT 1` and the runner would die
+    without a record. A no-op handler keeps it alive; execve resets handled signals to their
+    default, so the command itself still sees SIGINT's default action.
+    """
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGINT, _ignore_signal)
 
 
 def _children(pid: int) -> list[int]:
@@ -188,6 +203,13 @@ def snapshot(root: str) -> tuple[dict[str, tuple[int, ...]], bool]:
     return entries, complete
 
 
+def _shorten(path: str) -> str:
+    """At most MAX_REPORTED_PATH_CHARS characters (+1 for the ellipsis marking a cut)."""
+    if len(path) <= MAX_REPORTED_PATH_CHARS:
+        return path
+    return path[:MAX_REPORTED_PATH_CHARS] + "\u2026"
+
+
 def diff(
     before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], complete: bool
 ) -> dict[str, Any]:
@@ -201,9 +223,9 @@ def diff(
         and not (stat.S_ISDIR(before[path][0]) and stat.S_ISDIR(after[path][0]))
     )
     sample = (
-        [f"+{p}" for p in created[:MAX_REPORTED_PATHS]]
-        + [f"~{p}" for p in modified[:MAX_REPORTED_PATHS]]
-        + [f"-{p}" for p in deleted[:MAX_REPORTED_PATHS]]
+        [_shorten(f"+{p}") for p in created[:MAX_REPORTED_PATHS]]
+        + [_shorten(f"~{p}") for p in modified[:MAX_REPORTED_PATHS]]
+        + [_shorten(f"-{p}") for p in deleted[:MAX_REPORTED_PATHS]]
     )
     return {
         "created": len(created),

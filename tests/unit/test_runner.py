@@ -205,3 +205,28 @@ def test_diff_ignores_directory_timestamps_but_counts_type_changes():
     after = {"d": (0o040000, 0, 0, 9, 9, 1, 0, 0), "f": (0o040000, 0, 1, 1, 1, 2, 0, 0)}
     changed = runner.diff(before, after, True)
     assert (changed["modified"], changed["total"]) == (1, 1)
+
+
+def test_sigint_from_the_command_does_not_kill_the_runner(workspace):
+    """Python turns SIGINT into KeyboardInterrupt even in PID 1 (it installs a handler, so the
+    kernel's PID-1 protection does not apply): the command must not be able to suppress its record."""
+    code, record = run_runner(["sh", "-c", "kill -INT $PPID; sleep 0.2; kill -INT $PPID; echo still"], workspace)
+    assert code == 0 and record["stdout"] == "still\n" and record["exitCode"] == 0
+
+
+def test_the_command_gets_default_signal_dispositions(workspace):
+    # SigIgn / SigCgt of the command itself: a handler in the runner must not leak as "ignored".
+    code, record = run_runner(["sh", "-c", "grep -E '^SigIgn' /proc/self/status"], workspace)
+    ignored = int(record["stdout"].split()[1], 16)
+    assert not ignored & (1 << (2 - 1)), "SIGINT must not be ignored in the command"
+
+
+def test_reported_paths_are_bounded(workspace):
+    """Long names (255 bytes per component, deep trees) must not blow up the record or the status."""
+    deep = "/".join(["d" * 200] * 15)
+    script = f"mkdir -p {deep} && for i in $(seq 1 60); do : > {deep}/$i-{'f' * 200}; done"
+    code, record = run_runner(["sh", "-c", script], workspace)
+    changed = record["changedFiles"]
+    assert changed["created"] == 15 + 60
+    assert changed["paths"] and all(len(p) <= runner.MAX_REPORTED_PATH_CHARS + 1 for p in changed["paths"])
+    assert len(json.dumps(changed["paths"])) <= runner.MAX_REPORTED_PATHS * 3 * (runner.MAX_REPORTED_PATH_CHARS + 8)
