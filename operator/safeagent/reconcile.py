@@ -52,8 +52,24 @@ from safeagent.models import (
 
 log = logging.getLogger(__name__)
 
-# Status must fit in etcd (1.5 MiB per object): each stream is capped here whatever the policy says.
+# The runner keeps at most this many KiB of each stream, whatever the policy says.
 MAX_OUTPUT_KB_CAP = 256
+# Status must fit in etcd (1.5 MiB per object). The API server stores JSON with '<', '>', '&' and
+# control characters escaped to 6 bytes, so 256 KiB of output can take 1.5 MiB: each stream is
+# trimmed to this many bytes *as stored* (and flagged truncated) before it goes into status.
+STATUS_STREAM_BUDGET = 512 * 1024
+
+
+def _stored_ascii_sizes() -> list[int]:
+    sizes = [6 if code < 0x20 else 1 for code in range(128)]
+    for char in '<>&':
+        sizes[ord(char)] = 6
+    for char in '"\\\n\r\t':
+        sizes[ord(char)] = 2
+    return sizes
+
+
+_ASCII_STORED = _stored_ascii_sizes()
 RETRY_DELAY_SECONDS = 10.0
 
 
@@ -637,18 +653,34 @@ def _time_out_if_overdue(job: _Job) -> None:
     _delete_pod_quietly(job)
 
 
+def fit_for_status(text: str, budget: int = STATUS_STREAM_BUDGET) -> tuple[str, bool]:
+    """The longest prefix of `text` whose stored JSON form is at most `budget` bytes (an upper
+    bound: non-ASCII counted as its \\u escape), and whether anything was cut."""
+    if 12 * len(text) + 2 <= budget:
+        return text, False
+    used = 2
+    for index, char in enumerate(text):
+        code = ord(char)
+        used += _ASCII_STORED[code] if code < 128 else (6 if code <= 0xFFFF else 12)
+        if used > budget:
+            return text[:index], True
+    return text, False
+
+
 def _finish_with_result(job: _Job, result: RunnerResult) -> None:
     limits = job.status["limits"]
     changed = result.changedFiles
+    stdout, stdout_cut = fit_for_status(result.stdout)
+    stderr, stderr_cut = fit_for_status(result.stderr)
     recorded = {
         "exitCode": result.exitCode,
         "timedOut": result.timedOut,
-        "stdout": result.stdout,
-        "stderr": result.stderr,
+        "stdout": stdout,
+        "stderr": stderr,
         "stdoutBytes": result.stdoutBytes,
         "stderrBytes": result.stderrBytes,
-        "stdoutTruncated": result.stdoutTruncated,
-        "stderrTruncated": result.stderrTruncated,
+        "stdoutTruncated": result.stdoutTruncated or stdout_cut,
+        "stderrTruncated": result.stderrTruncated or stderr_cut,
         "changedFiles": changed.model_dump(mode="json"),
     }
     if result.error and result.exitCode is None:

@@ -577,3 +577,30 @@ def test_every_audit_line_has_the_one_schema(world):
     finished = next(line for line in world.audit.lines if line["event"] == "CommandFinished")
     assert finished["exitCode"] == 0 and finished["stdoutBytes"] == 12 and finished["pod"]
     assert finished["argv"] == ["ls"] and finished["profile"] == "none" and finished["uid"]
+
+
+def _go_json_size(text: str) -> int:
+    """Upper bound of what the API server stores for a string (encoding/json escapes <, >, & and
+    control characters as \\u00XX; invalid UTF-8 arrives as U+FFFD)."""
+    return len(json.dumps(text, ensure_ascii=True)) + 5 * sum(text.count(c) for c in "<>&")
+
+
+@pytest.mark.parametrize("char", ["<", "\ufffd", "\x01", "\U0001F600"])
+def test_status_output_fits_etcd_whatever_the_characters(world, char):
+    """256 KiB per stream (the policy's default) of characters that escape to 6 bytes would make
+    the status ~3 MiB: etcd refuses it and the result is lost. The operator trims and flags."""
+    # As the runner keeps them: 256 KiB of bytes (an invalid byte decodes to one U+FFFD).
+    big = char * (256 * 1024 // (1 if char == "\ufffd" else len(char.encode())))
+    record = runner_record(stdout=big, stderr=big, stdoutBytes=len(big), stderrBytes=len(big))
+    world.policy.max_output_kb = 256
+    assert _run_to_result(world, record) == "Succeeded"
+    st = status(world, "list")
+    assert _go_json_size(st["stdout"]) + _go_json_size(st["stderr"]) <= 1024 * 1024 + 16
+    assert st["stdoutTruncated"] is True and st["stderrTruncated"] is True
+    assert st["stdout"] and set(st["stdout"]) == {char}
+
+
+def test_small_output_is_kept_whole(world):
+    text = "<tag> & \"q\" \n" * 100
+    assert _run_to_result(world, runner_record(stdout=text)) == "Succeeded"
+    assert status(world, "list")["stdout"] == text and status(world, "list")["stdoutTruncated"] is False
