@@ -245,6 +245,76 @@ def build_sandbox_pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
+# Keys the API server adds to a container we built; any other key we did not set (an env, a
+# lifecycle hook, a tty ...) means the Pod is not the one we would have created.
+_SERVER_CONTAINER_KEYS = frozenset({"terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy"})
+# Pod-level keys that must be absent unless we set them.
+_FORBIDDEN_POD_KEYS = frozenset({"ephemeralContainers"})
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == [] or value == {}
+
+
+def _covers(desired: Any, actual: Any, where: str) -> str | None:
+    """Where `actual` differs from `desired`; server defaults (keys we never set) are allowed,
+    except in containers, whose extra keys must be server defaults too."""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return where
+        for key, value in desired.items():
+            if _empty(value) and _empty(actual.get(key)):
+                continue
+            problem = _covers(value, actual.get(key), f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            return where
+        for index, (want, have) in enumerate(zip(desired, actual)):
+            problem = _covers(want, have, f"{where}[{index}]")
+            if problem:
+                return problem
+        return None
+    return None if desired == actual else where
+
+
+def pod_mismatch(desired: dict[str, Any], actual: dict[str, Any]) -> str | None:
+    """Why an existing Pod under our name is not the Pod `desired` (None: it is, adopt it).
+
+    Labels and owner references can be written by anyone who can create Pods, so they prove
+    nothing; what matters is that the Pod runs what we would run, the way we would run it.
+    """
+    uid = desired["metadata"]["labels"][LABEL_JOB_UID]
+    metadata = actual.get("metadata") or {}
+    if not any(
+        ref.get("uid") == uid and ref.get("controller") for ref in metadata.get("ownerReferences") or []
+    ):
+        return "metadata.ownerReferences"
+    labels = metadata.get("labels") or {}
+    for key, value in desired["metadata"]["labels"].items():
+        if labels.get(key) != value:
+            return f"metadata.labels.{key}"
+    spec = actual.get("spec") or {}
+    problem = _covers(desired["spec"], spec, "spec")
+    if problem:
+        return problem
+    extra = _FORBIDDEN_POD_KEYS & {key for key, value in spec.items() if not _empty(value)}
+    if extra:
+        return f"spec.{sorted(extra)[0]}"
+    for kind in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(kind) or []):
+            ours = desired["spec"][kind][index]
+            unexpected = {
+                key for key, value in container.items()
+                if key not in ours and key not in _SERVER_CONTAINER_KEYS and not _empty(value)
+            }
+            if unexpected:
+                return f"spec.{kind}[{index}].{sorted(unexpected)[0]}"
+    return None
+
+
 # -------------------------------------------------------------------------------- NetworkPolicy
 
 

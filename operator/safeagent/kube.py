@@ -60,7 +60,7 @@ class Kube(Protocol):
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
-    def delete_pod(self, namespace: str, name: str) -> None: ...
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str: ...
     def apply_network_policy(self, body: dict[str, Any]) -> None: ...
     def post_event(
@@ -175,11 +175,14 @@ class KubeApi:
         )
         return self._plain(pod)
 
-    def delete_pod(self, namespace: str, name: str) -> None:
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete a Pod; with `uid`, only if the Pod under `name` is that object (else Conflict)."""
+        body = {"preconditions": {"uid": uid}} if uid else None
         self._call(
             f"delete pods/{name}",
             self._core.delete_namespaced_pod,
             name, namespace,
+            body=body,
             grace_period_seconds=0,
             propagation_policy="Background",
         )

@@ -254,6 +254,10 @@ class SandboxJobStatus(BaseModel):
         default=None, description="Who decided the Approval (spec.reviewer, or 'unknown')."
     )
     podName: str | None = Field(default=None, description="The sandbox Pod of this job.")
+    podUid: str | None = Field(
+        default=None,
+        description="UID of the sandbox Pod; a different object under podName is never trusted.",
+    )
     exitCode: int | None = Field(default=None, description="Exit status of the command.")
     timedOut: bool | None = Field(default=None, description="True if the command hit its timeout.")
     stdout: str | None = Field(default=None, description="Standard output, at most maxOutputKb.")

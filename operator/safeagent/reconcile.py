@@ -539,13 +539,15 @@ def _launch(job: _Job) -> None:
     pod = builders.build_sandbox_pod(job.model, argv, job.status["limits"]["maxOutputKb"], ctx.config)
     name = pod["metadata"]["name"]
     try:
-        ctx.kube.create_pod(pod)
+        created = ctx.kube.create_pod(pod)
     except AlreadyExists:
-        existing = ctx.kube.get_pod(job.namespace, name)
-        labels = existing.get("metadata", {}).get("labels") or {}
-        if labels.get(builders.LABEL_JOB_UID) != job.model.uid:
+        # Ours from before a restart, or someone else's: adopt only the Pod we would have built.
+        created = ctx.kube.get_pod(job.namespace, name)
+        problem = builders.pod_mismatch(pod, created)
+        if problem is not None:
             job.finish(
-                JobPhase.FAILED, "PodNameConflict", f"Pod {name} exists and is not this job's",
+                JobPhase.FAILED, "PodNameConflict",
+                f"Pod {name} exists and is not the Pod this job would run ({problem} differs)",
                 audit.JOB_FAILED,
             )
             raise PermanentFailure("PodNameConflict", name) from None
@@ -554,6 +556,7 @@ def _launch(job: _Job) -> None:
         {
             "phase": JobPhase.RUNNING.value,
             "podName": name,
+            "podUid": (created.get("metadata") or {}).get("uid"),
             "startTime": timestamp(ctx.now()),
             "reason": "launched",
             "message": f"sandbox Pod {name} launched",
@@ -577,6 +580,8 @@ def _observe(job: _Job) -> None:
             audit.JOB_FAILED,
         )
         return
+    if not _is_our_pod(job, pod):
+        return
     pod_status = pod.get("status") or {}
     prepare = _terminated(pod_status.get("initContainerStatuses"), builders.PREPARE_CONTAINER)
     if prepare is not None and prepare.get("exitCode") not in (0, None):
@@ -588,6 +593,8 @@ def _observe(job: _Job) -> None:
         return
     runner = _terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
     result = _read_record(job, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(job))
+    if not _still_our_pod(job):
+        return
     if result is None:
         if pod_status.get("reason") == "DeadlineExceeded":
             job.finish(JobPhase.FAILED, "Timeout", "the Pod exceeded its deadline", audit.TIMED_OUT)
@@ -600,6 +607,28 @@ def _observe(job: _Job) -> None:
     else:
         _finish_with_result(job, result)
     _delete_pod_quietly(job)
+
+
+def _is_our_pod(job: _Job, pod: dict[str, Any]) -> bool:
+    """False (and the job Failed) when the Pod under our name is not the one we launched."""
+    expected = job.status.get("podUid")
+    if not expected or (pod.get("metadata") or {}).get("uid") == expected:
+        return True
+    name = job.status["podName"]
+    job.finish(
+        JobPhase.FAILED, "PodReplaced",
+        f"Pod {name} was replaced by another object; its output is not trusted", audit.JOB_FAILED,
+    )
+    return False
+
+
+def _still_our_pod(job: _Job) -> bool:
+    """After reading a log by name: was it still our Pod? (A name never returns to an old UID.)"""
+    try:
+        pod = job.ctx.kube.get_pod(job.namespace, job.status["podName"])
+    except NotFound:
+        pod = {}
+    return _is_our_pod(job, pod)
 
 
 def _terminated(statuses: list[dict[str, Any]] | None, container: str) -> dict[str, Any] | None:
@@ -632,6 +661,8 @@ def _read_record(job: _Job, container: str, model: type[Any], limit: int) -> Any
 
 def _finish_rejected(job: _Job, terminated: dict[str, Any]) -> None:
     record = _read_record(job, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
+    if not _still_our_pod(job):
+        return
     if terminated.get("exitCode") == 1 and record is not None and not record.ok:
         job.finish(JobPhase.REJECTED, record.reason, record.message[:1024], audit.SOURCE_REJECTED)
     else:
@@ -715,6 +746,7 @@ def _delete_pod_quietly(job: _Job) -> None:
     if not name:
         return
     try:
-        job.ctx.kube.delete_pod(job.namespace, name)
-    except NotFound:
+        # Only the Pod we launched: the UID precondition spares another object under the name.
+        job.ctx.kube.delete_pod(job.namespace, name, uid=job.status.get("podUid"))
+    except (NotFound, Conflict):
         pass

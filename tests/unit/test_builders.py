@@ -135,3 +135,47 @@ def test_names_are_deterministic_valid_and_uid_bound():
     assert len(name) <= 63 and name.replace("-", "").isalnum()
     assert builders.child_name("job", UID) != builders.child_name("job", UID.replace("6", "7"))
     assert builders.network_policy_name(NetworkProfile.GIT_READ) == "safeagent-profile-git-read"
+
+
+def _as_served(pod: dict) -> dict:
+    """The Pod as the API server returns it: defaults added, empty and false fields dropped."""
+    served = json.loads(json.dumps(pod))
+    served["metadata"].update(uid="pod-uid", resourceVersion="1")
+    spec = served["spec"]
+    for key in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"):
+        spec.pop(key)
+    spec.update(dnsPolicy="ClusterFirst", schedulerName="default-scheduler", serviceAccountName="default",
+                nodeName="node-1", tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+    for container in spec["initContainers"] + spec["containers"]:
+        container.pop("env")
+        container["terminationMessagePath"] = "/dev/termination-log"
+    spec["volumes"][1]["emptyDir"]["medium"] = ""
+    return served
+
+
+def test_our_own_pod_as_served_is_recognised():
+    desired = builders.build_sandbox_pod(job(), ["ls", "-la"], 64, CONFIG)
+    assert builders.pod_mismatch(desired, _as_served(desired)) is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "where"),
+    [
+        (lambda p: p["spec"]["containers"][0].update(args=[json.dumps({"argv": ["rm", "-rf", "."]})]), "args"),
+        (lambda p: p["spec"]["containers"][0].update(env=[{"name": "X", "value": "1"}]), "env"),
+        (lambda p: p["spec"]["containers"][0].update(lifecycle={"postStart": {"exec": {"command": ["sh"]}}}), "lifecycle"),
+        (lambda p: p["spec"]["containers"].append(dict(p["spec"]["containers"][0], name="side")), "containers"),
+        (lambda p: p["spec"]["volumes"][1].update(emptyDir=None, persistentVolumeClaim={"claimName": "x"}), "volumes"),
+        (lambda p: p["spec"].update(hostPID=True), "hostPID"),
+        (lambda p: p["spec"]["containers"][0]["securityContext"].update(readOnlyRootFilesystem=False), "readOnly"),
+        (lambda p: p["spec"]["containers"][0].update(image="evil:latest"), "image"),
+        (lambda p: p["metadata"].update(ownerReferences=[]), "ownerReferences"),
+        (lambda p: p["metadata"]["labels"].update({builders.LABEL_SANDBOX: "false"}), "labels"),
+    ],
+)
+def test_a_pod_that_differs_from_ours_is_not_recognised(tamper, where):
+    desired = builders.build_sandbox_pod(job(), ["ls", "-la"], 64, CONFIG)
+    served = _as_served(desired)
+    tamper(served)
+    problem = builders.pod_mismatch(desired, served)
+    assert problem is not None and where in problem

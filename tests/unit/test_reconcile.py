@@ -17,7 +17,7 @@ import pytest
 
 from safeagent import audit, builders, reconcile
 from safeagent.config import parse_config
-from safeagent.kube import AlreadyExists, Invalid, NotFound, Unavailable
+from safeagent.kube import AlreadyExists, Conflict, Invalid, NotFound, Unavailable
 from safeagent.models import spec_hash, SandboxJobSpec
 
 NS = "sandbox"
@@ -118,12 +118,16 @@ class FakeKube:
             raise AlreadyExists(name)
         self.pods_created += 1
         self.pods[name] = {**copy.deepcopy(body), "status": {"phase": "Pending"}}
-        return self.pods[name]
+        self.pods[name]["metadata"]["uid"] = str(uuid.uuid4())
+        return copy.deepcopy(self.pods[name])
 
-    def delete_pod(self, namespace, name):
+    def delete_pod(self, namespace, name, uid=None):
         self._maybe_fail("delete_pod")
-        if self.pods.pop(name, None) is None:
+        if name not in self.pods:
             raise NotFound(name)
+        if uid is not None and self.pods[name]["metadata"].get("uid") != uid:
+            raise Conflict(f"precondition failed: UID in precondition: {uid}")
+        del self.pods[name]
 
     def read_pod_log(self, namespace, name, container, limit_bytes):
         if name not in self.pods:
@@ -604,3 +608,62 @@ def test_small_output_is_kept_whole(world):
     text = "<tag> & \"q\" \n" * 100
     assert _run_to_result(world, runner_record(stdout=text)) == "Succeeded"
     assert status(world, "list")["stdout"] == text and status(world, "list")["stdoutTruncated"] is False
+
+
+def _impostor(world, name="list"):
+    """A Pod someone else created under the job's Pod name, with the job's labels and owner
+    reference copied (anyone who can create Pods can write those), running another argv."""
+    job = reconcile.SandboxJob.model_validate(world.kube.jobs[name])
+    pod = builders.build_sandbox_pod(job, ["rm", "-rf", "."], 64, world.ctx.config)
+    pod["metadata"]["uid"] = "impostor-uid"
+    pod["status"] = {"phase": "Pending"}
+    return pod
+
+
+def test_pod_with_forged_labels_and_another_argv_is_not_adopted(world):
+    world.kube.add_job("list", "ls")
+    pod = _impostor(world)
+    world.kube.pods[pod["metadata"]["name"]] = pod
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "list")
+    st = status(world, "list")
+    assert (st["phase"], st["reason"]) == ("Failed", "PodNameConflict") and "args" in st["message"]
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    assert pod["metadata"]["name"] in world.kube.pods  # not ours: never adopted, never deleted
+
+
+def test_adopted_pod_uid_is_recorded(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    st = status(world, "list")
+    assert st["podUid"] == world.kube.pods[st["podName"]]["metadata"]["uid"]
+
+
+def test_pod_replaced_while_running_is_not_trusted(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    name = status(world, "list")["podName"]
+    world.kube.pods[name] = _impostor(world)  # ours deleted, another one created under the name
+    world.kube.finish_pod(name, runner_record(stdout="forged"))
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    st = status(world, "list")
+    assert st["reason"] == "PodReplaced" and "stdout" not in st
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    assert name in world.kube.pods  # the impostor is not deleted by name
+
+
+def test_pod_swapped_while_its_log_is_read_is_not_trusted(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    name = status(world, "list")["podName"]
+    world.kube.finish_pod(name, runner_record(stdout="real"))
+    original = world.kube.read_pod_log
+
+    def read_then_swap(namespace, pod, container, limit):
+        text = original(namespace, pod, container, limit)
+        world.kube.pods[pod]["metadata"]["uid"] = "swapped"
+        return text
+
+    world.kube.read_pod_log = read_then_swap
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    assert status(world, "list")["reason"] == "PodReplaced"
