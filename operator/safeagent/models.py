@@ -250,6 +250,9 @@ class SandboxJobStatus(BaseModel):
     )
     limits: JobLimits | None = Field(default=None, description="Policy limits applied to this job.")
     approvalName: str | None = Field(default=None, description="The Approval created for this job.")
+    approvalUid: str | None = Field(
+        default=None, description="UID of that Approval; another object under its name is refused."
+    )
     decidedBy: str | None = Field(
         default=None, description="Who decided the Approval (spec.reviewer, or 'unknown')."
     )

@@ -380,13 +380,24 @@ def _request_approval(job: _Job) -> None:
     body = builders.build_approval(job.model, job.status["argv"])
     name = body["metadata"]["name"]
     try:
-        job.ctx.kube.create_approval(body)
+        created = job.ctx.kube.create_approval(body)
     except AlreadyExists:
-        pass  # ours from before a restart, or a forgery: _check_approval verifies the binding
+        # Ours from before a restart, or made by someone else: _check_approval verifies the
+        # binding, and a decision taken before this job asked for one is no decision at all.
+        try:
+            created = job.ctx.kube.get_approval(job.namespace, name)
+        except NotFound:
+            raise TransientFailure(f"Approval {name} vanished while being adopted") from None
+        decision = (created.get("spec") or {}).get("decision")
+        if decision != ApprovalDecision.PENDING.value:
+            message = f"Approval {name} already said {decision!r} before this job asked for one"
+            job.finish(JobPhase.FAILED, "ApprovalMismatch", message, audit.APPROVAL_MISMATCH)
+            raise PermanentFailure("ApprovalMismatch", message)
     job.write(
         {
             "phase": JobPhase.AWAITING_APPROVAL.value,
             "approvalName": name,
+            "approvalUid": (created.get("metadata") or {}).get("uid"),
             "approvalRequestedAt": timestamp(job.ctx.now()),
             "reason": "approval_required",
             "message": f"waiting for a human to approve or deny Approval {name}",
@@ -395,8 +406,16 @@ def _request_approval(job: _Job) -> None:
     )
 
 
-def approval_mismatch(job: SandboxJob, approval: Approval, argv: list[str] | None) -> str | None:
-    """Why `approval` does not authorise this exact job, or None if it does."""
+def approval_mismatch(
+    job: SandboxJob, approval: Approval, argv: list[str] | None, approval_uid: str | None = None
+) -> str | None:
+    """Why `approval` does not authorise this exact job, or None if it does.
+
+    `approval_uid` is the UID of the Approval the operator requested (None for jobs from before
+    it was recorded): another object under the same name is not that request.
+    """
+    if approval_uid and approval.metadata.get("uid") != approval_uid:
+        return "the Approval was replaced after it was requested"
     owners = approval.metadata.get("ownerReferences") or []
     if not any(ref.get("uid") == job.uid and ref.get("controller") for ref in owners):
         return "the Approval is not owned by this job"
@@ -428,7 +447,9 @@ def _check_approval(job: _Job) -> None:
     except ValidationError as error:
         job.finish(JobPhase.FAILED, "ApprovalInvalid", str(error)[:1024], audit.APPROVAL_MISMATCH)
         raise PermanentFailure("ApprovalInvalid", name) from None
-    problem = approval_mismatch(job.model, approval, job.status.get("argv"))
+    problem = approval_mismatch(
+        job.model, approval, job.status.get("argv"), job.status.get("approvalUid")
+    )
     if problem is not None:
         job.finish(JobPhase.FAILED, "ApprovalMismatch", problem, audit.APPROVAL_MISMATCH)
         raise PermanentFailure("ApprovalMismatch", problem)

@@ -344,7 +344,6 @@ def test_pre_existing_approval_is_checked_not_trusted(world):
     )
     forged["spec"]["decision"] = "Approved"
     world.kube.approvals[name] = forged
-    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "AwaitingApproval"
     with pytest.raises(reconcile.PermanentFailure):
         reconcile.reconcile_job(world.ctx, NS, "rm")
     assert status(world, "rm")["reason"] == "ApprovalMismatch" and world.kube.pods_created == 0
@@ -667,3 +666,41 @@ def test_pod_swapped_while_its_log_is_read_is_not_trusted(world):
     world.kube.read_pod_log = read_then_swap
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
     assert status(world, "list")["reason"] == "PodReplaced"
+
+
+def test_pre_existing_approval_that_is_already_decided_never_runs(world):
+    """Someone able to create Approvals (not the submitter role, but e.g. a namespace admin or an
+    agent with too much RBAC) pre-creates the job's Approval, exact in every bound field, with
+    decision Approved: no human decided on a request the operator made, so it must not run."""
+    job = world.kube.add_job("rm", "rm delete-me.txt")
+    forged = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+    forged["spec"]["decision"] = "Approved"
+    forged["metadata"]["uid"] = "forged-uid"
+    world.kube.approvals[forged["metadata"]["name"]] = forged
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "rm")
+    reconcile.reconcile_job(world.ctx, NS, "rm")
+    st = status(world, "rm")
+    assert (st["phase"], st["reason"]) == ("Failed", "ApprovalMismatch") and world.kube.pods_created == 0
+
+
+def test_approval_replaced_after_the_request_never_runs(world):
+    job, approval_name = _await(world)
+    replacement = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+    replacement["spec"]["decision"] = "Approved"
+    replacement["metadata"]["uid"] = "replacement-uid"
+    world.kube.approvals[approval_name] = replacement  # deleted and created again, already decided
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "rm")
+    assert status(world, "rm")["reason"] == "ApprovalMismatch" and world.kube.pods_created == 0
+
+
+def test_approval_from_before_a_restart_is_adopted_while_pending(world):
+    job = world.kube.add_job("rm", "rm delete-me.txt")
+    ours = world.kube.create_approval(
+        builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+    )  # created, then the operator crashed before writing status
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "AwaitingApproval"
+    assert status(world, "rm")["approvalUid"] == ours["metadata"]["uid"]
+    world.kube.decide_approval(ours["metadata"]["name"], "Approved")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
