@@ -191,9 +191,18 @@ def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> Non
             index += 1
 
 
+def _refuse_words(command: Command, parsed: ParsedCommand, args: list[str]) -> None:
+    """A word matching one of the command's ``deny_words`` is refused, wherever it stands."""
+    for pattern, why in command.deny_words:
+        for word in args:
+            if pattern.search(word):
+                raise Refusal("argument_denied", f"{parsed.label}: {word!r} is refused: {why}.")
+
+
 def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCommand:
     """Sort ``args`` (the words after the program's invocation) by the rules of ``command``."""
     parsed = ParsedCommand(path=[program], command=command)
+    _refuse_words(command, parsed, args)
     while command.subcommands:
         rest = _parse_gnu(command, parsed, args, stop_at_operand=True)
         if not parsed.operands:
@@ -209,6 +218,7 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
         parsed.command = command = sub
         parsed.operands = []
         args = rest
+        _refuse_words(command, parsed, args)
     if command.syntax == "find":
         _parse_find(command, parsed, args)
     else:

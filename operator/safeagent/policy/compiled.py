@@ -7,6 +7,7 @@ silently taken for an allowed option that happens to share the prefix.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,8 @@ class Command:
     predicates: dict[str, Option]
     operands: "OperandRule"
     leading_text_unless: frozenset[str]
+    #: (compiled pattern, why) pairs: a word that matches one is refused (``deny_words``)
+    deny_words: tuple[tuple[re.Pattern[str], str], ...] = ()
     subcommands: dict[str, "Command"] = field(default_factory=dict)
 
 
@@ -138,6 +141,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         predicates=predicates,
         operands=rule.operands,
         leading_text_unless=frozenset(rule.operands.leading_text_unless),
+        deny_words=tuple((re.compile(word.pattern), word.why) for word in rule.deny_words),
         subcommands=subcommands,
     )
 

@@ -41,6 +41,7 @@ REASONS: dict[str, str] = {
     "option_ambiguous": "an abbreviated long option matches more than one option",
     "option_missing_argument": "an option that needs an argument was given none",
     "option_unexpected_argument": "an option that takes no argument was given one (--flag=value)",
+    "argument_denied": "a word matches one of the command's deny_words (pytest's @file, tail's +f ...)",
     "option_bad_value": "an option's argument is not an allowed choice or not a number",
     "operand_not_allowed": "an operand is not one of the allowed choices (make's target)",
     "operand_count": "too few or too many operands for the command",

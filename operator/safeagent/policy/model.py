@@ -60,6 +60,22 @@ class DeniedOption(Strict):
     why: str = Field(min_length=3)
 
 
+class DeniedWord(Strict):
+    """A pattern no argument word may match (``re.search``), with the reason a human is told."""
+
+    pattern: str = Field(min_length=1, description="a Python regular expression, searched in each word")
+    why: str = Field(min_length=3)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
+        return value
+
+
 class OperandRule(Strict):
     """What the non-option arguments of a command are."""
 
@@ -101,6 +117,9 @@ class CommandRule(Strict):
     deny_options: list[DeniedOption] = Field(default_factory=list)
     predicates: list[OptionRule] = Field(default_factory=list, description="find only")
     deny_predicates: list[DeniedOption] = Field(default_factory=list, description="find only")
+    deny_words: list[DeniedWord] = Field(
+        default_factory=list, description="patterns no word after the program (or subcommand) may match"
+    )
     operands: OperandRule = Field(default_factory=OperandRule)
     subcommands: dict[str, "CommandRule"] | None = None
 
