@@ -282,3 +282,17 @@ def test_schema_knows_every_default_value():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) == set(values)
+
+
+def test_user_roles_are_not_aggregated_into_the_built_in_roles():
+    """An aggregate-to-edit/admin label would hand Approval rights to every namespace editor, i.e.
+    let a submitter with `edit` approve its own commands."""
+    objects = render()
+    for role in find(objects, "ClusterRole"):
+        labels = role["metadata"].get("labels") or {}
+        assert not any(key.startswith("rbac.authorization.k8s.io/aggregate-to") for key in labels), role
+        assert "aggregationRule" not in role, role
+    approver = one(objects, "ClusterRole", "safeagent-approver")
+    for rule in approver["rules"]:
+        if any(res.startswith("approvals") for res in rule["resources"]):
+            assert set(rule["verbs"]).isdisjoint({"create", "delete", "deletecollection", "update", "*"}), rule
