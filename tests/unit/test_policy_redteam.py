@@ -6,6 +6,8 @@ policy (configs/policy.yaml), ``X`` the execution policy (configs/policy.executi
 refused (so a later change cannot quietly reopen them) and ordinary commands that must keep working.
 """
 
+import re
+
 import pytest
 
 from safeagent.policy import decide, parse_policy
@@ -264,6 +266,49 @@ ROWS = [
     (I, "stat -L x", DENY, "option_denied"),
     (I, "stat -c %n /etc/passwd", DENY, "path_outside_workspace"),
     (I, "stat --printf='%n %s\\n' README.md", ALLOW, "allowed"),
+    # --- du, sort, uniq, diff: ordinary inspection, minus their writing and program-running options ---
+    (I, "du -sh .", ALLOW, "allowed"),
+    (I, "du -d 1 -h src", ALLOW, "allowed"),
+    (I, "du -sh /", DENY, "path_outside_workspace"),
+    (I, "du -L .", DENY, "option_denied"),
+    (I, "du -D .", DENY, "option_denied"),
+    (I, "du --files0-from=x", DENY, "option_denied"),
+    (I, "du --files0=x", DENY, "option_denied"),
+    (I, "du -X /etc/x .", DENY, "path_outside_workspace"),
+    (I, "sort README.md", ALLOW, "allowed"),
+    (I, "sort -k2,2n -t: -u data.txt", ALLOW, "allowed"),
+    (I, "sort -o out.txt README.md", DENY, "option_denied"),
+    (I, "sort README.md -o out.txt", DENY, "option_denied"),
+    (I, "sort -uo out.txt x", DENY, "option_denied"),
+    (I, "sort --output=out x", DENY, "option_denied"),
+    (I, "sort --outp=out x", DENY, "option_denied"),
+    (I, "sort -T /tmp x", DENY, "option_denied"),
+    (I, "sort --temporary-directory=. x", DENY, "option_denied"),
+    (I, "sort --compress-program=sh x", DENY, "option_denied"),
+    (I, "sort --comp=sh x", DENY, "option_denied"),
+    (I, "sort --files0-from=x", DENY, "option_denied"),
+    (I, "sort -S 100% x", DENY, "option_denied"),
+    (I, "sort --random-source=/dev/urandom x", DENY, "path_outside_workspace"),
+    (I, "sort /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "sort +1 -2 x", DENY, "option_unknown"),
+    (I, "uniq data.txt", ALLOW, "allowed"),
+    (I, "uniq -c data.txt", ALLOW, "allowed"),
+    (I, "uniq in.txt out.txt", DENY, "operand_count"),  # uniq writes its second operand
+    (I, "uniq -- in.txt out.txt", DENY, "operand_count"),
+    (I, "uniq in.txt -c out.txt", DENY, "operand_count"),
+    (I, "uniq +5 in.txt", DENY, "operand_count"),
+    (I, "uniq /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "diff a b", ALLOW, "allowed"),
+    (I, "diff -u a b", ALLOW, "allowed"),
+    (I, "diff -ru src other", ALLOW, "allowed"),
+    (I, "diff a /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "diff --to-file=/etc/passwd a", DENY, "path_outside_workspace"),
+    (I, "diff --from-file /etc/shadow a", DENY, "path_outside_workspace"),
+    (I, "diff -X /etc/x a b", DENY, "path_outside_workspace"),
+    (I, "diff -l a b", DENY, "option_denied"),
+    (I, "diff --pag a b", DENY, "option_denied"),
+    (I, "diff -ul a b", DENY, "option_denied"),
+    (I, "diff -r / .", DENY, "path_outside_workspace"),
     # --- rm / mv: approval, never outside, never the root, never .git ---
     (I, "rm delete-me.txt", APPROVE, "approval_required"),
     (I, "rm -rf ./", DENY, "path_workspace_root"),
@@ -381,3 +426,17 @@ def test_new_keys_and_reason_are_documented():
     readme = (Path(__file__).resolve().parents[2] / "configs" / "README.md").read_text()
     for word in ("`deny_words`", "`pattern`", "`argument_denied`"):
         assert word in readme, word
+
+
+@pytest.mark.parametrize("program", ["du", "sort", "uniq", "diff"])
+def test_added_programs_match_the_real_options(inspect_policy, program):
+    """Every option we list exists, and no real option is a prefix we would misread as an abbreviation."""
+    from test_policy_config import assert_prefixes_known, real_long_options
+
+    command = inspect_policy._compiled.programs[program]
+    real = real_long_options([program, "--help"])
+    assert_prefixes_known(command, real)
+    # diff's --help names --GTYPE-group-format and --LTYPE-line-format only as templates
+    templated = re.compile(r"^--(old|new|unchanged|changed)-(line|group)-format$")
+    unknown = sorted(name for name in command.long if name not in real and not templated.match(name))
+    assert not unknown, f"{program}: options not in --help (typos?): {unknown}"
