@@ -43,6 +43,13 @@ ROWS = [
     (X, "pytest -k @x", DENY, "argument_denied"),  # bypass: argparse expands every word, option values too
     (X, "pytest -- @x", DENY, "argument_denied"),  # bypass
     (X, "pytest --deselect @x", DENY, "argument_denied"),  # bypass
+    # pytest loads -pNAME plugins by scanning every word, before (and whatever) argparse decides
+    (X, "pytest -- -pevilplugin", DENY, "argument_denied"),  # bypass: an operand to the policy, a plugin to pytest
+    (X, "pytest -k -pevilplugin", DENY, "argument_denied"),  # bypass (pytest 7 preparses before argparse)
+    (X, "pytest --deselect -pantigravity", DENY, "argument_denied"),  # bypass
+    (X, "python3 -m pytest -- -p x", DENY, "argument_denied"),  # bypass
+    (X, "pytest -k pyfoo --pdb", DENY, "option_denied"),
+    (X, "pytest tests/-pfoo.py", ALLOW, "allowed"),
     # pytest itself does not abbreviate; the policy reads abbreviations anyway (never towards fewer checks)
     (X, "pytest --collect", ALLOW, "allowed"),
     (X, "pytest --root=/", DENY, "path_outside_workspace"),

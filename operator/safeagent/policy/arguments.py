@@ -202,7 +202,7 @@ def _refuse_words(command: Command, parsed: ParsedCommand, args: list[str]) -> N
 def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCommand:
     """Sort ``args`` (the words after the program's invocation) by the rules of ``command``."""
     parsed = ParsedCommand(path=[program], command=command)
-    _refuse_words(command, parsed, args)
+    levels = [(command, args)]  # deny_words are checked once the options parsed (clearer reasons first)
     while command.subcommands:
         rest = _parse_gnu(command, parsed, args, stop_at_operand=True)
         if not parsed.operands:
@@ -218,10 +218,12 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
         parsed.command = command = sub
         parsed.operands = []
         args = rest
-        _refuse_words(command, parsed, args)
+        levels.append((command, args))
     if command.syntax == "find":
         _parse_find(command, parsed, args)
     else:
         _parse_gnu(command, parsed, args, stop_at_operand=False)
         _classify_operands(command, parsed)
+    for level, words in levels:
+        _refuse_words(level, parsed, words)
     return parsed
