@@ -57,3 +57,14 @@ def namespace(kubectl):
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+
+
+@pytest.fixture
+def sandbox(kubectl):
+    """A sandbox namespace session for SandboxJob tests (needs safeagent installed); cleaned up after."""
+    from sbj_helpers import Sandbox, require_operator
+
+    require_operator(kubectl)
+    box = Sandbox(kubectl)
+    yield box
+    box.cleanup()

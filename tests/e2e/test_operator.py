@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sbj_helpers import NS, SLOW_GREP, Sandbox, require_operator, slow_grep_file
+from sbj_helpers import NS, SLOW_GREP, require_operator, slow_grep_file
 
 REPO = {
     "README.md": "# demo\n",
@@ -23,12 +23,6 @@ REPO = {
 def operator_installed(kubectl):
     require_operator(kubectl)
 
-
-@pytest.fixture
-def sandbox(kubectl):
-    box = Sandbox(kubectl)
-    yield box
-    box.cleanup()
 
 
 def test_allowed_job_runs_and_its_stdout_lands_in_status(sandbox, kubectl):

@@ -8,24 +8,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
+from sbj_helpers import SLOW_GREP, SYSTEM_NS, operator_pods, slow_grep_file
 
-from sbj_helpers import (
-    SLOW_GREP,
-    SYSTEM_NS,
-    Sandbox,
-    operator_pods,
-    require_operator,
-    slow_grep_file,
-)
-
-
-@pytest.fixture
-def sandbox(kubectl):
-    require_operator(kubectl)
-    box = Sandbox(kubectl)
-    yield box
-    box.cleanup()
 
 
 def test_operator_killed_mid_job_adopts_the_pod_and_runs_it_once(sandbox, kubectl):

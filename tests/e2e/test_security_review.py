@@ -15,15 +15,8 @@ import uuid
 
 import pytest
 
-from sbj_helpers import NS, Sandbox, require_operator, unique
+from sbj_helpers import NS, unique
 
-
-@pytest.fixture
-def sandbox(kubectl):
-    require_operator(kubectl)
-    box = Sandbox(kubectl)
-    yield box
-    box.cleanup()
 
 
 @pytest.fixture
