@@ -77,17 +77,52 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate-tree", help="validate a source tree (JSON report)")
     tree.add_arguments(validate)
     validate.set_defaults(handler=tree.run)
+    parser.check_parser = check  # type: ignore[attr-defined]  # main() reads `policy check` itself
     return parser
 
 
+def _check_arguments(words: list[str], check: argparse.ArgumentParser) -> argparse.Namespace:
+    """Read `policy check`'s words without argparse's guesses.
+
+    The command line under test may look like one of our options ('-h', '--help', '--pol',
+    '--json', '-la'): argparse would print help, expand an abbreviation or refuse it. Here only the
+    exact spellings `--policy FILE`, `--policy=FILE` and `--jsonl` are options, `--` ends them,
+    and any other word is the COMMAND.
+    """
+    policy: str | None = None
+    jsonl = False
+    commands: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            commands.extend(words[index + 1:])
+            break
+        if word == "--policy" and policy is None and index + 1 < len(words):
+            policy = words[index + 1]
+            index += 2
+            continue
+        if word.startswith("--policy=") and policy is None:
+            policy = word[len("--policy="):]
+        elif word == "--jsonl" and not jsonl:
+            jsonl = True
+        else:
+            commands.append(word)
+        index += 1
+    if policy is None:
+        check.error("the following arguments are required: --policy")
+    if len(commands) > 1:
+        check.error("give the command line as one argument (quote it)")
+    return argparse.Namespace(policy=policy, jsonl=jsonl, command=commands[0] if commands else None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    arguments, extra = parser.parse_known_args(argv)
-    # A command line that starts with "-" ('-x') is the COMMAND, not an unknown option of ours.
-    if extra and getattr(arguments, "action", None) == "check" and arguments.command is None and len(extra) == 1:
-        arguments.command, extra = extra[0], []
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if words[:2] == ["policy", "check"] and words[2:] not in (["-h"], ["--help"]):
+        check = parser.check_parser  # type: ignore[attr-defined]
+        return _policy_check(_check_arguments(words[2:], check), check)
+    arguments = parser.parse_args(words)
     return arguments.handler(arguments)
 
 

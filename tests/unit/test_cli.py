@@ -30,6 +30,13 @@ def run(*args, stdin=None):
         (POLICY, "ls; id", "deny"),
         (POLICY, "-x", "deny"),
         (POLICY, "", "deny"),
+        # Command lines that look like the CLI's own options are still command lines.
+        (POLICY, "-h", "deny"),
+        (POLICY, "--help", "deny"),
+        (POLICY, "--pol", "deny"),
+        (POLICY, "--json", "deny"),
+        (POLICY, "--policy", "deny"),
+        (POLICY, "--policy=x", "deny"),
     ],
 )
 def test_single_command(policy, command, decision):
@@ -39,6 +46,11 @@ def test_single_command(policy, command, decision):
     assert len(lines) == 1
     data = json.loads(lines[0])
     assert list(data) == KEYS and data["decision"] == decision
+
+
+def test_double_dash_ends_the_options():
+    data = json.loads(run("policy", "check", "--policy", POLICY, "--", "--jsonl").stdout)
+    assert data["decision"] == "deny" and data["argv"] == ["--jsonl"]
 
 
 def test_argv_is_null_when_denied_before_tokenising():
