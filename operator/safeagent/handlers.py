@@ -86,6 +86,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events narrate; Kopf's only on trouble
+    # The namespaces are named exactly (--namespace, no globs) and the CRDs are installed with the
+    # chart: Kopf need not list CRDs or namespaces cluster-wide, so the operator gets no
+    # cluster-scoped permission at all.
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     audit.configure_logging()
