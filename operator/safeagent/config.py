@@ -9,7 +9,9 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
     SAFEAGENT_POLICY      path of the command policy file (safeagent.policy format); overrides the
                           file's `policyPath` (default /etc/safeagent/policy.yaml)
     SAFEAGENT_NAMESPACES  comma-separated namespaces to watch; overrides `namespaces`
-                          (empty = every namespace, which needs cluster-wide RBAC)
+                          (empty = every namespace, which needs cluster-wide RBAC that the chart
+                          does not grant). Read by `python -m safeagent.handlers`; the chart
+                          instead passes `kopf run --namespace=...` for each sandbox namespace
 
   File (camelCase keys, unknown keys are refused with the field path):
 

@@ -1,6 +1,6 @@
 """Generate crds/*.yaml from the pydantic models in safeagent.models.
 
-    python -m safeagent.crdgen crds          # write crds/<plural>.<group>.yaml
+    python -m safeagent.crdgen crds          # write crds/<group>_<plural>.yaml
     python -m safeagent.crdgen --check crds  # exit 1 if a file differs from a fresh generation
 
 Pydantic emits JSON Schema ($defs, $ref, anyOf-with-null, titles); the API server wants a

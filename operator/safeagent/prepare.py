@@ -23,8 +23,9 @@ Copied files are 0644, or 0755 when the source was executable; set-id bits are n
 A copied repository's .git/config is then cut down to inert keys (safeagent.gitconfig), so that
 git's own settings cannot make `git status` or `git diff` run a program.
 
-Prints one JSON line {"kind": ..., "ok", "reason", "message", "files", "bytes", "report"} and exits
-0 (copied), 1 (rejected: the job becomes Rejected) or 2 (bad spec or internal error).
+Prints one JSON line {"kind": ..., "ok", "reason", "message", ...} (after a copy also "files",
+"bytes", "report" and "git"; after a rejection "report") and exits 0 (copied), 1 (rejected: the
+job becomes Rejected) or 2 (bad spec or internal error: the job becomes Failed, PrepareFailed).
 """
 
 from __future__ import annotations
