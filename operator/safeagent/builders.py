@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from safeagent.config import OperatorConfig
+from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig
 from safeagent.models import (
     API_VERSION,
     NetworkProfile,
@@ -31,7 +31,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "safeagent"}
 PREPARE_CONTAINER = "prepare"
 RUNNER_CONTAINER = "runner"
 SOURCE_MOUNT = "/source"
-WORKSPACE = "/workspace"
+WORKSPACE = SANDBOX_WORKSPACE
 
 _NAME_BUDGET = 63  # a Pod name is also its hostname: keep it a DNS label
 _HASH_LENGTH = 10

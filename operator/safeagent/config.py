@@ -62,6 +62,8 @@ DEFAULT_POLICY_PATH = "/etc/safeagent/policy.yaml"
 ENV_CONFIG = "SAFEAGENT_CONFIG"
 ENV_POLICY = "SAFEAGENT_POLICY"
 ENV_NAMESPACES = "SAFEAGENT_NAMESPACES"
+# Where the sandbox Pod mounts the workspace; the policy must check paths against the same place.
+SANDBOX_WORKSPACE = "/workspace"
 
 
 class ConfigError(ValueError):
@@ -208,6 +210,15 @@ class PolicyFile:
         stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
         if stamp != self._stamp or self._policy is None:
             self._policy = None
-            self._policy = load_policy(self.path)
+            policy = load_policy(self.path)
+            # Path rules are checked against the policy's workspace; the sandbox Pod mounts the
+            # workspace at a fixed place. A policy that assumes another one would check paths
+            # against the wrong root, so it is refused rather than half-applied.
+            if policy.paths.workspace != SANDBOX_WORKSPACE:
+                raise PolicyError(
+                    f"{self.path}: paths.workspace is {policy.paths.workspace!r}; the sandbox mounts "
+                    f"the workspace at {SANDBOX_WORKSPACE!r}, so the policy must use that"
+                )
+            self._policy = policy
             self._stamp = stamp
         return self._policy

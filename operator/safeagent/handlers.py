@@ -30,7 +30,7 @@ import kopf
 
 from safeagent import audit, reconcile
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
-from safeagent.config import ConfigError, PolicyFile, load_config
+from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
 from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
 
 log = logging.getLogger("safeagent.operator")
@@ -174,12 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         namespaces = load_config().namespaces
     except ConfigError as error:
         raise SystemExit(f"safeagent: {error}") from None
-    kopf.run(
-        standalone=True,
-        namespaces=namespaces,
-        clusterwide=not namespaces,
-        liveness_endpoint=args.liveness,
-    )
+    if not namespaces:
+        # Cluster scanning is off and the chart grants rights per namespace only: watching
+        # "everything" would be refused. Name the namespaces.
+        raise SystemExit(f"safeagent: no sandbox namespaces configured (set {ENV_NAMESPACES} or `namespaces`)")
+    kopf.run(standalone=True, namespaces=namespaces, liveness_endpoint=args.liveness)
 
 
 if __name__ == "__main__":

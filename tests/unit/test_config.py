@@ -66,3 +66,16 @@ def test_policy_file_reloads_on_change_and_refuses_a_bad_one(tmp_path):
     path.unlink()
     with pytest.raises(Exception):
         source.current()
+
+
+def test_policy_with_another_workspace_is_refused(tmp_path):
+    from pathlib import Path
+
+    from safeagent.policy import PolicyError
+
+    text = (Path(__file__).resolve().parents[2] / "configs" / "policy.yaml").read_text()
+    assert "\n  workspace: /workspace\n" in text
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace("\n  workspace: /workspace\n", "\n  workspace: /srv\n"))
+    with pytest.raises(PolicyError, match="paths.workspace"):
+        config.PolicyFile(str(path)).current()
