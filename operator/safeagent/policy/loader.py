@@ -14,7 +14,7 @@ MAX_POLICY_BYTES = 1024 * 1024
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors/aliases (no alias bombs) and duplicate mapping keys."""
+    """SafeLoader that refuses aliases (no alias bombs; an anchor alone is harmless) and duplicate mapping keys."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
