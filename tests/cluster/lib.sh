@@ -56,4 +56,33 @@ run_logged() {
   fi
 }
 
+# remove_node_container NAME: `docker rm -f`, and when that fails, recover the way it fails here.
+# If the Docker engine was killed while a node ran (a session's end), runc processes inside the node
+# can be left waiting in cgroups that a runc killed mid-operation had frozen; Docker then never sees
+# the container exit. Thaw those cgroups, kill whatever is left in them, and remove the container.
+remove_node_container() {
+  local name=$1 id state procs
+  id=$(docker inspect --format '{{.Id}}' "$name" 2>/dev/null) || return 0
+  timeout 120 docker rm -f -v "$name" >/dev/null 2>&1 && return 0
+  log "    $name does not stop: thawing its frozen cgroups and killing what is left in them"
+  while IFS= read -r state; do
+    grep -q FROZEN "$state" 2>/dev/null && { echo THAWED >"$state" 2>/dev/null || true; }
+  done < <(find /sys/fs/cgroup -path "*$id*" -name freezer.state 2>/dev/null)
+  while IFS= read -r procs; do
+    xargs -r kill -9 <"$procs" 2>/dev/null || true
+  done < <(find /sys/fs/cgroup -path "*$id*" -name cgroup.procs 2>/dev/null)
+  sleep 2
+  timeout 120 docker rm -f -v "$name" >/dev/null
+}
+
+# delete_kind_cluster: `kind delete cluster`, forcing the node containers out if Docker cannot stop them.
+delete_kind_cluster() {
+  kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 && return 0
+  local node
+  for node in $(docker ps -a --filter "label=io.x-k8s.kind.cluster=$CLUSTER_NAME" --format '{{.Names}}'); do
+    remove_node_container "$node"
+  done
+  kind delete cluster --name "$CLUSTER_NAME" >/dev/null
+}
+
 kube_minor() { local v=${KUBERNETES_VERSION#v}; v=${v#*.}; echo "${v%%.*}"; }

@@ -44,8 +44,6 @@ cluster_healthy() {
   timeout 20 kubectl --context "$CONTEXT" get --raw /readyz >/dev/null 2>&1
 }
 
-delete_cluster() { kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true; }
-
 create_cluster() {
   local image=$1
   kind_config >"$SAFEAGENT_CACHE/kind-config.yaml"
@@ -89,7 +87,7 @@ ensure_cluster() {
   elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
     log "    cluster $CLUSTER_NAME exists but does not answer: recreating it"
   fi
-  delete_cluster
+  step "delete cluster $CLUSTER_NAME" delete_kind_cluster
   step "kind create cluster $CLUSTER_NAME ($image)" create_cluster "$image"
   step "node Ready, system Pods Ready" wait_ready || die "cluster $CLUSTER_NAME did not become ready"
 }
