@@ -146,6 +146,11 @@ ROWS = [
     (I, "rm -rf .git/..", DENY, "path_workspace_root"),
     (I, "mv -t .git x", DENY, "path_protected"),
     (I, "mv x .git/hooks/pre-commit", DENY, "path_protected"),
+    # --- everyday inspection that used to be refused ---
+    (I, "pwd", ALLOW, "allowed"),  # false denial: it can only print /workspace
+    (I, "pwd -P", ALLOW, "allowed"),
+    (I, "pwd /etc", DENY, "operand_count"),
+    (I, "pwd -x", DENY, "option_unknown"),
     # --- execution policy: make and pytest ---
     (X, "make -l test", DENY, "option_unknown"),
     (X, "make .SHELLFLAGS=-c test", DENY, "operand_count"),
