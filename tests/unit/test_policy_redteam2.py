@@ -56,6 +56,12 @@ ROWS = [
     (I, "git log --no-walk --grep=fix --since=2.weeks -S foo", ALLOW, "allowed"),
     (I, "git log --follow -- src/main.py", ALLOW, "allowed"),
     (I, "git log -- -rf", ALLOW, "allowed"),
+    # --remerge-diff (and --diff-merges=remerge/r) mkdir a temporary object directory in .git/objects
+    (I, "git log --remerge-diff", DENY, "option_denied"),  # bypass: a write under inspect-only
+    (I, "git show --remerge HEAD", DENY, "option_denied"),  # bypass
+    (I, "git log -p --diff-merges=r", DENY, "option_bad_value"),  # bypass
+    (I, "git log -p --diff-merges=remerge", DENY, "option_bad_value"),  # bypass
+    (I, "git log -p --diff-merges=cc", ALLOW, "allowed"),
     # --- tail: obsolete `-[NUM][bcl]f` forms follow forever; `-cf` is one of them ---
     (I, "tail -cf README.md", DENY, "option_bad_value"),
     (I, "tail -bf README.md", DENY, "option_unknown"),
