@@ -11,7 +11,8 @@ Two layers, both applied to every sandbox:
 1. `sanitize_repository_config` (preparation step): rewrites `/workspace/.git/config` keeping only
    an allow-list of inert keys (format version and extensions, remotes and branch tracking), read
    with `git config --file` (which never follows includes without `--includes`). A `.git` that is a
-   file (`gitdir: elsewhere`) cannot be rewritten safely and is rejected.
+   file (`gitdir: elsewhere`) cannot be rewritten safely and is rejected, and so are object
+   alternates and a worktree's `commondir`, which make git read another repository.
 2. `GIT_SAFE_ENV` (runner): environment settings that outrank every configuration file and reach
    nested git processes (submodules): no system or global config, fsmonitor off, hooks pointed at
    /dev/null, no pager, submodules ignored.
@@ -47,6 +48,8 @@ GIT_SAFE_ENV: dict[str, str] = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_PAGER": "cat",
     "GIT_TERMINAL_PROMPT": "0",
+    # `git status` would otherwise refresh .git/index (an inspection that writes).
+    "GIT_OPTIONAL_LOCKS": "0",
     "GIT_CONFIG_COUNT": str(len(_OVERRIDES)),
 }
 for _index, (_key, _value) in enumerate(_OVERRIDES):
@@ -89,6 +92,12 @@ def sanitize_repository_config(workspace: str) -> dict[str, object]:
     if not stat.S_ISDIR(info.st_mode):
         raise GitConfigRejected("git_dir_not_directory",
                                 "the source's .git is not a directory (a gitdir link is not supported)")
+    # Files that make git read another repository's objects or directory (alternates, a linked
+    # worktree's common dir): refused, since whatever they point at is outside the workspace.
+    for link in ("objects/info/alternates", "objects/info/http-alternates", "commondir"):
+        if os.path.lexists(os.path.join(git_path, link)):
+            raise GitConfigRejected("git_points_outside",
+                                    f"the source's .git/{link} makes git read outside the workspace")
     for leftover in ("config.worktree",):
         candidate = os.path.join(git_path, leftover)
         if os.path.lexists(candidate):

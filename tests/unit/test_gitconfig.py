@@ -123,3 +123,49 @@ def test_runner_environment_carries_the_overrides():
     keys = {COMMAND_ENV[f"GIT_CONFIG_KEY_{i}"]: COMMAND_ENV[f"GIT_CONFIG_VALUE_{i}"] for i in range(count)}
     assert keys["core.fsmonitor"] == "false" and keys["core.hooksPath"] == "/dev/null"
     assert os.pathsep not in COMMAND_ENV["GIT_CONFIG_GLOBAL"]
+
+
+@pytest.mark.parametrize("link", ["objects/info/alternates", "objects/info/http-alternates", "commondir"])
+def test_links_to_other_repositories_are_rejected(tmp_path, link):
+    repo = tmp_path / "workspace"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    target = repo / ".git" / link
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("/elsewhere/objects\n")
+    with pytest.raises(GitConfigRejected) as caught:
+        sanitize_repository_config(str(repo))
+    assert caught.value.reason == "git_points_outside"
+
+
+def test_alternates_really_read_outside_objects(tmp_path):
+    """Control for the rule above: with alternates, git shows an object stored outside the repo."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    git(outside, "init", "-q")
+    (outside / "secret.txt").write_text("outside secret\n")
+    blob = git(outside, "hash-object", "-w", "secret.txt").stdout.strip()
+    repo = tmp_path / "workspace"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    assert git(repo, "show", blob).returncode != 0
+    (repo / ".git" / "objects" / "info" / "alternates").write_text(str(outside / ".git" / "objects") + "\n")
+    assert git(repo, "show", blob).stdout == "outside secret\n"
+
+
+def test_git_status_does_not_touch_the_index_under_the_runner_environment(tmp_path):
+    repo = tmp_path / "workspace"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "a").write_text("a\n")
+    git(repo, "add", "a")
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    os.utime(repo / "a", None)  # stat data changes: a refreshing status would rewrite the index
+    git(repo, "status", "--porcelain", env=dict(COMMAND_ENV))
+    assert index.stat().st_mtime_ns == before
+    # Control: without the runner's environment the same status rewrites the index.
+    later = (repo / "a").stat().st_mtime + 5
+    os.utime(repo / "a", (later, later))
+    git(repo, "status", "--porcelain", env=BASE_ENV)
+    assert index.stat().st_mtime_ns != before
