@@ -56,8 +56,9 @@ for _index, (_key, _value) in enumerate(_OVERRIDES):
     GIT_SAFE_ENV[f"GIT_CONFIG_KEY_{_index}"] = _key
     GIT_SAFE_ENV[f"GIT_CONFIG_VALUE_{_index}"] = _value
 
-_GIT_CONFIG_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent",
-                   "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "LANG": "C"}
+# Reading a config file needs only "no system or global config" from the overrides above.
+_GIT_CONFIG_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C",
+                   **{key: GIT_SAFE_ENV[key] for key in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")}}
 
 
 class GitConfigRejected(Exception):

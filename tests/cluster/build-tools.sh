@@ -6,6 +6,11 @@ source "$(dirname "$0")/lib.sh"
 WRAP="$SAFEAGENT_CACHE/wrappers"
 OUT="$SAFEAGENT_CACHE/out"
 
+# module_gomod MODULE@VERSION: path of that module's go.mod in the module cache (downloaded if needed).
+module_gomod() {
+  go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])'
+}
+
 # go_install STAMP DEST LDFLAGS PKG@VERSION...: `go install` for modules without replace directives.
 go_install() {
   local stamp=$1 dest=$2 ldflags=$3; shift 3
@@ -22,7 +27,7 @@ build_kubernetes() {
   # k8s.io/kubernetes points its staging modules at ./staging with replace directives, which only
   # count in the main module; this wrapper pins each of them to the matching published v0.x version.
   local w="$WRAP/kubernetes-$ver"; mkdir -p "$w" "$dest"
-  local gomod; gomod=$(go mod download -json "k8s.io/kubernetes@$ver" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  local gomod; gomod=$(module_gomod "k8s.io/kubernetes@$ver")
   {
     echo "module safeagent.local/build/kubernetes"
     echo "go 1.25.0"
@@ -73,7 +78,7 @@ GO
 # `helm lint`): that of the client-go it was built with, as helm's own release builds do.
 helm_ldflags() {
   local gomod minor
-  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  gomod=$(module_gomod "helm.sh/helm/v3@$HELM_VERSION")
   minor=$(sed -n 's#^\s*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
   [[ -n $minor ]] || die "cannot read helm's client-go version"
   local v

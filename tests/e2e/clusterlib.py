@@ -70,3 +70,42 @@ def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "cond
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+# --- network probes: a TCP listener Pod the test starts, and a probe run inside a client Pod -----
+PORT = 8080
+LISTENER = (
+    "import socket\n"
+    "s = socket.socket()\n"
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    f"s.bind(('0.0.0.0', {PORT}))\n"
+    "s.listen(16)\n"
+    "while True:\n"
+    "    c, _ = s.accept()\n"
+    "    c.sendall(b'pong')\n"
+    "    c.close()\n"
+)
+# Prints "open" when it got the listener's reply, "blocked: <error>" otherwise; always exits 0.
+PROBE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+    "    print('open' if c.recv(4) == b'pong' else 'blocked: bad reply')\n"
+    "except OSError as e:\n"
+    "    print('blocked:', e)\n"
+)
+SLEEPER = ["python3", "-c", "import time; time.sleep(3600)"]
+
+
+def probe(kubectl, namespace, pod, ip):
+    out = kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", PROBE, ip, str(PORT), timeout=30)
+    return out.stdout.strip()
+
+
+def running_ip(kubectl, namespace, pod):
+    out = kubectl("-n", namespace, "get", "pod", pod, "-o", "json", check=False)
+    if out.returncode != 0:
+        return None
+    status = json.loads(out.stdout)["status"]
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+    return ready and status.get("podIP")

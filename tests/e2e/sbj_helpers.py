@@ -82,13 +82,12 @@ class Sandbox:
             time.sleep(1)
         raise AssertionError(f"{name}: wanted phase {sorted(wanted)}, status is {json.dumps(status)[:3000]}")
 
+    def events(self, field_selector: str) -> list[dict]:
+        out = self.kubectl("-n", NS, "get", "events", "-o", "json", "--field-selector", field_selector).stdout
+        return json.loads(out)["items"]
+
     def event_reasons(self, kind: str, name: str) -> list[str]:
-        events = json.loads(
-            self.kubectl(
-                "-n", NS, "get", "events", "-o", "json",
-                "--field-selector", f"involvedObject.kind={kind},involvedObject.name={name}",
-            ).stdout
-        )["items"]
+        events = self.events(f"involvedObject.kind={kind},involvedObject.name={name}")
         events.sort(key=lambda e: e.get("firstTimestamp") or e.get("eventTime") or "")
         return [event["reason"] for event in events]
 
@@ -99,12 +98,7 @@ class Sandbox:
 
     def scheduled_pod_uids(self, pod_name: str) -> set[str]:
         """UIDs of every Pod ever scheduled under this name (from the scheduler's Events)."""
-        events = json.loads(
-            self.kubectl(
-                "-n", NS, "get", "events", "-o", "json",
-                "--field-selector", f"involvedObject.kind=Pod,involvedObject.name={pod_name},reason=Scheduled",
-            ).stdout
-        )["items"]
+        events = self.events(f"involvedObject.kind=Pod,involvedObject.name={pod_name},reason=Scheduled")
         return {event["involvedObject"]["uid"] for event in events}
 
     # hostPath-backed volumes, to put what a ConfigMap cannot hold (symlinks) into a source

@@ -7,33 +7,10 @@ listener or network.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from clusterlib import apply, hardened_pod, wait_for
+from clusterlib import LISTENER, SLEEPER, apply, hardened_pod, probe, running_ip, wait_for
 
-PORT = 8080
-LISTENER = (
-    "import socket\n"
-    "s = socket.socket()\n"
-    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-    f"s.bind(('0.0.0.0', {PORT}))\n"
-    "s.listen(16)\n"
-    "while True:\n"
-    "    c, _ = s.accept()\n"
-    "    c.sendall(b'pong')\n"
-    "    c.close()\n"
-)
-# Prints "open" when it got the listener's reply, "blocked: <error>" otherwise; always exits 0.
-PROBE = (
-    "import socket, sys\n"
-    "try:\n"
-    "    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
-    "    print('open' if c.recv(4) == b'pong' else 'blocked: bad reply')\n"
-    "except OSError as e:\n"
-    "    print('blocked:', e)\n"
-)
 DENY_EGRESS = {
     "apiVersion": "networking.k8s.io/v1",
     "kind": "NetworkPolicy",
@@ -42,28 +19,13 @@ DENY_EGRESS = {
 }
 
 
-def probe(kubectl, namespace, pod, ip):
-    out = kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", PROBE, ip, str(PORT), timeout=30)
-    return out.stdout.strip()
-
-
-def running_ip(kubectl, namespace, pod):
-    out = kubectl("-n", namespace, "get", "pod", pod, "-o", "json", check=False)
-    if out.returncode != 0:
-        return None
-    status = json.loads(out.stdout)["status"]
-    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-    return ready and status.get("podIP")
-
-
 @pytest.fixture
 def pods(kubectl, namespace):
     """A listener, a client selected by the deny-egress policy and a client it does not select."""
     apply(kubectl, namespace, DENY_EGRESS)
     apply(kubectl, namespace, hardened_pod("listener", ["python3", "-c", LISTENER], {"role": "listener"}))
-    sleeper = ["python3", "-c", "import time; time.sleep(3600)"]
-    apply(kubectl, namespace, hardened_pod("denied", sleeper, {"egress": "denied"}))
-    apply(kubectl, namespace, hardened_pod("allowed", sleeper, {"egress": "allowed"}))
+    apply(kubectl, namespace, hardened_pod("denied", SLEEPER, {"egress": "denied"}))
+    apply(kubectl, namespace, hardened_pod("allowed", SLEEPER, {"egress": "allowed"}))
     ips = {}
     for name in ("listener", "denied", "allowed"):
         ips[name] = wait_for(lambda n=name: running_ip(kubectl, namespace, n), timeout=180, what=f"{name} ready")

@@ -6,15 +6,11 @@ carry the labels of sandbox Pods. Every connection targets a listener Pod this t
 
 from __future__ import annotations
 
-from clusterlib import apply, hardened_pod, wait_for
-from test_cluster_networkpolicy import LISTENER, PORT, probe, running_ip
+from clusterlib import LISTENER, PORT, SLEEPER, apply, hardened_pod, probe, running_ip, wait_for
 
 from safeagent import builders
 from safeagent.config import parse_config
 from safeagent.models import NetworkProfile
-
-SLEEPER = ["python3", "-c", "import time; time.sleep(3600)"]
-
 
 def sandbox_labels(profile: NetworkProfile) -> dict[str, str]:
     return {builders.LABEL_SANDBOX: "true", builders.LABEL_PROFILE: profile.value}
