@@ -164,11 +164,21 @@ _FORGE = textwrap.dedent(
 
 
 def _as_sandbox_user(argv, cwd):
-    return subprocess.run(
-        [SYSTEM_PYTHON, "-c", _PIPE_WRAPPER, *argv],
-        capture_output=True, text=True, user=SANDBOX_UID, group=SANDBOX_UID, extra_groups=[],
-        cwd=cwd, timeout=60, env={"PYTHONPATH": PACKAGE_ROOT, "PATH": os.environ["PATH"]},
-    ).stdout
+    # The checkout may sit under a directory the unprivileged user cannot enter (a mode-0700
+    # temporary directory, say): it imports a world-readable copy of the package, as the sandbox
+    # image installs one under /opt/safeagent.
+    package_copy = Path(tempfile.mkdtemp(prefix="safeagent-pkg-"))
+    try:
+        package_copy.chmod(0o755)
+        shutil.copytree(Path(PACKAGE_ROOT) / "safeagent", package_copy / "safeagent",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        return subprocess.run(
+            [SYSTEM_PYTHON, "-c", _PIPE_WRAPPER, *argv],
+            capture_output=True, text=True, user=SANDBOX_UID, group=SANDBOX_UID, extra_groups=[],
+            cwd=cwd, timeout=60, env={"PYTHONPATH": str(package_copy), "PATH": os.environ["PATH"]},
+        ).stdout
+    finally:
+        shutil.rmtree(package_copy)
 
 
 @pytest.mark.skipif(
