@@ -7,6 +7,9 @@ as bare JSON. A record is written after the state change it describes was stored
 the log never claims something the cluster does not show; a crash in between loses that line.
 
 Event reasons are CamelCase and stable; tests and alerting may match on them.
+
+Observers (the Prometheus metrics, safeagent.metrics) are called with each record after its line
+was written; one that fails is logged and never stops the record or the reconcile.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import datetime
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from safeagent.kube import Kube, KubeError
@@ -90,6 +94,9 @@ class AuditRecord:
 FIELDS = tuple(field.name for field in dataclasses.fields(AuditRecord))
 
 
+Observer = Callable[[AuditRecord, dict[str, Any]], None]
+
+
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -97,9 +104,12 @@ def _utc_now() -> str:
 class Auditor:
     """Writes audit lines and posts Events; an Event that cannot be posted is logged, not raised."""
 
-    def __init__(self, kube: Kube, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, kube: Kube, logger: logging.Logger | None = None, observers: Sequence[Observer] = ()
+    ) -> None:
         self._kube = kube
         self._log = logger or logging.getLogger(AUDIT_LOGGER)
+        self._observers = tuple(observers)
 
     def record(self, involved: dict[str, Any], event: str, **fields: Any) -> AuditRecord:
         metadata = involved.get("metadata", {})
@@ -118,7 +128,12 @@ class Auditor:
                 involved, event, record.message or event, warning=event in WARNING_REASONS
             )
         except KubeError as error:
-            log.warning("event-not-posted reason=%s error=%s", event, error)
+            log.warning("event-not-posted", extra={"reason": event, "error": str(error)})
+        for observe in self._observers:
+            try:
+                observe(record, involved)
+            except Exception:  # an observer's bug must not cost the record or the reconcile
+                log.exception("audit observer failed", extra={"event": event})
         return record
 
 

@@ -8,10 +8,12 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
                           means "all defaults", a missing file at an explicit path is an error)
     SAFEAGENT_POLICY      path of the command policy file (safeagent.policy format); overrides the
                           file's `policyPath` (default /etc/safeagent/policy.yaml)
-    SAFEAGENT_NAMESPACES  comma-separated namespaces to watch; overrides `namespaces`
-                          (empty = every namespace, which needs cluster-wide RBAC that the chart
-                          does not grant). Read by `python -m safeagent.handlers`; the chart
-                          instead passes `kopf run --namespace=...` for each sandbox namespace
+    SAFEAGENT_NAMESPACES  comma-separated namespaces to watch; overrides `namespaces`. Read by
+                          `python -m safeagent.handlers`; the chart instead passes
+                          `kopf run --namespace=...` for each sandbox namespace
+    SAFEAGENT_OPERATOR_NAMESPACE
+                          the namespace the operator runs in (the chart sets it from the Pod's
+                          own metadata); a sandbox namespace may not be that one
 
   File (camelCase keys, unknown keys are refused with the field path):
 
@@ -32,6 +34,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceMaxBytes: 104857600
       launchGraceSeconds: 120            # scheduling + preparation budget on top of timeoutSeconds
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
+    metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     networkProfiles:                     # egress of each profile; `none` always denies everything
       model-only:
         egress: [{cidr: 10.96.0.0/12, ports: [{port: 443, protocol: TCP}]}]
@@ -43,6 +46,19 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       podLabels: {k8s-app: kube-dns}
 
 Profiles not listed get no egress at all (like `none`), so a forgotten profile fails closed.
+
+What cannot disarm the sandbox by accident (each refused with the field's path):
+  - a limit or request of "0" (Kubernetes reads a zero limit as "no limit": the Pod would run
+    without a memory or CPU cap), a negative or malformed quantity, or a resources/requests block
+    that leaves one of cpu, memory, ephemeralStorage out (a block left out entirely gets the
+    defaults above, which are limits, never "none");
+  - a request above its limit (the API server would refuse every sandbox Pod);
+  - workspaceSizeLimit + tmpSizeLimit not below resources.memory: both volumes are (or are about to
+    become) memory-backed, so they count against the memory limit and must leave room for the
+    command itself;
+  - a sandbox namespace that is a system namespace: `kube-*` (kube-system, kube-public,
+    kube-node-lease ...), `default`, or the operator's own namespace; and no namespaces at all
+    (that would mean every namespace).
 """
 
 from __future__ import annotations
@@ -50,18 +66,20 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from safeagent.models import NetworkProfile
+from safeagent.quantity import QuantityError, parse_quantity
 
 DEFAULT_CONFIG_PATH = "/etc/safeagent/config.yaml"
 DEFAULT_POLICY_PATH = "/etc/safeagent/policy.yaml"
 ENV_CONFIG = "SAFEAGENT_CONFIG"
 ENV_POLICY = "SAFEAGENT_POLICY"
 ENV_NAMESPACES = "SAFEAGENT_NAMESPACES"
+ENV_OPERATOR_NAMESPACE = "SAFEAGENT_OPERATOR_NAMESPACE"
 # Where the sandbox Pod mounts the workspace; the policy must check paths against the same place.
 SANDBOX_WORKSPACE = "/workspace"
 
@@ -74,23 +92,76 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _positive_quantity(value: str) -> str:
+    """A quantity above zero, kept as written (the Pod gets the same text)."""
+    try:
+        amount = parse_quantity(value)
+    except QuantityError as error:
+        raise ValueError(str(error)) from None
+    if amount <= 0:
+        raise ValueError(
+            f"{value!r} is not above zero; Kubernetes reads a zero limit as no limit at all"
+        )
+    return value
+
+
+PositiveQuantity = Annotated[str, AfterValidator(_positive_quantity)]
+
+
 class Quantities(_Strict):
-    cpu: str = Field(default="1", description="CPU (Kubernetes quantity).")
-    memory: str = Field(default="512Mi", description="Memory (Kubernetes quantity).")
-    ephemeralStorage: str = Field(default="1Gi", description="Ephemeral storage (quantity).")
+    """Every key is required: a block that names some of them must name all three."""
+
+    cpu: PositiveQuantity = Field(description="CPU (Kubernetes quantity).")
+    memory: PositiveQuantity = Field(description="Memory (Kubernetes quantity).")
+    ephemeralStorage: PositiveQuantity = Field(description="Ephemeral storage (quantity).")
 
 
 class SandboxConfig(_Strict):
     image: str = Field(default="safeagent/sandbox:dev", min_length=1)
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     runtimeClassName: str | None = None
-    resources: Quantities = Quantities()
+    resources: Quantities = Quantities(cpu="1", memory="512Mi", ephemeralStorage="1Gi")
     requests: Quantities = Quantities(cpu="100m", memory="128Mi", ephemeralStorage="256Mi")
-    workspaceSizeLimit: str = "256Mi"
-    tmpSizeLimit: str = "64Mi"
+    workspaceSizeLimit: PositiveQuantity = "256Mi"
+    tmpSizeLimit: PositiveQuantity = "64Mi"
     sourceMaxFiles: int = Field(default=5000, ge=1)
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=120, ge=10, le=3600)
+
+    @model_validator(mode="after")
+    def _limits_hold_together(self) -> SandboxConfig:
+        for key in ("cpu", "memory", "ephemeralStorage"):
+            request, limit = getattr(self.requests, key), getattr(self.resources, key)
+            if parse_quantity(request) > parse_quantity(limit):
+                raise ValueError(
+                    f"requests.{key} ({request}) is above resources.{key} ({limit}): "
+                    "the API server would refuse every sandbox Pod"
+                )
+        volumes = parse_quantity(self.workspaceSizeLimit) + parse_quantity(self.tmpSizeLimit)
+        if volumes >= parse_quantity(self.resources.memory):
+            raise ValueError(
+                f"workspaceSizeLimit ({self.workspaceSizeLimit}) + tmpSizeLimit ({self.tmpSizeLimit}) "
+                f"must be below resources.memory ({self.resources.memory}): the workspace and /tmp "
+                "are memory-backed and count against the memory limit"
+            )
+        return self
+
+
+def system_namespace_problem(namespace: str, operator_namespace: str | None = None) -> str | None:
+    """Why `namespace` may not hold sandbox Pods, or None.
+
+    kube-* namespaces belong to Kubernetes itself; `default` is where objects land when nobody
+    chose a namespace (and the operator would get Pod create/delete rights over everything
+    there); the operator's own namespace would put untrusted commands beside the operator and
+    give it Pod rights over itself.
+    """
+    if namespace.startswith("kube-"):
+        return f"{namespace!r} is a Kubernetes system namespace"
+    if namespace == "default":
+        return "'default' is where objects land without a namespace; use a namespace of its own"
+    if operator_namespace and namespace == operator_namespace:
+        return f"{namespace!r} is the operator's own namespace"
+    return None
 
 
 class Port(_Strict):
@@ -122,13 +193,29 @@ class DnsConfig(_Strict):
     ports: list[Port] = [Port(port=53, protocol="UDP"), Port(port=53, protocol="TCP")]
 
 
+class MetricsConfig(_Strict):
+    enabled: bool = False
+    port: int = Field(default=9090, ge=1024, le=65535)
+    address: str = "0.0.0.0"
+
+
 class OperatorConfig(_Strict):
     policyPath: str = DEFAULT_POLICY_PATH
-    namespaces: list[str] = ["safeagent-sandbox"]
+    namespaces: list[str] = Field(default=["safeagent-sandbox"], min_length=1)
     sandbox: SandboxConfig = SandboxConfig()
     approvalTimeoutSeconds: int = Field(default=86400, ge=60)
     networkProfiles: dict[NetworkProfile, ProfileConfig] = {}
     dns: DnsConfig = DnsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("namespaces")
+    @classmethod
+    def _no_system_namespace(cls, value: list[str]) -> list[str]:
+        for namespace in value:
+            problem = system_namespace_problem(namespace)
+            if problem:
+                raise ValueError(f"{problem}: it cannot be a sandbox namespace")
+        return value
 
     @field_validator("networkProfiles")
     @classmethod
@@ -185,7 +272,15 @@ def load_config(environ: dict[str, str] | None = None) -> OperatorConfig:
         overrides["policyPath"] = env[ENV_POLICY]
     if ENV_NAMESPACES in env:
         overrides["namespaces"] = [ns.strip() for ns in env[ENV_NAMESPACES].split(",") if ns.strip()]
-    return config.model_copy(update=overrides) if overrides else config
+    if overrides:
+        # Validated again: an override must pass the same checks as the file.
+        config = parse_config({**config.model_dump(), **overrides}, f"{path} with the environment")
+    operator_namespace = env.get(ENV_OPERATOR_NAMESPACE)
+    for namespace in config.namespaces:
+        problem = system_namespace_problem(namespace, operator_namespace)
+        if problem:
+            raise ConfigError(f"namespaces: {problem}: it cannot be a sandbox namespace")
+    return config
 
 
 class PolicyFile:

@@ -17,18 +17,26 @@ status (the CRD schema is structural and would prune it).
 Because of the timer, Kopf puts its finalizer on jobs that are not final yet and removes it when
 they are; deleting an unfinished job therefore needs the operator running (or the finalizer
 removed by hand after an uninstall).
+
+Metrics (safeagent.metrics) are fed from here and nowhere else in the control flow: the Auditor
+and the API client report to them, two watch handlers pass SandboxJobs and sandbox Pods on as
+they are seen, and the error mapping counts retries. `/metrics` is served when the configuration
+enables it (the chart does). Diagnostics are JSON lines on stderr (safeagent.logs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
 
-from safeagent import audit, reconcile
+from safeagent import audit, logs, metrics, reconcile
+from safeagent.metrics import METRICS
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
 from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
 from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
@@ -73,10 +81,9 @@ def build_context() -> reconcile.Context:
     config = load_config()
     policy = PolicyFile(config.policyPath)
     policy.current()  # fail fast on a bad policy file
-    kube = KubeApi()
-    return reconcile.Context(
-        kube=kube, config=config, policy=policy.current, decide=decide, auditor=audit.Auditor(kube)
-    )
+    kube = KubeApi(observer=METRICS.observe_api_call)
+    auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
+    return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor)
 
 
 @kopf.on.startup()
@@ -92,26 +99,44 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.scanning.disabled = True
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    audit.configure_logging()
+    logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
         _Runtime.context = build_context()
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None
     except Exception as error:  # PolicyError and friends: do not run without a policy
         raise kopf.PermanentError(f"startup failed: {type(error).__name__}: {error}") from None
-    log.info("operator-configured policy=%s", _Runtime.context.config.policyPath)
+    config = _Runtime.context.config
+    if config.metrics.enabled:
+        try:
+            metrics.serve(METRICS, config.metrics.port, config.metrics.address)
+        except OSError as error:  # the port is taken: say so and stop, rather than run unobserved
+            raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics.port}: {error}") from None
+    log.info(
+        "operator configured",
+        extra={"policy": config.policyPath, "namespaces": config.namespaces,
+               "metricsPort": config.metrics.port if config.metrics.enabled else None},
+    )
+
+
+@contextlib.contextmanager
+def _kopf_errors(kind: str) -> Iterator[None]:
+    """Reconcile's two failure classes as Kopf's retry semantics, counted in the metrics."""
+    try:
+        yield
+    except reconcile.PermanentFailure as error:
+        METRICS.observe_reconcile_error(kind, retried=False)
+        raise kopf.PermanentError(str(error)) from None
+    except reconcile.TransientFailure as error:
+        METRICS.observe_reconcile_error(kind, retried=True)
+        raise kopf.TemporaryError(str(error), delay=error.delay) from None
 
 
 def run_job(namespace: str, name: str, uid: str | None) -> str | None:
     """Reconcile one job under its lock; map reconcile errors onto Kopf's retry semantics."""
     ctx = _context()
-    with _lock(namespace, name):
-        try:
-            phase = reconcile.reconcile_job(ctx, namespace, name, uid)
-        except reconcile.PermanentFailure as error:
-            raise kopf.PermanentError(str(error)) from None
-        except reconcile.TransientFailure as error:
-            raise kopf.TemporaryError(str(error), delay=error.delay) from None
+    with _lock(namespace, name), _kopf_errors("SandboxJob"):
+        phase = reconcile.reconcile_job(ctx, namespace, name, uid)
     if phase is None:
         _forget(namespace, name)
     return phase
@@ -134,9 +159,19 @@ def job_tick(namespace: str, name: str, uid: str, **_: Any) -> None:
     run_job(namespace, name, uid)
 
 
+@kopf.on.event(*JOBS)
+def job_seen(event: dict[str, Any], namespace: str, name: str, status: dict[str, Any], **_: Any) -> None:
+    """Every SandboxJob as the watch sees it: the active-jobs gauge, nothing else."""
+    METRICS.track_job(namespace, name, status.get("phase"), deleted=event.get("type") == "DELETED")
+
+
 @kopf.on.event("", "v1", "pods", labels={LABEL_SANDBOX: "true"})
-def sandbox_pod_event(meta: dict[str, Any], namespace: str, **_: Any) -> None:
+def sandbox_pod_event(body: dict[str, Any], meta: dict[str, Any], namespace: str, **_: Any) -> None:
     """A sandbox Pod changed: look at its job now instead of at the next tick."""
+    try:
+        METRICS.observe_sandbox_pod(body)
+    except Exception:  # metrics never keep a job from moving on
+        log.exception("pod not observed for metrics", extra={"pod": meta.get("name")})
     job_name = (meta.get("annotations") or {}).get(ANNOTATION_JOB_NAME)
     job_uid = (meta.get("labels") or {}).get(LABEL_JOB_UID)
     if not job_name:
@@ -144,7 +179,8 @@ def sandbox_pod_event(meta: dict[str, Any], namespace: str, **_: Any) -> None:
     try:
         run_job(namespace, job_name, job_uid)
     except (kopf.PermanentError, kopf.TemporaryError) as error:
-        log.info("pod-event-deferred job=%s error=%s", job_name, error)  # the timer retries
+        # The timer retries.
+        log.info("pod event deferred", extra={"namespace": namespace, "job": job_name, "error": str(error)})
 
 
 @kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
@@ -155,13 +191,8 @@ def approval_changed(namespace: str, name: str, spec: dict[str, Any], **_: Any) 
     job_name = spec.get("jobName")
     if not job_name:
         raise kopf.PermanentError("spec.jobName is missing")
-    with _lock(namespace, job_name):
-        try:
-            reconcile.reconcile_approval(ctx, namespace, name)
-        except reconcile.PermanentFailure as error:
-            raise kopf.PermanentError(str(error)) from None
-        except reconcile.TransientFailure as error:
-            raise kopf.TemporaryError(str(error), delay=error.delay) from None
+    with _lock(namespace, job_name), _kopf_errors("Approval"):
+        reconcile.reconcile_approval(ctx, namespace, name)
     run_job(namespace, job_name, spec.get("jobUid"))
 
 
@@ -169,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the safeagent operator.")
     parser.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure_logging(logging.INFO)
     try:
         namespaces = load_config().namespaces
     except ConfigError as error:

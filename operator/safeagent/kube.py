@@ -8,6 +8,9 @@ the reconcile logic decides about retries by type alone:
   Conflict       409 otherwise
   Invalid        400/403/422: the API refused the request; retrying the same request won't help
   Unavailable    429, 5xx, timeouts, connection errors: try again later
+
+Every call is reported to an optional observer as (verb, resource, error or None); the operator
+counts them in its metrics (safeagent.metrics). Object names never reach the observer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from safeagent.models import GROUP, VERSION
@@ -22,6 +26,8 @@ from safeagent.models import GROUP, VERSION
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
+
+CallObserver = Callable[[str, str, Exception | None], None]
 
 
 class KubeError(Exception):
@@ -90,6 +96,14 @@ def _translate(error: Exception, what: str, creating: bool = False) -> KubeError
     return Unavailable(f"{what}: {type(error).__name__}: {error}")
 
 
+def operation(what: str) -> tuple[str, str]:
+    """("patch", "sandboxjobs/status") from "patch sandboxjobs/NAME/status": no object name."""
+    verb, _, target = what.partition(" ")
+    parts = target.split("/")
+    resource = parts[0] + (f"/{parts[2]}" if len(parts) > 2 else "")
+    return verb, resource
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -97,9 +111,10 @@ def _now() -> str:
 class KubeApi:
     """The `Kube` protocol on the real API server."""
 
-    def __init__(self, api_client: Any | None = None) -> None:
+    def __init__(self, api_client: Any | None = None, observer: CallObserver | None = None) -> None:
         from kubernetes import client, config
 
+        self._observer = observer
         if api_client is None:
             try:
                 config.load_incluster_config()
@@ -113,9 +128,21 @@ class KubeApi:
 
     def _call(self, what: str, function: Any, *args: Any, creating: bool = False, **kwargs: Any) -> Any:
         try:
-            return function(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+            result = function(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
         except Exception as error:  # every client failure becomes a domain error
-            raise _translate(error, what, creating) from error
+            translated = _translate(error, what, creating)
+            self._observe(what, translated)
+            raise translated from error
+        self._observe(what, None)
+        return result
+
+    def _observe(self, what: str, error: KubeError | None) -> None:
+        if self._observer is None:
+            return
+        try:
+            self._observer(*operation(what), error)
+        except Exception:  # counting must never turn a good call into a failed one
+            log.exception("api call observer failed")
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         return obj if isinstance(obj, dict) else self._client.sanitize_for_serialization(obj)

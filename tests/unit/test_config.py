@@ -79,3 +79,105 @@ def test_policy_with_another_workspace_is_refused(tmp_path):
     path.write_text(text.replace("\n  workspace: /workspace\n", "\n  workspace: /srv\n"))
     with pytest.raises(PolicyError, match="paths.workspace"):
         config.PolicyFile(str(path)).current()
+
+
+# --- configuration that cannot disarm the sandbox (issue 11, item 6) ---------------------------
+
+FULL = {"cpu": "1", "memory": "512Mi", "ephemeralStorage": "1Gi"}
+
+
+def sandbox_with(**changes):
+    return {"sandbox": changes}
+
+
+@pytest.mark.parametrize("block", ["resources", "requests"])
+@pytest.mark.parametrize("key", ["cpu", "memory", "ephemeralStorage"])
+@pytest.mark.parametrize("zero", ["0", "0m", "0.0", "0Gi", "000", "-1", "", "lots"])
+def test_a_zero_or_malformed_limit_or_request_is_refused(block, key, zero):
+    values = {**FULL, key: zero}
+    with pytest.raises(config.ConfigError, match=rf"sandbox\.{block}\.{key}"):
+        config.parse_config(sandbox_with(**{block: values}))
+
+
+@pytest.mark.parametrize("block", ["resources", "requests"])
+@pytest.mark.parametrize("key", ["cpu", "memory", "ephemeralStorage"])
+def test_a_block_that_leaves_a_key_out_is_refused(block, key):
+    values = {name: value for name, value in FULL.items() if name != key}
+    with pytest.raises(config.ConfigError, match=rf"sandbox\.{block}\.{key}: Field required"):
+        config.parse_config(sandbox_with(**{block: values}))
+
+
+@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit"])
+@pytest.mark.parametrize("zero", ["0", "0Mi", "0.0Gi", ""])
+def test_a_zero_volume_size_is_refused(key, zero):
+    with pytest.raises(config.ConfigError, match=rf"sandbox\.{key}"):
+        config.parse_config(sandbox_with(**{key: zero}))
+
+
+def test_left_out_blocks_get_limits_never_none():
+    sandbox = config.parse_config({}).sandbox
+    assert (sandbox.resources.cpu, sandbox.resources.memory, sandbox.resources.ephemeralStorage) == (
+        "1", "512Mi", "1Gi",
+    )
+    assert sandbox.workspaceSizeLimit == "256Mi" and sandbox.tmpSizeLimit == "64Mi"
+
+
+@pytest.mark.parametrize(
+    ("memory", "workspace", "tmp", "accepted"),
+    [
+        ("512Mi", "256Mi", "64Mi", True),
+        ("512Mi", "448Mi", "64Mi", False),  # exactly the limit: nothing left for the command
+        ("512Mi", "449Mi", "64Mi", False),
+        ("1Gi", "960Mi", "63Mi", True),
+        ("1G", "1000M", "1", False),  # decimal units: 1000M + 1 byte > 1G
+        ("536870912", "0.25Gi", "64Mi", True),  # plain bytes against binary units
+        ("512Mi", "300000k", "250000k", False),  # 550 MB > 512 MiB
+    ],
+)
+def test_workspace_and_tmp_must_fit_below_the_memory_limit(memory, workspace, tmp, accepted):
+    data = sandbox_with(
+        resources={**FULL, "memory": memory},
+        requests={"cpu": "100m", "memory": "1Mi", "ephemeralStorage": "1Mi"},
+        workspaceSizeLimit=workspace, tmpSizeLimit=tmp,
+    )
+    if accepted:
+        config.parse_config(data)
+    else:
+        with pytest.raises(config.ConfigError, match="must be below resources.memory"):
+            config.parse_config(data)
+
+
+def test_a_request_above_its_limit_is_refused():
+    data = sandbox_with(resources=FULL, requests={**FULL, "memory": "513Mi"})
+    with pytest.raises(config.ConfigError, match=r"requests\.memory \(513Mi\) is above resources\.memory"):
+        config.parse_config(data)
+    config.parse_config(sandbox_with(resources=FULL, requests=FULL))  # equal is fine
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease", "kube-anything", "default"])
+def test_a_system_namespace_is_refused(namespace):
+    with pytest.raises(config.ConfigError, match="cannot be a sandbox namespace"):
+        config.parse_config({"namespaces": ["team-a", namespace]})
+
+
+def test_no_namespaces_at_all_is_refused():
+    with pytest.raises(config.ConfigError, match="namespaces"):
+        config.parse_config({"namespaces": []})
+
+
+def test_the_environment_passes_the_same_namespace_checks(tmp_path):
+    policy = {config.ENV_POLICY: str(tmp_path / "p.yaml")}
+    for value in ("kube-system", "team-a,default", ""):
+        with pytest.raises(config.ConfigError, match="namespaces"):
+            config.load_config({**policy, config.ENV_NAMESPACES: value})
+    assert config.load_config({**policy, config.ENV_NAMESPACES: "team-a"}).namespaces == ["team-a"]
+
+
+def test_the_operator_namespace_cannot_be_a_sandbox_namespace(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("namespaces: [team-a, safeagent-system]\n")
+    env = {config.ENV_CONFIG: str(path), config.ENV_OPERATOR_NAMESPACE: "safeagent-system"}
+    with pytest.raises(config.ConfigError, match="operator's own namespace"):
+        config.load_config(env)
+    env[config.ENV_OPERATOR_NAMESPACE] = "elsewhere"
+    assert config.load_config(env).namespaces == ["team-a", "safeagent-system"]

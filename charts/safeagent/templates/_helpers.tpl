@@ -62,3 +62,39 @@ app.kubernetes.io/component: operator
 {{- fail (printf "policy.preset must be inspect-only, execution or custom, not %q" $preset) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The port of Kopf's /healthz in the operator Pod. */}}
+{{- define "safeagent.healthPort" -}}8080{{- end -}}
+
+{{/* A Kubernetes quantity as a plain number, for the comparisons in safeagent.validate. The schema
+     has already checked its form: digits, an optional fraction, one of the suffixes below. */}}
+{{- define "safeagent.quantityValue" -}}
+{{- $text := toString . -}}
+{{- $number := regexFind "^[0-9]*\\.?[0-9]*" $text -}}
+{{- $factors := dict "" 1.0 "m" 0.001 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 -}}
+{{- mulf (float64 $number) (get $factors (trimPrefix $number $text)) -}}
+{{- end -}}
+
+{{/* Rules the schema cannot express; a broken one fails the render with the value's name. */}}
+{{- define "safeagent.validate" -}}
+{{- range .Values.sandboxNamespaces -}}
+{{- if eq . $.Release.Namespace -}}
+{{- fail (printf "sandboxNamespaces: %q is the release namespace: sandbox Pods may not run beside the operator" .) -}}
+{{- end -}}
+{{- end -}}
+{{- $sandbox := .Values.sandbox -}}
+{{- range $key := list "cpu" "memory" "ephemeralStorage" -}}
+{{- $request := index $sandbox.requests $key -}}
+{{- $limit := index $sandbox.resources $key -}}
+{{- if gt (include "safeagent.quantityValue" $request | float64) (include "safeagent.quantityValue" $limit | float64) -}}
+{{- fail (printf "sandbox.requests.%s (%v) is above sandbox.resources.%s (%v): the API server would refuse every sandbox Pod" $key $request $key $limit) -}}
+{{- end -}}
+{{- end -}}
+{{- $volumes := addf (include "safeagent.quantityValue" $sandbox.workspaceSizeLimit | float64) (include "safeagent.quantityValue" $sandbox.tmpSizeLimit | float64) -}}
+{{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
+{{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) must be below sandbox.resources.memory (%v): the workspace and /tmp are memory-backed and count against the memory limit" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.resources.memory) -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" -}}
+{{- end -}}
+{{- end -}}

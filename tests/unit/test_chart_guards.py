@@ -1,0 +1,81 @@
+"""Values that would disarm the sandbox fail the render (issue 11, item 6).
+
+Kubernetes reads a limit of "0" as "no limit", so a zero, absent or malformed sandbox limit or
+request must stop `helm install`; so must a sandbox namespace that is a system namespace, and
+memory-backed volumes that do not fit below the memory limit. The operator's own configuration
+refuses the same (tests/unit/test_config.py): these tests pin the chart's side.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from chart_render import RELEASE_NAMESPACE, one, render, render_text
+from safeagent.config import parse_config
+
+QUANTITY_KEYS = [
+    ("resources", "cpu"), ("resources", "memory"), ("resources", "ephemeralStorage"),
+    ("requests", "cpu"), ("requests", "memory"), ("requests", "ephemeralStorage"),
+]
+
+
+def render_values(tmp_path, values: dict):
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return render_text("-f", str(path), check=False)
+
+
+def refused(tmp_path, values: dict, message: str) -> None:
+    result = render_values(tmp_path, values)
+    assert result.returncode != 0, f"{values} rendered"
+    assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("block", "key"), QUANTITY_KEYS)
+@pytest.mark.parametrize("zero", [0, "0", "0m", "0.0", "0Gi", "00", "-1", ""])
+def test_a_zero_sandbox_quantity_fails_the_render(tmp_path, block, key, zero):
+    refused(tmp_path, {"sandbox": {block: {key: zero}}}, f"'/sandbox/{block}/{key}'")
+
+
+@pytest.mark.parametrize(("block", "key"), QUANTITY_KEYS)
+def test_an_absent_sandbox_quantity_fails_the_render(tmp_path, block, key):
+    # A null value deletes the key from the merged values; the schema's `required` catches it.
+    refused(tmp_path, {"sandbox": {block: {key: None}}}, f"'/sandbox/{block}': missing property '{key}'")
+
+
+@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit"])
+@pytest.mark.parametrize("zero", [0, "0", "0Mi", "0.0Gi", ""])
+def test_a_zero_volume_size_fails_the_render(tmp_path, key, zero):
+    refused(tmp_path, {"sandbox": {key: zero}}, f"'/sandbox/{key}'")
+
+
+@pytest.mark.parametrize(
+    ("memory", "workspace", "tmp"),
+    [("512Mi", "448Mi", "64Mi"), ("512Mi", "1Gi", "1Mi"), ("1G", "1000M", 1), ("512Mi", "300000k", "250000k")],
+)
+def test_volumes_not_below_the_memory_limit_fail_the_render(tmp_path, memory, workspace, tmp):
+    values = {"sandbox": {"resources": {"memory": memory}, "workspaceSizeLimit": workspace, "tmpSizeLimit": tmp}}
+    refused(tmp_path, values, "must be below sandbox.resources.memory")
+
+
+def test_volumes_below_the_memory_limit_render_and_the_operator_accepts_them(tmp_path):
+    values = {"sandbox": {"resources": {"memory": "1Gi"}, "workspaceSizeLimit": "900Mi", "tmpSizeLimit": "100Mi"}}
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    text = one(render("-f", str(path)), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    sandbox = parse_config(yaml.safe_load(text)).sandbox
+    assert (sandbox.resources.memory, sandbox.workspaceSizeLimit, sandbox.tmpSizeLimit) == ("1Gi", "900Mi", "100Mi")
+
+
+def test_a_request_above_its_limit_fails_the_render(tmp_path):
+    refused(tmp_path, {"sandbox": {"requests": {"cpu": "1500m"}}}, "sandbox.requests.cpu (1500m) is above")
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease", "default"])
+def test_a_system_sandbox_namespace_fails_the_render(tmp_path, namespace):
+    refused(tmp_path, {"sandboxNamespaces": ["team-a", namespace]}, "'/sandboxNamespaces/1'")
+
+
+def test_the_release_namespace_as_sandbox_namespace_fails_the_render(tmp_path):
+    refused(tmp_path, {"sandboxNamespaces": [RELEASE_NAMESPACE]}, "is the release namespace")
