@@ -70,9 +70,25 @@ demo: venv ## cluster up, chart installed, example jobs run, an approval round t
 manifests: chart-files ## render the chart into manifests/safeagent.yaml
 	charts/render-manifests.sh
 
-lint: chart-files ## helm lint (strict) and a syntax check of the shell scripts
+lint: chart-files checkov ## helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
 	helm lint --strict $(CHART)
 	bash -n charts/*.sh sandbox-images/build-images.sh configs/apply-nftables.sh tests/demo/demo.sh
+
+# checkov lives in a virtualenv of its own: its many pinned dependencies stay out of the operator's.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+.PHONY: checkov
+checkov: chart-files $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov's Kubernetes checks on the chart rendered with defaults and with every option on
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	helm template $(RELEASE) $(CHART) --namespace $(RELEASE_NAMESPACE) >"$$out/defaults.yaml" && \
+	helm template $(RELEASE) $(CHART) --namespace $(RELEASE_NAMESPACE) --set metrics.serviceMonitor.enabled=true \
+	    --set operator.networkPolicy.allowDns=true --set policy.preset=execution >"$$out/options.yaml" && \
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --directory "$$out"
 
 e2e: venv ## cluster, images and chart, then the end-to-end tests against the in-cluster operator
 	$(MAKE) cluster images images-load install

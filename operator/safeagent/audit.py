@@ -26,7 +26,8 @@ from safeagent.kube import Kube, KubeError
 
 AUDIT_LOGGER = "safeagent.audit"
 SCHEMA = "safeagent.ca/audit/v1"
-log = logging.getLogger(__name__)
+# Diagnostics of this module: not a child of AUDIT_LOGGER, whose lines go to stdout as the record.
+log = logging.getLogger("safeagent.auditor")
 
 # Stable Event reasons; (reason, is_warning).
 POLICY_ALLOWED = "PolicyAllowed"
@@ -137,13 +138,24 @@ class Auditor:
         return record
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of the line (a test may have replaced it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Audit lines go to stdout as bare JSON; operator diagnostics stay on stderr."""
     audit = logging.getLogger(AUDIT_LOGGER)
-    if not any(getattr(h, "_safeagent", False) for h in audit.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(h, _StdoutHandler) for h in audit.handlers):
+        handler = _StdoutHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._safeagent = True  # type: ignore[attr-defined]
         audit.addHandler(handler)
     audit.setLevel(level)
     audit.propagate = False
