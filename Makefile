@@ -94,9 +94,11 @@ e2e: venv ## cluster, images and chart, then the end-to-end tests against the in
 	$(MAKE) cluster images images-load install
 	$(PYTEST) -q tests/e2e
 
-# The cluster comes first so that helm exists when the chart's unit tests run (they skip without it).
+# The cluster comes first so that helm exists when the chart's unit tests run (they skip without
+# it), and the images before the unit tests that probe the sandbox image's own tools.
 test: ## all tests: unit, then end-to-end on the kind cluster
 	$(MAKE) cluster
+	$(MAKE) images
 	$(MAKE) unit
 	$(MAKE) e2e
 

@@ -32,6 +32,9 @@ PREPARE_CONTAINER = "prepare"
 RUNNER_CONTAINER = "runner"
 SOURCE_MOUNT = "/source"
 WORKSPACE = SANDBOX_WORKSPACE
+TMP = "/tmp"
+# The in-sandbox Python starts here: the image's read-only root, never a volume the source fills.
+ENTRY_DIRECTORY = "/"
 
 _NAME_BUDGET = 63  # a Pod name is also its hostname: keep it a DNS label
 _HASH_LENGTH = 10
@@ -75,8 +78,9 @@ def _child_metadata(job: SandboxJob, name: str) -> dict[str, Any]:
     }
 
 
-def build_approval(job: SandboxJob, argv: list[str]) -> dict[str, Any]:
-    """The Approval asking a human to decide on exactly `argv` for exactly this job and spec."""
+def build_approval(job: SandboxJob, argv: list[str], source_digest: str) -> dict[str, Any]:
+    """The Approval asking a human to decide on exactly `argv`, for exactly this job and spec, on
+    exactly the files whose content digest is `source_digest`."""
     return {
         "apiVersion": API_VERSION,
         "kind": "Approval",
@@ -88,6 +92,7 @@ def build_approval(job: SandboxJob, argv: list[str]) -> dict[str, Any]:
             "command": list(argv),
             "networkProfile": job.spec.networkProfile.value,
             "source": job.spec.source.model_dump(mode="json", exclude_none=True),
+            "sourceDigest": source_digest,
             "decision": "Pending",
             "reviewer": "",
             "note": "",
@@ -134,9 +139,10 @@ def _container(
         "name": name,
         "image": config.sandbox.image,
         "imagePullPolicy": config.sandbox.imagePullPolicy,
-        "command": ["python3", "-m", module],
+        # Isolated mode, from a directory the source cannot write: see safeagent.runner.
+        "command": ["python3", "-I", "-m", module],
         "args": [json.dumps(spec, sort_keys=True, separators=(",", ":"))],
-        "workingDir": WORKSPACE,
+        "workingDir": ENTRY_DIRECTORY,
         "env": [],
         "resources": _resources(config),
         "securityContext": _container_security(),
@@ -169,55 +175,52 @@ def source_kind(job: SandboxJob) -> str:
     return "configMap" if job.spec.source.configMap is not None else "persistentVolumeClaim"
 
 
-def build_sandbox_pod(
-    job: SandboxJob, argv: list[str], max_output_kb: int, config: OperatorConfig
+def _scratch_mounts() -> list[dict[str, Any]]:
+    return [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": TMP}]
+
+
+def _prepare_container(
+    job: SandboxJob, config: OperatorConfig, source_digest: str | None
 ) -> dict[str, Any]:
-    """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
-
-    Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
-    """
     sandbox = config.sandbox
-    source_volume, source_mount = _source_volume_and_mount(job)
-
-    def scratch_mounts() -> list[dict[str, Any]]:
-        return [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": "/tmp"}]
-
-    prepare = _container(
-        PREPARE_CONTAINER,
-        "safeagent.prepare",
-        {
-            "source": source_kind(job),
-            "sourceDir": SOURCE_MOUNT,
-            "workspace": WORKSPACE,
-            "maxFiles": sandbox.sourceMaxFiles,
-            "maxBytes": sandbox.sourceMaxBytes,
-        },
-        [source_mount, *scratch_mounts()],
-        config,
+    _, source_mount = _source_volume_and_mount(job)
+    spec: dict[str, Any] = {
+        "source": source_kind(job),
+        "sourceDir": SOURCE_MOUNT,
+        "workspace": WORKSPACE,
+        "maxFiles": sandbox.sourceMaxFiles,
+        "maxBytes": sandbox.sourceMaxBytes,
+    }
+    if source_digest is not None:
+        spec["expectedDigest"] = source_digest
+    return _container(
+        PREPARE_CONTAINER, "safeagent.prepare", spec, [source_mount, *_scratch_mounts()], config
     )
-    runner = _container(
-        RUNNER_CONTAINER,
-        "safeagent.runner",
-        {
-            "argv": list(argv),
-            "workspace": WORKSPACE,
-            "timeoutSeconds": job.spec.timeoutSeconds,
-            "maxOutputBytes": max_output_kb * 1024,
-        },
-        scratch_mounts(),
-        config,
-    )
-    metadata = _child_metadata(job, child_name(job.name, job.uid))
+
+
+def _pod(
+    job: SandboxJob,
+    config: OperatorConfig,
+    name: str,
+    profile: NetworkProfile,
+    deadline_seconds: int,
+    init_containers: list[dict[str, Any]],
+    containers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A sandbox-shaped Pod: hardened, no token, the source volume and two tmpfs scratch volumes."""
+    sandbox = config.sandbox
+    source_volume, _ = _source_volume_and_mount(job)
+    metadata = _child_metadata(job, name)
     metadata["labels"].update(
         {
             "app.kubernetes.io/name": "safeagent-sandbox",
             LABEL_SANDBOX: "true",
-            LABEL_PROFILE: job.spec.networkProfile.value,
+            LABEL_PROFILE: profile.value,
         }
     )
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "activeDeadlineSeconds": job.spec.timeoutSeconds + sandbox.launchGraceSeconds,
+        "activeDeadlineSeconds": deadline_seconds,
         "terminationGracePeriodSeconds": 5,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -232,17 +235,71 @@ def build_sandbox_pod(
             "fsGroup": SANDBOX_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "initContainers": [prepare],
-        "containers": [runner],
+        "initContainers": init_containers,
+        "containers": containers,
         "volumes": [
             source_volume,
-            {"name": "workspace", "emptyDir": {"sizeLimit": sandbox.workspaceSizeLimit}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": sandbox.tmpSizeLimit}},
+            # tmpfs whose size is the limit: a write past it fails at once with ENOSPC (a disk
+            # emptyDir's sizeLimit is only checked by the kubelet's periodic eviction). Its pages
+            # count against the Pod's memory limit.
+            {"name": "workspace", "emptyDir": {"medium": "Memory", "sizeLimit": sandbox.workspaceSizeLimit}},
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": sandbox.tmpSizeLimit}},
         ],
     }
+    if not init_containers:
+        del spec["initContainers"]
     if sandbox.runtimeClassName:
         spec["runtimeClassName"] = sandbox.runtimeClassName
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def build_sandbox_pod(
+    job: SandboxJob,
+    argv: list[str],
+    max_output_kb: int,
+    config: OperatorConfig,
+    source_digest: str | None = None,
+) -> dict[str, Any]:
+    """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
+
+    With `source_digest` (an approved job), `prepare` refuses any source with other content.
+    Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
+    """
+    runner = _container(
+        RUNNER_CONTAINER,
+        "safeagent.runner",
+        {
+            "argv": list(argv),
+            "workspace": WORKSPACE,
+            "timeoutSeconds": job.spec.timeoutSeconds,
+            "maxOutputBytes": max_output_kb * 1024,
+            "scratch": {"workspace": WORKSPACE, "tmp": TMP},
+        },
+        _scratch_mounts(),
+        config,
+    )
+    return _pod(
+        job, config, child_name(job.name, job.uid), job.spec.networkProfile,
+        job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,
+        [_prepare_container(job, config, source_digest)], [runner],
+    )
+
+
+def review_pod_name(job: SandboxJob) -> str:
+    return child_name(job.name, f"{job.uid}/review")
+
+
+def build_review_pod(job: SandboxJob, config: OperatorConfig) -> dict[str, Any]:
+    """A Pod that only prepares the workspace and reports its content digest, never runs a command.
+
+    For a volume source that needs an Approval: the operator cannot read the volume, so the
+    preparation step copies it as it would for the run and digests the copy; the Approval pins
+    that digest. No network at all (profile `none`), whatever the job asked for.
+    """
+    return _pod(
+        job, config, review_pod_name(job), NetworkProfile.NONE, config.sandbox.launchGraceSeconds,
+        [], [_prepare_container(job, config, None)],
+    )
 
 
 # Keys the API server adds to a container we built; any other key we did not set (an env, a
@@ -304,6 +361,8 @@ def pod_mismatch(desired: dict[str, Any], actual: dict[str, Any]) -> str | None:
     if extra:
         return f"spec.{sorted(extra)[0]}"
     for kind in ("initContainers", "containers"):
+        if len(spec.get(kind) or []) != len(desired["spec"].get(kind) or []):
+            return f"spec.{kind}"
         for index, container in enumerate(spec.get(kind) or []):
             ours = desired["spec"][kind][index]
             unexpected = {

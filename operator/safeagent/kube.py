@@ -64,6 +64,7 @@ class Kube(Protocol):
     def get_approval(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
@@ -185,6 +186,15 @@ class KubeApi:
 
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._patch_custom_status("approvals", namespace, name, status)
+
+    # sources
+
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any]:
+        """A ConfigMap as stored: `data` (text) and `binaryData` (base64) under their API names."""
+        configmap = self._call(
+            f"get configmaps/{name}", self._core.read_namespaced_config_map, name, namespace
+        )
+        return self._plain(configmap)
 
     # pods
 

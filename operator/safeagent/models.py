@@ -249,6 +249,17 @@ class SandboxJobStatus(BaseModel):
         default=None, description="SHA-256 of the spec the decision was made on."
     )
     limits: JobLimits | None = Field(default=None, description="Policy limits applied to this job.")
+    sourceDigest: str | None = Field(
+        default=None,
+        description="Content digest of the source the Approval was asked for (sha256:...); the "
+        "preparation step refuses to run on any other content.",
+    )
+    reviewPodName: str | None = Field(
+        default=None,
+        description="For a volume source that needs an Approval: the Pod that copied the source "
+        "and reported its digest before the review (it runs no command).",
+    )
+    reviewPodUid: str | None = Field(default=None, description="UID of that review Pod.")
     approvalName: str | None = Field(default=None, description="The Approval created for this job.")
     approvalUid: str | None = Field(
         default=None, description="UID of that Approval; another object under its name is refused."
@@ -309,7 +320,10 @@ class SandboxJob(BaseModel):
 # -------------------------------------------------------------------------------------- Approval
 
 
-APPROVAL_IMMUTABLE_FIELDS = ("jobName", "jobUid", "specHash", "command", "networkProfile", "source")
+APPROVAL_IMMUTABLE_FIELDS = (
+    "jobName", "jobUid", "specHash", "command", "networkProfile", "source", "sourceDigest",
+)
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
 class ApprovalSpec(BaseModel):
@@ -351,6 +365,11 @@ class ApprovalSpec(BaseModel):
     )
     networkProfile: NetworkProfile = Field(description="The network profile the command gets.")
     source: Source = Field(description="The files the command runs on.")
+    sourceDigest: str = Field(
+        description="Content digest (sha256:...) of the files under review, as the operator read "
+        "them when it asked; the command runs only on files with this digest.",
+        pattern=DIGEST_PATTERN,
+    )
     decision: ApprovalDecision = Field(
         default=ApprovalDecision.PENDING,
         description="Pending until a human sets Approved or Denied; final once set.",
@@ -428,6 +447,7 @@ class RunnerResult(BaseModel):
     stderrTruncated: bool = False
     changedFiles: ChangedFiles = Field(default_factory=lambda: ChangedFiles(complete=False))
     leftoverProcessesKilled: int = 0
+    fullVolumes: list[str] = Field(default_factory=list)
     error: str | None = None
 
 
@@ -439,3 +459,4 @@ class PrepareResult(BaseModel):
     ok: bool
     reason: str = "unknown"
     message: str = ""
+    digest: str | None = None

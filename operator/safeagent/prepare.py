@@ -1,8 +1,12 @@
-"""Validate the job's source and copy it into /workspace: `python3 -m safeagent.prepare SPEC`.
+"""Validate the job's source and copy it into /workspace: `python3 -I -m safeagent.prepare SPEC`.
 
 STDLIB ONLY: runs as the init container of the sandbox Pod. SPEC is one JSON object:
 {"source": "configMap" | "persistentVolumeClaim", "sourceDir": "/source",
- "workspace": "/workspace", "maxFiles": 5000, "maxBytes": 104857600}.
+ "workspace": "/workspace", "maxFiles": 5000, "maxBytes": 104857600,
+ "expectedDigest": "sha256:..." (only for an approved job)}.
+
+Part of the trust base, like the runner: started with `python3 -I` from `/` (see
+safeagent.runner), so nothing in the source can replace it or a module it imports.
 
 ConfigMap sources. A ConfigMap volume is not a plain tree: the kubelet writes the keys into a
 hidden timestamped directory, points the symlink `..data` at it and exposes every key as a
@@ -20,22 +24,29 @@ subPath), validated with safeagent.tree, then copied without following links.
 The copy re-checks every entry as it goes (lstat, O_NOFOLLOW, fstat must say regular file) and
 re-applies the caps, so a tree that changes between validation and copy is rejected, not copied.
 Copied files are 0644, or 0755 when the source was executable; set-id bits are never kept.
+The copy is then digested (safeagent.digest). For an approved job the spec carries the digest
+the human reviewed; a different one means the source changed after the review, and nothing runs
+(reason `source_changed`; the job ends Failed, ApprovalMismatch). The workspace is a tmpfs whose
+size is its limit: a source that does not fit is rejected (`workspace_full`).
 A copied repository's .git/config is then cut down to inert keys (safeagent.gitconfig), so that
 git's own settings cannot make `git status` or `git diff` run a program.
 
 Prints one JSON line {"kind": ..., "ok", "reason", "message", ...} (after a copy also "files",
-"bytes", "report" and "git"; after a rejection "report") and exits 0 (copied), 1 (rejected: the
+"bytes", "digest", "report" and "git"; after a rejection "report") and exits 0 (copied), 1 (rejected: the
 job becomes Rejected) or 2 (bad spec or internal error: the job becomes Failed, PrepareFailed).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from safeagent.digest import digest_files, digest_tree
 from safeagent.gitconfig import GitConfigRejected, sanitize_repository_config
 
 RESULT_KIND = "safeagent.ca/prepare-result"
@@ -137,17 +148,28 @@ def copy_tree(source: str, destination: str, budget: _Budget) -> None:
             raise Rejected("changed_during_copy", f"{entry.path!r} is not a file or directory")
 
 
-def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
-    layout: dict[tuple[str, ...], str] = {}
-    with os.scandir(data_dir) as iterator:
-        keys = sorted(entry.name for entry in iterator)
-    for key in keys:
-        layout[tuple(decode_key(key))] = key
+def configmap_layout(keys: Iterable[str]) -> dict[tuple[str, ...], str]:
+    """path components -> ConfigMap key, for every key; refuses bad keys and file/directory clashes."""
+    layout = {tuple(decode_key(key)): key for key in sorted(keys)}
     directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
     clash = directories & set(layout)
     if clash:
         name = "/".join(sorted(clash)[0])
         raise Rejected("path_conflict", f"{name!r} would be both a file and a directory")
+    return layout
+
+
+def configmap_digest(files: Mapping[str, bytes]) -> str:
+    """The digest (safeagent.digest) of the workspace a ConfigMap with these keys and contents
+    becomes: what the operator pins in an Approval before anything is copied."""
+    layout = configmap_layout(files)
+    return digest_files({parts: files[key] for parts, key in layout.items()})
+
+
+def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
+    with os.scandir(data_dir) as iterator:
+        layout = configmap_layout(entry.name for entry in iterator)
+    directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
     for parts in sorted(directories, key=len):
         os.mkdir(os.path.join(workspace, *parts), 0o755)
     for parts, key in sorted(layout.items()):
@@ -165,19 +187,38 @@ def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
     return report
 
 
-def prepare(spec: dict[str, Any]) -> dict[str, Any]:
+def _copy(spec: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+    """Validate and copy the source into the workspace; returns the validation report."""
     source_dir, workspace = spec["sourceDir"], spec["workspace"]
-    max_files, max_bytes = int(spec["maxFiles"]), int(spec["maxBytes"])
-    budget = _Budget(max_files, max_bytes)
     if spec["source"] == "configMap":
         data_dir = configmap_data_dir(source_dir)
-        report = _validate(data_dir, max_files, max_bytes)
+        report = _validate(data_dir, budget.max_files, budget.max_bytes)
         copy_configmap(data_dir, workspace, budget)
     elif spec["source"] == "persistentVolumeClaim":
-        report = _validate(source_dir, max_files, max_bytes)
+        report = _validate(source_dir, budget.max_files, budget.max_bytes)
         copy_tree(source_dir, workspace, budget)
     else:
         raise ValueError(f"unknown source kind {spec['source']!r}")
+    return report
+
+
+def prepare(spec: dict[str, Any]) -> dict[str, Any]:
+    workspace = spec["workspace"]
+    budget = _Budget(int(spec["maxFiles"]), int(spec["maxBytes"]))
+    try:
+        report = _copy(spec, budget)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise Rejected("workspace_full", "the source does not fit in the workspace volume") from None
+        raise
+    digest = digest_tree(workspace)
+    expected = spec.get("expectedDigest")
+    if expected is not None and digest != expected:
+        raise Rejected(
+            "source_changed",
+            f"the source is not the one that was approved: its content digest is {digest}, "
+            f"the Approval was given for {expected}",
+        )
     try:
         git = sanitize_repository_config(workspace)
     except GitConfigRejected as exc:
@@ -189,6 +230,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
         "message": f"copied {budget.files} files ({budget.bytes} bytes) into the workspace",
         "files": budget.files,
         "bytes": budget.bytes,
+        "digest": digest,
         "report": report,
         "git": git,
     }
@@ -198,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         if len(args) != 1:
-            raise ValueError("usage: python3 -m safeagent.prepare '<json spec>'")
+            raise ValueError("usage: python3 -I -m safeagent.prepare '<json spec>'")
         record = prepare(json.loads(args[0]))
         status = 0
     except Rejected as exc:

@@ -25,6 +25,7 @@ into a final Failed, so nothing retries forever.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import json
@@ -44,11 +45,14 @@ from safeagent.models import (
     ApprovalDecision,
     ApprovalPhase,
     JobPhase,
+    NetworkProfile,
     PrepareResult,
     RunnerResult,
     SandboxJob,
     spec_hash,
 )
+from safeagent.prepare import Rejected as SourceRejected
+from safeagent.prepare import configmap_digest
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,8 @@ def _stored_ascii_sizes() -> list[int]:
 
 
 _ASCII_STORED = _stored_ascii_sizes()
+# The preparation step's reason when the source is not the one that was approved.
+SOURCE_CHANGED = "source_changed"
 RETRY_DELAY_SECONDS = 10.0
 
 
@@ -376,8 +382,97 @@ def _decide(job: _Job) -> None:
 # ------------------------------------------------------------------------------- job: approval
 
 
+# How long a job that needs an Approval waits for its ConfigMap source to appear (it may be
+# applied in the same `kubectl apply` as the job, after it) before it fails SourceNotFound.
+SOURCE_WAIT_SECONDS = 60
+
+
+def _pin_source(job: _Job) -> str | None:
+    """The content digest of the job's source, for the Approval; None when the job is finished."""
+    source = job.model.spec.source
+    if source.configMap is None:
+        return _review_volume_source(job)
+    name = source.configMap.name
+    try:
+        configmap = job.ctx.kube.get_configmap(job.namespace, name)
+    except NotFound:
+        decided = parse_time(job.status.get("decidedAt")) or job.ctx.now()
+        if job.ctx.now() < decided + datetime.timedelta(seconds=SOURCE_WAIT_SECONDS):
+            raise TransientFailure(f"ConfigMap {name} not found (yet)") from None
+        message = f"the source ConfigMap {name} does not exist"
+        job.finish(JobPhase.FAILED, "SourceNotFound", message, audit.JOB_FAILED)
+        return None
+    files = {key: str(text).encode() for key, text in (configmap.get("data") or {}).items()}
+    for key, encoded in (configmap.get("binaryData") or {}).items():
+        files[key] = base64.b64decode(encoded)
+    try:
+        return configmap_digest(files)
+    except SourceRejected as rejected:
+        job.finish(JobPhase.REJECTED, rejected.reason, rejected.message[:1024], audit.SOURCE_REJECTED)
+        return None
+
+
+def _review_volume_source(job: _Job) -> str | None:
+    """A volume source's digest, from a review Pod that only copies it (None: not known yet).
+
+    The operator cannot read a volume, so the preparation step does, in a Pod of its own that
+    runs no command and has no network; the run's preparation step later refuses any other
+    content.
+    """
+    ctx = job.ctx
+    name = job.status.get("reviewPodName")
+    if not name:
+        ctx.kube.apply_network_policy(
+            builders.build_network_policy(job.namespace, NetworkProfile.NONE, ctx.config)
+        )
+        created = _create_or_adopt_pod(job, builders.build_review_pod(job.model, ctx.config))
+        job.write(
+            {
+                "reviewPodName": created["metadata"]["name"],
+                "reviewPodUid": created["metadata"].get("uid"),
+                "reason": "reviewing_source",
+                "message": f"Pod {created['metadata']['name']} is copying the source to pin its "
+                "content for the review",
+            }
+        )
+        return None
+    try:
+        pod = ctx.kube.get_pod(job.namespace, name)
+    except NotFound:
+        pod = {}
+    if (pod.get("metadata") or {}).get("uid") != job.status.get("reviewPodUid"):
+        job.finish(
+            JobPhase.FAILED, "PodLost", f"review Pod {name} disappeared or was replaced",
+            audit.JOB_FAILED,
+        )
+        return None
+    if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+        decided = parse_time(job.status.get("decidedAt")) or ctx.now()
+        budget = datetime.timedelta(seconds=2 * ctx.config.sandbox.launchGraceSeconds)
+        if ctx.now() >= decided + budget:
+            job.finish(JobPhase.FAILED, "Timeout", f"review Pod {name} did not finish", audit.TIMED_OUT)
+            _delete_pod_quietly(job)
+        return None
+    record = _read_record(job, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024, pod=name)
+    _delete_pod_quietly(job)
+    if record is not None and record.ok and record.digest:
+        return record.digest
+    if record is not None and not record.ok and record.reason != "prepare_error":
+        job.finish(JobPhase.REJECTED, record.reason, record.message[:1024], audit.SOURCE_REJECTED)
+    else:
+        detail = record.message if record is not None else "no record"
+        job.finish(
+            JobPhase.FAILED, "PrepareFailed", f"preparing the workspace failed: {detail}"[:1024],
+            audit.JOB_FAILED,
+        )
+    return None
+
+
 def _request_approval(job: _Job) -> None:
-    body = builders.build_approval(job.model, job.status["argv"])
+    digest = _pin_source(job)
+    if digest is None:
+        return
+    body = builders.build_approval(job.model, job.status["argv"], digest)
     name = body["metadata"]["name"]
     try:
         created = job.ctx.kube.create_approval(body)
@@ -399,6 +494,7 @@ def _request_approval(job: _Job) -> None:
             "approvalName": name,
             "approvalUid": (created.get("metadata") or {}).get("uid"),
             "approvalRequestedAt": timestamp(job.ctx.now()),
+            "sourceDigest": digest,
             "reason": "approval_required",
             "message": f"waiting for a human to approve or deny Approval {name}",
         },
@@ -407,12 +503,17 @@ def _request_approval(job: _Job) -> None:
 
 
 def approval_mismatch(
-    job: SandboxJob, approval: Approval, argv: list[str] | None, approval_uid: str | None = None
+    job: SandboxJob,
+    approval: Approval,
+    argv: list[str] | None,
+    approval_uid: str | None = None,
+    source_digest: str | None = None,
 ) -> str | None:
     """Why `approval` does not authorise this exact job, or None if it does.
 
     `approval_uid` is the UID of the Approval the operator requested (None for jobs from before
-    it was recorded): another object under the same name is not that request.
+    it was recorded): another object under the same name is not that request. `source_digest`
+    is the content digest the operator pinned when it asked; the Approval must carry the same.
     """
     if approval_uid and approval.metadata.get("uid") != approval_uid:
         return "the Approval was replaced after it was requested"
@@ -428,6 +529,8 @@ def approval_mismatch(
         return "the approved command is not the command this job would run"
     if spec.networkProfile != job.spec.networkProfile or spec.source != job.spec.source:
         return "the approved network profile or source differs from the job's"
+    if not source_digest or spec.sourceDigest != source_digest:
+        return "the Approval was given for other source content than this job pinned"
     return None
 
 
@@ -448,7 +551,8 @@ def _check_approval(job: _Job) -> None:
         job.finish(JobPhase.FAILED, "ApprovalInvalid", str(error)[:1024], audit.APPROVAL_MISMATCH)
         raise PermanentFailure("ApprovalInvalid", name) from None
     problem = approval_mismatch(
-        job.model, approval, job.status.get("argv"), job.status.get("approvalUid")
+        job.model, approval, job.status.get("argv"), job.status.get("approvalUid"),
+        job.status.get("sourceDigest"),
     )
     if problem is not None:
         job.finish(JobPhase.FAILED, "ApprovalMismatch", problem, audit.APPROVAL_MISMATCH)
@@ -551,28 +655,39 @@ def reconcile_approval(ctx: Context, namespace: str, name: str) -> str | None:
 # --------------------------------------------------------------------------------- job: launch
 
 
+def _create_or_adopt_pod(job: _Job, pod: dict[str, Any]) -> dict[str, Any]:
+    """Create `pod`; if its name is taken, adopt it only if it is exactly the Pod we would build."""
+    name = pod["metadata"]["name"]
+    try:
+        return job.ctx.kube.create_pod(pod)
+    except AlreadyExists:
+        pass
+    # Ours from before a restart, or someone else's: adopt only the Pod we would have built.
+    created = job.ctx.kube.get_pod(job.namespace, name)
+    problem = builders.pod_mismatch(pod, created)
+    if problem is not None:
+        job.finish(
+            JobPhase.FAILED, "PodNameConflict",
+            f"Pod {name} exists and is not the Pod this job would run ({problem} differs)",
+            audit.JOB_FAILED,
+        )
+        raise PermanentFailure("PodNameConflict", name) from None
+    log.info("pod-adopted namespace=%s pod=%s", job.namespace, name)
+    return created
+
+
 def _launch(job: _Job) -> None:
     ctx = job.ctx
     argv = job.status["argv"]
     profile = job.model.spec.networkProfile
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
     ctx.kube.apply_network_policy(builders.build_network_policy(job.namespace, profile, ctx.config))
-    pod = builders.build_sandbox_pod(job.model, argv, job.status["limits"]["maxOutputKb"], ctx.config)
+    pod = builders.build_sandbox_pod(
+        job.model, argv, job.status["limits"]["maxOutputKb"], ctx.config,
+        source_digest=job.status.get("sourceDigest"),
+    )
     name = pod["metadata"]["name"]
-    try:
-        created = ctx.kube.create_pod(pod)
-    except AlreadyExists:
-        # Ours from before a restart, or someone else's: adopt only the Pod we would have built.
-        created = ctx.kube.get_pod(job.namespace, name)
-        problem = builders.pod_mismatch(pod, created)
-        if problem is not None:
-            job.finish(
-                JobPhase.FAILED, "PodNameConflict",
-                f"Pod {name} exists and is not the Pod this job would run ({problem} differs)",
-                audit.JOB_FAILED,
-            )
-            raise PermanentFailure("PodNameConflict", name) from None
-        log.info("pod-adopted namespace=%s pod=%s", job.namespace, name)
+    created = _create_or_adopt_pod(job, pod)
     job.write(
         {
             "phase": JobPhase.RUNNING.value,
@@ -664,10 +779,12 @@ def _log_limit(job: _Job) -> int:
     return 2 * 6 * job.status["limits"]["maxOutputKb"] * 1024 + 256 * 1024
 
 
-def _read_record(job: _Job, container: str, model: type[Any], limit: int) -> Any | None:
+def _read_record(
+    job: _Job, container: str, model: type[Any], limit: int, pod: str | None = None
+) -> Any | None:
     """The last record line of a container's log, parsed; None if there is none or it is broken."""
     try:
-        text = job.ctx.kube.read_pod_log(job.namespace, job.status["podName"], container, limit)
+        text = job.ctx.kube.read_pod_log(job.namespace, pod or job.status["podName"], container, limit)
     except (NotFound, Invalid):
         return None
     kind = model.model_fields["kind"].annotation.__args__[0]
@@ -684,7 +801,10 @@ def _finish_rejected(job: _Job, terminated: dict[str, Any]) -> None:
     record = _read_record(job, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
     if not _still_our_pod(job):
         return
-    if terminated.get("exitCode") == 1 and record is not None and not record.ok:
+    if terminated.get("exitCode") == 1 and record is not None and record.reason == SOURCE_CHANGED:
+        # The files are not the ones a human approved: nothing ran, and the review is void.
+        job.finish(JobPhase.FAILED, "ApprovalMismatch", record.message[:1024], audit.APPROVAL_MISMATCH)
+    elif terminated.get("exitCode") == 1 and record is not None and not record.ok:
         job.finish(JobPhase.REJECTED, record.reason, record.message[:1024], audit.SOURCE_REJECTED)
     else:
         detail = record.message if record is not None else f"exit {terminated.get('exitCode')}"
@@ -735,39 +855,53 @@ def _finish_with_result(job: _Job, result: RunnerResult) -> None:
         "stderrTruncated": result.stderrTruncated or stderr_cut,
         "changedFiles": changed.model_dump(mode="json"),
     }
-    if result.error and result.exitCode is None:
-        outcome = (JobPhase.FAILED, "RunnerError", result.error, audit.JOB_FAILED)
-    elif result.timedOut:
-        outcome = (
-            JobPhase.FAILED, "Timeout",
-            f"the command ran longer than {job.model.spec.timeoutSeconds} seconds", audit.TIMED_OUT,
-        )
-    elif not changed.complete:
-        outcome = (
-            JobPhase.FAILED, "WorkspaceUninspectable",
-            "the workspace could not be fully inspected after the run", audit.POLICY_VIOLATION,
-        )
-    elif changed.total > limits["maxFileWrites"]:
-        outcome = (
-            JobPhase.FAILED, "TooManyFileWrites",
-            f"the command changed {changed.total} workspace entries; the policy allows "
-            f"{limits['maxFileWrites']}", audit.POLICY_VIOLATION,
-        )
-    elif result.exitCode != 0:
-        message = result.error or f"the command exited with status {result.exitCode}"
-        outcome = (JobPhase.FAILED, "NonZeroExit", message, audit.COMMAND_FAILED)
-    else:
-        outcome = (JobPhase.SUCCEEDED, "Completed", "the command exited with status 0", audit.COMMAND_FINISHED)
-    phase, reason, message, event = outcome
+    phase, reason, message, event = outcome_of(
+        result, limits["maxFileWrites"], job.model.spec.timeoutSeconds
+    )
     job.finish(phase, reason, message, event, recorded)
 
 
+def outcome_of(
+    result: RunnerResult, max_file_writes: int, timeout_seconds: int
+) -> tuple[JobPhase, str, str, str]:
+    """(phase, reason, message, audit event) of a finished run: the first rule that applies wins.
+
+    Pure, so the rules are tested as a table, and the e2e tests can ask what the operator will
+    make of a record the real image wrote.
+    """
+    changed = result.changedFiles
+    if result.error and result.exitCode is None:
+        return JobPhase.FAILED, "RunnerError", result.error, audit.JOB_FAILED
+    if result.timedOut:
+        message = f"the command ran longer than {timeout_seconds} seconds"
+        return JobPhase.FAILED, "Timeout", message, audit.TIMED_OUT
+    if not changed.complete:
+        message = "the workspace could not be fully inspected after the run"
+        return JobPhase.FAILED, "WorkspaceUninspectable", message, audit.POLICY_VIOLATION
+    if changed.total > max_file_writes:
+        message = (
+            f"the command changed {changed.total} workspace entries; the policy allows {max_file_writes}"
+        )
+        return JobPhase.FAILED, "TooManyFileWrites", message, audit.POLICY_VIOLATION
+    if result.fullVolumes:
+        message = (
+            f"the command filled its {' and '.join(result.fullVolumes)} volume to the configured "
+            f"size limit (exit status {result.exitCode})"
+        )
+        return JobPhase.FAILED, "DiskLimitReached", message, audit.POLICY_VIOLATION
+    if result.exitCode != 0:
+        message = result.error or f"the command exited with status {result.exitCode}"
+        return JobPhase.FAILED, "NonZeroExit", message, audit.COMMAND_FAILED
+    return JobPhase.SUCCEEDED, "Completed", "the command exited with status 0", audit.COMMAND_FINISHED
+
+
 def _delete_pod_quietly(job: _Job) -> None:
-    name = job.status.get("podName")
-    if not name:
-        return
-    try:
-        # Only the Pod we launched: the UID precondition spares another object under the name.
-        job.ctx.kube.delete_pod(job.namespace, name, uid=job.status.get("podUid"))
-    except (NotFound, Conflict):
-        pass
+    for name_key, uid_key in (("reviewPodName", "reviewPodUid"), ("podName", "podUid")):
+        name = job.status.get(name_key)
+        if not name:
+            continue
+        try:
+            # Only the Pod we launched: the UID precondition spares another object under the name.
+            job.ctx.kube.delete_pod(job.namespace, name, uid=job.status.get(uid_key))
+        except (NotFound, Conflict):
+            pass

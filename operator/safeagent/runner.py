@@ -1,9 +1,15 @@
-"""Run one argv inside the sandbox and report what happened: `python3 -m safeagent.runner SPEC`.
+"""Run one argv inside the sandbox and report what happened: `python3 -I -m safeagent.runner SPEC`.
 
 STDLIB ONLY: this module runs in the sandbox image, which has no third-party packages.
 
+Part of the trust base: it must never import anything the source tree could provide. The Pod
+starts it with `python3 -I` (isolated mode: no current directory or script directory on
+sys.path, PYTHON* variables and the user site ignored) from the working directory `/`, which the
+source cannot write; the package lives in the image's read-only system site directory. Only the
+command runs in the workspace (`cwd=workspace` below).
+
 SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeconds": 300,
-"maxOutputBytes": 65536}. The runner
+"maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp"}}. The runner
 
 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, and turns
    Python's SIGINT handler into a no-op, before anything else runs;
@@ -14,8 +20,12 @@ SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeco
    command never blocks on a full pipe;
 5. kills whatever the command left running (as PID 1 of its container with kill(-1), and in any
    case every descendant re-parented to it as subreaper), enforcing the timeout the same way;
-6. snapshots again and counts entries created, modified and deleted;
-7. writes ONE result record, a single JSON line, to its own stdout, and exits 0.
+6. snapshots again and counts entries created, modified and deleted, and notes which scratch
+   volume (size-capped tmpfs) is full;
+7. writes ONE result record, a single JSON line, to its own stdout, and exits 0. However the
+   command ended (any signal 1-64, any status, descriptors closed or handed to a daemon, never
+   exiting, flooding output) there is a record: a failure of the runner's own bookkeeping still
+   yields one, with `error` set and `exitCode` null.
 
 Why the record is unforgeable: the operator reads it from the Pod log of the runner container,
 i.e. from the runner's file descriptor 1. The command never holds that descriptor (its stdout is
@@ -203,6 +213,41 @@ def snapshot(root: str) -> tuple[dict[str, tuple[int, ...]], bool]:
     return entries, complete
 
 
+def signal_name(number: int) -> str:
+    """SIGKILL, SIGRTMIN+6, SIG32 ...: a name for every signal number, never an exception.
+
+    `signal.Signals` knows only the classic signals; a command killed by a real-time signal
+    (34-64) must still get a record.
+    """
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        pass
+    low, high = getattr(signal, "SIGRTMIN", 34), getattr(signal, "SIGRTMAX", 64)
+    if low <= number <= high:
+        return f"SIGRTMIN+{number - low}" if number - low <= (high - low) // 2 else f"SIGRTMAX-{high - number}"
+    return f"SIG{number}"
+
+
+# A scratch volume with less than this many bytes free after the run is reported as full: the
+# volumes are tmpfs whose size is the configured limit, so a command that hit the limit got
+# ENOSPC and left the volume (nearly) full.
+FULL_BELOW_BYTES = 64 * 1024
+
+
+def full_volumes(scratch: dict[str, str]) -> list[str]:
+    """Names of the scratch volumes (workspace, tmp) that are full after the run."""
+    full = []
+    for name, path in sorted(scratch.items()):
+        try:
+            info = os.statvfs(path)
+        except OSError:
+            continue
+        if info.f_blocks and info.f_bavail * info.f_frsize < FULL_BELOW_BYTES:
+            full.append(name)
+    return full
+
+
 def _shorten(path: str) -> str:
     """At most MAX_REPORTED_PATH_CHARS characters (+1 for the ellipsis marking a cut)."""
     if len(path) <= MAX_REPORTED_PATH_CHARS:
@@ -336,16 +381,16 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     after, complete_after = snapshot(workspace)
     duration_ms = int((time.monotonic() - started) * 1000)
-    signal_name = None
+    killed_by = None
     exit_code = returncode
     if returncode is not None and returncode < 0:
-        signal_name = signal.Signals(-returncode).name
+        killed_by = signal_name(-returncode)
         exit_code = 128 - returncode
     return {
         "kind": RESULT_KIND,
         "version": RESULT_VERSION,
         "exitCode": exit_code,
-        "signal": signal_name,
+        "signal": killed_by,
         "timedOut": timed_out,
         "durationMs": duration_ms,
         "stdout": stdout.text(),
@@ -356,6 +401,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "stderrTruncated": stderr.truncated,
         "changedFiles": diff(before, after, complete_before and complete_after),
         "leftoverProcessesKilled": killed,
+        "fullVolumes": full_volumes(spec.get("scratch") or {}),
         "error": error,
     }
 
@@ -378,6 +424,9 @@ def parse_spec(text: str) -> dict[str, Any]:
             raise SpecError(f"{key} must be a non-negative integer")
     if not isinstance(spec.get("workspace", "/workspace"), str):
         raise SpecError("workspace must be a path")
+    scratch = spec.get("scratch", {})
+    if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
+        raise SpecError("scratch must map volume names to paths")
     return spec
 
 
@@ -393,12 +442,22 @@ def main(argv: list[str] | None = None) -> int:
     harden_self()
     try:
         if len(args) != 1:
-            raise SpecError("usage: python3 -m safeagent.runner '<json spec>'")
+            raise SpecError("usage: python3 -I -m safeagent.runner '<json spec>'")
         spec = parse_spec(args[0])
     except SpecError as exc:
         emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "error": str(exc)})
         return 2
-    emit(run(spec))
+    try:
+        record = run(spec)
+    except BaseException as exc:  # noqa: BLE001 - whatever went wrong, the job gets a record
+        kill_leftovers()
+        record = {
+            "kind": RESULT_KIND,
+            "version": RESULT_VERSION,
+            "exitCode": None,
+            "error": f"the runner failed after starting the command: {type(exc).__name__}: {exc}"[:1024],
+        }
+    emit(record)
     return 0
 
 

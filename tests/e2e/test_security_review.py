@@ -126,21 +126,12 @@ def test_operator_recognises_its_own_pod_as_the_api_server_returns_it(kubectl, n
     """After a restart the operator adopts a Pod under its name only if it is exactly the Pod it
     would build (safeagent.builders.pod_mismatch). The server adds defaults and drops empty fields:
     our own Pod, read back, must still be recognised, or a restart would fail a good job."""
-    import yaml
-
     from safeagent import builders
-    from safeagent.config import parse_config
-    from safeagent.models import SandboxJob
 
-    from sbj_helpers import SYSTEM_NS
+    from sandbox_pods import installed_config, made_up_job
 
-    configmaps = json.loads(kubectl("-n", SYSTEM_NS, "get", "configmaps", "-o", "json").stdout)["items"]
-    (config_text,) = [cm["data"]["config.yaml"] for cm in configmaps if "config.yaml" in (cm.get("data") or {})]
-    config = parse_config(yaml.safe_load(config_text))
-    job = SandboxJob.model_validate({
-        "metadata": {"name": "adopt-me", "namespace": namespace, "uid": str(uuid.uuid4())},
-        "spec": {"command": "ls", "source": source},
-    })
+    config = installed_config(kubectl)
+    job = made_up_job(namespace, source, name="adopt-me")
     ours = builders.build_sandbox_pod(job, ["ls", "-la"], 256, config)
     created = json.loads(json.dumps(ours))
     created["metadata"].pop("ownerReferences")  # the made-up job does not exist: the GC would reap the Pod

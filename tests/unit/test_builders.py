@@ -76,7 +76,7 @@ def test_network_policy_golden():
 
 
 def test_approval_golden():
-    check_golden("approval.yaml", builders.build_approval(job(name="remove-file"), ["rm", "delete-me.txt"]))
+    check_golden("approval.yaml", builders.build_approval(job(name="remove-file"), ["rm", "delete-me.txt"], "sha256:" + "ab" * 32))
 
 
 def test_pod_is_hardened_and_meets_pod_security_restricted():
@@ -110,10 +110,38 @@ def test_pod_is_hardened_and_meets_pod_security_restricted():
 def test_runner_gets_exactly_the_argv_and_limits():
     pod = builders.build_sandbox_pod(job(), ["rm", "delete-me.txt"], 8, CONFIG)
     runner = pod["spec"]["containers"][0]
-    assert runner["command"] == ["python3", "-m", "safeagent.runner"]
+    assert runner["command"] == ["python3", "-I", "-m", "safeagent.runner"]
     spec = json.loads(runner["args"][0])
-    assert spec == {"argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192}
+    assert spec == {
+        "argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192,
+        "scratch": {"workspace": "/workspace", "tmp": "/tmp"},
+    }
     assert not any(m["name"] == "source" for m in runner["volumeMounts"])
+
+
+def test_sandbox_python_is_isolated_and_starts_outside_the_workspace():
+    """Issue 8: the workspace must never be on the in-sandbox Python's import path."""
+    pod = builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG)
+    for container in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
+        assert container["command"][:2] == ["python3", "-I"], container["name"]
+        assert container["workingDir"] == "/"
+        writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+        assert "/" not in writable
+
+
+def test_scratch_volumes_are_tmpfs_capped_at_their_limit():
+    pod = builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["workspace"]["emptyDir"] == {"medium": "Memory", "sizeLimit": CONFIG.sandbox.workspaceSizeLimit}
+    assert volumes["tmp"]["emptyDir"] == {"medium": "Memory", "sizeLimit": CONFIG.sandbox.tmpSizeLimit}
+
+
+def test_an_approved_job_tells_prepare_the_reviewed_digest():
+    digest = "sha256:" + "cd" * 32
+    plain = builders.build_sandbox_pod(job(), ["rm", "x"], 64, CONFIG)
+    pinned = builders.build_sandbox_pod(job(), ["rm", "x"], 64, CONFIG, source_digest=digest)
+    assert "expectedDigest" not in json.loads(plain["spec"]["initContainers"][0]["args"][0])
+    assert json.loads(pinned["spec"]["initContainers"][0]["args"][0])["expectedDigest"] == digest
 
 
 def test_network_policy_selects_only_sandbox_pods_of_its_profile():
@@ -149,7 +177,6 @@ def _as_served(pod: dict) -> dict:
     for container in spec["initContainers"] + spec["containers"]:
         container.pop("env")
         container["terminationMessagePath"] = "/dev/termination-log"
-    spec["volumes"][1]["emptyDir"]["medium"] = ""
     return served
 
 

@@ -296,3 +296,24 @@ def test_user_roles_are_not_aggregated_into_the_built_in_roles():
     for rule in approver["rules"]:
         if any(res.startswith("approvals") for res in rule["resources"]):
             assert set(rule["verbs"]).isdisjoint({"create", "delete", "deletecollection", "update", "*"}), rule
+
+
+def test_job_records_cannot_be_owned_or_pinned_by_anyone_but_the_operator():
+    """Issue 8: the admission policy that keeps submitters from erasing or pinning jobs.
+
+    What it refuses is proven on the API server (tests/e2e/test_trust_base.py); here: it exists,
+    binds with Deny, covers both resources on create and update, and exempts exactly the
+    operator's own ServiceAccount of this release.
+    """
+    objects = render()
+    policy = one(objects, "ValidatingAdmissionPolicy", "safeagent-records")
+    binding = one(objects, "ValidatingAdmissionPolicyBinding", "safeagent-records")
+    assert binding["spec"] == {"policyName": "safeagent-records", "validationActions": ["Deny"]}
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+    assert set(rule["resources"]) == {"sandboxjobs", "approvals"} and rule["apiGroups"] == ["safeagent.ca"]
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert variables["operator"] == f"request.userInfo.username == 'system:serviceaccount:safeagent-system:{OPERATOR}'"
+    checks = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert "variables.owners" in checks and "variables.finalizers" in checks

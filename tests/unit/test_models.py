@@ -69,9 +69,12 @@ def test_approval_spec():
         {
             "jobName": "remove-file", "jobUid": "u1", "specHash": "0" * 64,
             "command": ["rm", "delete-me.txt"], "networkProfile": "none", "source": CM,
+            "sourceDigest": "sha256:" + "0" * 64,
         }
     )
     assert approval.decision is models.ApprovalDecision.PENDING
+    with pytest.raises(ValidationError):
+        models.ApprovalSpec.model_validate({**approval.model_dump(mode="json"), "sourceDigest": "md5:00"})
     with pytest.raises(ValidationError):
         models.ApprovalSpec.model_validate({**approval.model_dump(mode="json"), "decision": "Maybe"})
 

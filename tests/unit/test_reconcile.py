@@ -19,6 +19,7 @@ from safeagent import audit, builders, reconcile
 from safeagent.config import parse_config
 from safeagent.kube import AlreadyExists, Conflict, Invalid, NotFound, Unavailable
 from safeagent.models import spec_hash, SandboxJobSpec
+from safeagent.prepare import configmap_digest
 
 NS = "sandbox"
 T0 = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -41,6 +42,8 @@ class FakeKube:
         self.approvals: dict[str, dict] = {}
         self.pods: dict[str, dict] = {}
         self.network_policies: dict[str, dict] = {}
+        # The source every job names (spec.source.configMap.name "repo").
+        self.configmaps: dict[str, dict] = {"repo": {"data": {"delete-me.txt": "bye\n"}}}
         self.logs: dict[tuple[str, str], str] = {}
         self.events: list[tuple[str, str, str]] = []
         self.pods_created = 0
@@ -104,6 +107,13 @@ class FakeKube:
     def decide_approval(self, name, decision, reviewer=""):
         self.approvals[name]["spec"].update({"decision": decision, "reviewer": reviewer})
 
+    # sources
+    def get_configmap(self, namespace, name):
+        self._maybe_fail("get_configmap")
+        if name not in self.configmaps:
+            raise NotFound(name)
+        return copy.deepcopy(self.configmaps[name])
+
     # pods
     def get_pod(self, namespace, name):
         self._maybe_fail("get_pod")
@@ -157,6 +167,9 @@ class FakeKube:
             self.logs[(name, "runner")] = "some diagnostics\n" + json.dumps(record, separators=(",", ":")) + "\n"
         if prepare_record is not None:
             self.logs[(name, "prepare")] = json.dumps(prepare_record, separators=(",", ":")) + "\n"
+
+
+REPO_DIGEST = configmap_digest({"delete-me.txt": b"bye\n"})
 
 
 def runner_record(**overrides):
@@ -339,9 +352,7 @@ def test_approval_that_does_not_match_never_runs(world, tamper, problem):
 def test_pre_existing_approval_is_checked_not_trusted(world):
     job = world.kube.add_job("rm", "rm delete-me.txt")
     name = builders.child_name("rm", job["metadata"]["uid"])
-    forged = builders.build_approval(
-        reconcile.SandboxJob.model_validate(job), ["rm", "-rf", "/workspace"]
-    )
+    forged = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "-rf", "/workspace"], REPO_DIGEST)
     forged["spec"]["decision"] = "Approved"
     world.kube.approvals[name] = forged
     with pytest.raises(reconcile.PermanentFailure):
@@ -673,7 +684,7 @@ def test_pre_existing_approval_that_is_already_decided_never_runs(world):
     agent with too much RBAC) pre-creates the job's Approval, exact in every bound field, with
     decision Approved: no human decided on a request the operator made, so it must not run."""
     job = world.kube.add_job("rm", "rm delete-me.txt")
-    forged = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+    forged = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"], REPO_DIGEST)
     forged["spec"]["decision"] = "Approved"
     forged["metadata"]["uid"] = "forged-uid"
     world.kube.approvals[forged["metadata"]["name"]] = forged
@@ -686,7 +697,7 @@ def test_pre_existing_approval_that_is_already_decided_never_runs(world):
 
 def test_approval_replaced_after_the_request_never_runs(world):
     job, approval_name = _await(world)
-    replacement = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+    replacement = builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"], REPO_DIGEST)
     replacement["spec"]["decision"] = "Approved"
     replacement["metadata"]["uid"] = "replacement-uid"
     world.kube.approvals[approval_name] = replacement  # deleted and created again, already decided
@@ -698,9 +709,126 @@ def test_approval_replaced_after_the_request_never_runs(world):
 def test_approval_from_before_a_restart_is_adopted_while_pending(world):
     job = world.kube.add_job("rm", "rm delete-me.txt")
     ours = world.kube.create_approval(
-        builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"])
+        builders.build_approval(reconcile.SandboxJob.model_validate(job), ["rm", "delete-me.txt"], REPO_DIGEST)
     )  # created, then the operator crashed before writing status
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "AwaitingApproval"
     assert status(world, "rm")["approvalUid"] == ours["metadata"]["uid"]
     world.kube.decide_approval(ours["metadata"]["name"], "Approved")
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
+
+
+# ----------------------------------------------------------------- issue 8: the reviewed source
+
+
+def test_the_approval_pins_the_source_content_and_prepare_checks_it(world):
+    _, approval_name = _await(world)
+    approval = world.kube.approvals[approval_name]
+    assert approval["spec"]["sourceDigest"] == REPO_DIGEST == status(world, "rm")["sourceDigest"]
+    world.kube.decide_approval(approval_name, "Approved")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
+    pod = world.kube.pods[status(world, "rm")["podName"]]
+    assert json.loads(pod["spec"]["initContainers"][0]["args"][0])["expectedDigest"] == REPO_DIGEST
+
+
+def test_a_source_changed_between_review_and_run_ends_approval_mismatch(world):
+    _, approval_name = _await(world)
+    world.kube.decide_approval(approval_name, "Approved")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
+    pod = status(world, "rm")["podName"]
+    record = {"kind": "safeagent.ca/prepare-result", "ok": False, "reason": "source_changed",
+              "message": "the source is not the one that was approved"}
+    world.kube.finish_pod(pod, phase="Failed", prepare_exit=1, prepare_record=record)
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
+    st = status(world, "rm")
+    assert st["reason"] == "ApprovalMismatch" and "exitCode" not in st
+    assert reasons(world.kube)[-1] == "ApprovalMismatch"
+
+
+def test_an_approval_with_another_source_digest_never_runs(world):
+    _, approval_name = _await(world)
+    world.kube.approvals[approval_name]["spec"].update(sourceDigest="sha256:" + "0" * 64, decision="Approved")
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "rm")
+    st = status(world, "rm")
+    assert (st["reason"], world.kube.pods_created) == ("ApprovalMismatch", 0)
+    assert "source content" in st["message"]
+
+
+def test_a_missing_configmap_source_is_waited_for_then_fails(world):
+    world.kube.configmaps.clear()
+    world.kube.add_job("rm", "rm delete-me.txt")
+    with pytest.raises(reconcile.TransientFailure):
+        reconcile.reconcile_job(world.ctx, NS, "rm")
+    world.clock.advance(reconcile.SOURCE_WAIT_SECONDS + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
+    assert status(world, "rm")["reason"] == "SourceNotFound" and world.kube.approvals == {}
+
+
+def test_a_configmap_with_a_bad_key_is_rejected_before_any_review(world):
+    world.kube.configmaps["repo"] = {"data": {"a----b": "x"}}
+    world.kube.add_job("rm", "rm delete-me.txt")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Rejected"
+    assert status(world, "rm")["reason"] == "bad_key" and world.kube.approvals == {}
+
+
+def test_binary_data_counts_in_the_digest(world):
+    world.kube.configmaps["repo"] = {"data": {"a.txt": "x"}, "binaryData": {"b.bin": "AAEC"}}
+    _await(world)
+    assert status(world, "rm")["sourceDigest"] == configmap_digest({"a.txt": b"x", "b.bin": b"\0\1\2"})
+
+
+PVC = {"persistentVolumeClaim": {"claimName": "repos"}}
+VOLUME_DIGEST = "sha256:" + "5" * 64
+
+
+def test_a_volume_source_is_pinned_by_a_review_pod_before_the_approval(world):
+    world.kube.add_job("rm", "rm delete-me.txt", source=PVC, networkProfile="git-read")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Pending"
+    review = status(world, "rm")["reviewPodName"]
+    pod = world.kube.pods[review]
+    assert "initContainers" not in pod["spec"] and [c["name"] for c in pod["spec"]["containers"]] == ["prepare"]
+    assert pod["metadata"]["labels"]["safeagent.ca/network-profile"] == "none"
+    assert "safeagent-profile-none" in world.kube.network_policies and world.kube.approvals == {}
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Pending"  # still copying
+    record = {"kind": "safeagent.ca/prepare-result", "ok": True, "reason": "copied", "message": "",
+              "digest": VOLUME_DIGEST}
+    world.kube.pods[review]["status"] = {"phase": "Succeeded"}
+    world.kube.logs[(review, "prepare")] = json.dumps(record, separators=(",", ":")) + "\n"
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "AwaitingApproval"
+    approval = world.kube.approvals[status(world, "rm")["approvalName"]]
+    assert approval["spec"]["sourceDigest"] == VOLUME_DIGEST and review not in world.kube.pods
+    world.kube.decide_approval(approval["metadata"]["name"], "Approved")
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
+    run = world.kube.pods[status(world, "rm")["podName"]]
+    assert json.loads(run["spec"]["initContainers"][0]["args"][0])["expectedDigest"] == VOLUME_DIGEST
+    assert world.kube.pods_created == 2
+
+
+def test_a_volume_source_rejected_by_the_review_pod_is_rejected(world):
+    world.kube.add_job("rm", "rm delete-me.txt", source=PVC)
+    reconcile.reconcile_job(world.ctx, NS, "rm")
+    review = status(world, "rm")["reviewPodName"]
+    world.kube.pods[review]["status"] = {"phase": "Failed"}
+    world.kube.logs[(review, "prepare")] = json.dumps(
+        {"kind": "safeagent.ca/prepare-result", "ok": False, "reason": "symlink", "message": "a link"},
+        separators=(",", ":"),
+    ) + "\n"
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Rejected"
+    assert status(world, "rm")["reason"] == "symlink" and world.kube.approvals == {} and world.kube.pods == {}
+
+
+def test_a_review_pod_that_never_finishes_times_out(world):
+    world.kube.add_job("rm", "rm delete-me.txt", source=PVC)
+    reconcile.reconcile_job(world.ctx, NS, "rm")
+    world.clock.advance(2 * world.ctx.config.sandbox.launchGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
+    assert status(world, "rm")["reason"] == "Timeout" and world.kube.pods == {}
+
+
+def test_a_command_that_fills_a_scratch_volume_is_reported(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    world.kube.finish_pod(status(world, "list")["podName"], runner_record(exitCode=1, fullVolumes=["tmp"]))
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    st = status(world, "list")
+    assert st["reason"] == "DiskLimitReached" and "tmp" in st["message"] and st["exitCode"] == 1

@@ -240,3 +240,37 @@ def test_reported_paths_are_bounded(workspace):
     assert changed["created"] == 15 + 60
     assert changed["paths"] and all(len(p) <= runner.MAX_REPORTED_PATH_CHARS + 1 for p in changed["paths"])
     assert len(json.dumps(changed["paths"])) <= runner.MAX_REPORTED_PATHS * 3 * (runner.MAX_REPORTED_PATH_CHARS + 8)
+
+
+@pytest.mark.parametrize("number", [1, 9, 15, 31, 32, 33, 34, 40, 50, 64])
+def test_every_signal_number_has_a_name(number):
+    name = runner.signal_name(number)
+    assert name.startswith("SIG") and name != "SIG"
+
+
+def test_a_command_killed_by_a_real_time_signal_still_gets_a_record(workspace):
+    """Issue 8: signal.Signals(40) raised, and the job lost its record (ResultUnreadable)."""
+    code, record = run_runner([sys.executable, "-c", "import os; os.kill(os.getpid(), 40)"], workspace)
+    assert code == 0 and record["exitCode"] == 128 + 40
+    assert record["signal"] == runner.signal_name(40) and record["error"] is None
+
+
+def test_a_full_scratch_volume_is_reported(tmp_path):
+    """statvfs says how full a volume is; a tmpfs at its size limit reads as full."""
+    assert runner.full_volumes({"workspace": str(tmp_path)}) == []  # the test host has room
+    assert runner.full_volumes({"gone": str(tmp_path / "missing")}) == []
+
+
+def test_a_failure_in_the_runner_after_the_command_still_writes_a_record(workspace, monkeypatch, capfd):
+    """Whatever goes wrong in the runner's own bookkeeping, the job gets a record."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bookkeeping broke")
+
+    monkeypatch.setattr(runner, "harden_self", lambda: None)
+    monkeypatch.setattr(runner, "snapshot", broken)
+    spec = json.dumps({"argv": ["true"], "workspace": str(workspace), "timeoutSeconds": 5, "maxOutputBytes": 10})
+    assert runner.main([spec]) == 0
+    record = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
+    assert record["kind"] == runner.RESULT_KIND and record["exitCode"] is None
+    assert "bookkeeping broke" in record["error"]

@@ -148,3 +148,65 @@ def test_copy_refuses_a_link_that_appears_after_validation(tmp_path, workspace):
 def test_bad_spec_exits_2(tmp_path, workspace):
     code, record = run_prepare("tarball", tmp_path, workspace)
     assert (code, record["reason"]) == (2, "prepare_error")
+
+
+def _run_with_digest(kind, source, workspace, expected):
+    spec = {
+        "source": kind, "sourceDir": str(source), "workspace": str(workspace),
+        "maxFiles": 100, "maxBytes": 1 << 20, "expectedDigest": expected,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "safeagent.prepare", json.dumps(spec)],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": PACKAGE_ROOT},
+    )
+    return proc.returncode, json.loads(proc.stdout.splitlines()[0])
+
+
+FILES = {"README.md": "hi\n", "src--app.py": "print(1)\n", "src--pkg--__init__.py": "", "delete-me.txt": "x"}
+
+
+def test_the_operator_and_the_copy_agree_on_a_configmap_digest(tmp_path, workspace):
+    """Issue 8: the digest the operator pins from ConfigMap data is the digest of what prepare
+    copied; the same files approved under that digest are copied, nothing else is."""
+    pinned = prepare.configmap_digest({key: text.encode() for key, text in FILES.items()})
+    source = configmap_volume(tmp_path / "cm", FILES)
+    code, record = run_prepare("configMap", source, workspace)
+    assert code == 0 and record["digest"] == pinned
+
+    again = tmp_path / "ws2"
+    again.mkdir()
+    code, record = _run_with_digest("configMap", source, again, pinned)
+    assert code == 0 and record["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda files: files.update({"delete-me.txt": "y"}),  # content
+        lambda files: files.update({"extra.txt": ""}),  # a file added
+        lambda files: files.pop("README.md"),  # a file removed
+        lambda files: files.update({"src--app2.py": files.pop("src--app.py")}),  # renamed
+    ],
+)
+def test_a_source_changed_after_the_review_is_refused(tmp_path, workspace, change):
+    pinned = prepare.configmap_digest({key: text.encode() for key, text in FILES.items()})
+    files = dict(FILES)
+    change(files)
+    source = configmap_volume(tmp_path / "cm", files)
+    code, record = _run_with_digest("configMap", source, workspace, pinned)
+    assert code == 1 and record["reason"] == "source_changed"
+    assert pinned in record["message"]
+
+
+def test_a_tree_digest_sees_the_executable_bit_and_empty_directories(tmp_path):
+    from safeagent.digest import digest_tree
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "run.sh").write_text("echo\n")
+    first = digest_tree(str(tree))
+    (tree / "run.sh").chmod(0o755)
+    second = digest_tree(str(tree))
+    (tree / "empty").mkdir()
+    third = digest_tree(str(tree))
+    assert len({first, second, third}) == 3
