@@ -109,7 +109,8 @@ ROWS = [
     (X, "make", DENY, "operand_count"),
     (I, "make test", DENY, "program_not_allowed"),
     # --- git log/show: a %G format asks git to verify a signature, which runs gpg ---
-    (I, "git log --format=%G?", DENY, "argument_denied"),  # bypass
+    (I, "git log '--format=%G?'", DENY, "argument_denied"),  # bypass
+    (I, "git log --format=%G?", DENY, "shell_metacharacter"),  # ? unquoted: a shell glob
     (I, "git log --pretty=format:%GS", DENY, "argument_denied"),  # bypass
     (I, "git log --pretty=tformat:%GK", DENY, "argument_denied"),  # bypass
     (I, "git show --format=%GG HEAD", DENY, "argument_denied"),  # bypass
@@ -167,8 +168,10 @@ ROWS = [
     (I, "git log --end-of-options HEAD", DENY, "option_unknown"),
     (I, "git log -- /etc/passwd", DENY, "path_outside_workspace"),
     (I, "git log -- ../x", DENY, "path_outside_workspace"),
-    (I, "git log ':(top)'", DENY, "shell_metacharacter"),
-    (I, "git log ':!x'", DENY, "shell_metacharacter"),
+    # quoted, ( and ! are literal: git's pathspec magic, which never leaves the repository
+    (I, "git log ':(top)'", ALLOW, "allowed"),
+    (I, "git log ':!x'", ALLOW, "allowed"),
+    (I, "git log :!x", DENY, "shell_metacharacter"),
     (I, "git log @{u}", DENY, "shell_metacharacter"),
     (I, "git commit -m x", DENY, "subcommand_not_allowed"),
     (I, "git config core.pager", DENY, "subcommand_not_allowed"),
@@ -213,7 +216,7 @@ ROWS = [
     (I, "find -Dexec .", DENY, "option_denied"),
     (I, "find -O3 .", DENY, "option_denied"),
     (I, "find -- /etc", DENY, "option_unknown"),
-    (I, "find - -name x", DENY, "option_unknown"),
+    (I, "find - -name x", ALLOW, "allowed"),  # findutils reads a lone - as a file name (a starting point)
     (I, "find . -name x /etc", DENY, "option_unknown"),
     (I, "find /", DENY, "path_outside_workspace"),
     (I, "find /workspace/..", DENY, "path_outside_workspace"),
@@ -252,7 +255,8 @@ ROWS = [
     (I, "ls -L /", DENY, "option_denied"),
     (I, "ls --hyp", DENY, "option_denied"),
     (I, "ls --dired", DENY, "option_denied"),
-    (I, "ls ~root", DENY, "path_tilde"),
+    (I, "ls ~root", DENY, "shell_metacharacter"),
+    (I, "ls '~root'", DENY, "path_tilde"),
     (I, "ls /workspace/../etc", DENY, "path_outside_workspace"),
     (I, "ls -la", ALLOW, "allowed"),
     (I, "cat //etc/passwd", DENY, "path_outside_workspace"),

@@ -36,8 +36,8 @@ ROWS = [
     (I, "git log -L :main:src/main.py", ALLOW, "allowed"),
     (I, "git log -L1,2:/etc/passwd", ALLOW, "allowed"),  # git: "'/etc/passwd' is outside repository"
     (I, "git show HEAD:../x", ALLOW, "allowed"),  # a tree path (object database), never the file system
-    (I, "git log --format=%x25G?", ALLOW, "allowed"),  # %x25 prints a literal '%': no signature check
-    (I, "git log --pretty=%g?", ALLOW, "allowed"),  # %g is the reflog, not gpg
+    (I, "git log '--format=%x25G?'", ALLOW, "allowed"),  # %x25 prints a literal '%': no signature check
+    (I, "git log '--pretty=%g?'", ALLOW, "allowed"),  # %g is the reflog, not gpg
     (I, "git log --show-notes", DENY, "option_unknown"),
     (I, "git log --ignore-missing", DENY, "option_unknown"),
     (I, "git -cfoo=bar log", DENY, "option_denied"),
@@ -111,11 +111,15 @@ ROWS = [
     (I, "find . -true -exec id", DENY, "option_denied"),
     (I, "find . -not -okdir id", DENY, "option_denied"),
     (I, "find . , -fprint x", DENY, "option_denied"),
-    (I, "find . , /etc", DENY, "option_unknown"),
+    (I, "find . , /etc", DENY, "path_outside_workspace"),  # findutils: a leading , is a starting point, so is /etc
+    (I, "find . '(' /etc ')'", DENY, "option_unknown"),
+    (I, "find . \\( -name a -o -name b \\)", ALLOW, "allowed"),
+    (I, "find . '!' -name a", ALLOW, "allowed"),
+    (I, "find ! -name a", DENY, "shell_metacharacter"),
     (I, "find . -printf -fprint", ALLOW, "allowed"),  # -fprint is -printf's format here, as for find
     (I, "find -Dexec .", DENY, "option_denied"),
     (I, "find -O0 .", DENY, "option_denied"),
-    (I, "find -", DENY, "option_unknown"),
+    (I, "find -", ALLOW, "allowed"),  # findutils reads a lone - as a file name
     (I, "find '' -name x", DENY, "path_empty"),
     # --- shlex and characters ---
     (I, "ls \\\nid", DENY, "shell_metacharacter"),  # backslash-newline
@@ -178,7 +182,8 @@ ROWS = [
     (X, "pytest -- -x/../../etc", DENY, "path_outside_workspace"),
     (X, "pytest --lf --cache-clear -x", ALLOW, "allowed"),
     (X, "pytest --import-mode=importlib --rootdir=.", ALLOW, "allowed"),
-    (X, "pytest tests/test_a.py::TestX::test_y[1-2]", ALLOW, "allowed"),
+    (X, "pytest 'tests/test_a.py::TestX::test_y[1-2]'", ALLOW, "allowed"),
+    (X, "pytest tests/test_a.py::TestX::test_y[1-2]", DENY, "shell_metacharacter"),  # [ unquoted: a shell glob
     (X, "pytest 'x.py::y/../../../../etc'", DENY, "path_outside_workspace"),
     (X, "python3 -m pytest --pyargs os", DENY, "option_denied"),
     (X, "python3 -m pytest -q tests", ALLOW, "allowed"),

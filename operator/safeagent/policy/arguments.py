@@ -17,8 +17,13 @@ from .errors import Refusal
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
 _NUMERIC_OPTION = Option(canonical="-NUM", names=("-NUM",), arg="number")
-#: find's expression operators: harmless, take no argument. ( ) and ! never get here (metacharacters).
-_FIND_OPERATORS = frozenset({"-not", "-a", "-and", "-o", "-or", ","})
+#: find's expression operators: harmless, take no argument. ( ) and ! arrive quoted (`\(`, `'!'`).
+_FIND_OPERATORS = frozenset({"-not", "-a", "-and", "-o", "-or", ",", "(", ")", "!"})
+
+
+def _starts_expression(word: str) -> bool:
+    """findutils' rule for where the starting points end: `-x...`, `(` or `!` (a lone `-`, `)` or `,` is a file)."""
+    return (word.startswith("-") and len(word) > 1) or word in ("(", "!")
 
 
 @dataclass(slots=True)
@@ -169,7 +174,7 @@ def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> Non
     index = 0
     while index < len(args) and len(args[index]) >= 2 and args[index][0] == "-" and args[index][1].isupper():
         index = _short_cluster(command, parsed, args[index], args, index + 1)
-    while index < len(args) and not args[index].startswith("-") and args[index] not in _FIND_OPERATORS:
+    while index < len(args) and not _starts_expression(args[index]):
         parsed.operands.append(args[index])
         index += 1
     _classify_operands(command, parsed)
