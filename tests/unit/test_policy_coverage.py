@@ -222,7 +222,6 @@ def test_the_list_is_long_and_has_no_duplicates():
     assert len(set(AGENT_COMMANDS)) == len(AGENT_COMMANDS)
 
 
-@pytest.mark.xfail(strict=True, reason="measured before the policy covers ordinary inspection (issue 9)")
 def test_ordinary_agent_commands_are_allowed(inspect_policy, execution_policy):
     for policy in (inspect_policy, execution_policy):
         share, refused = allowed_share(policy)

@@ -46,7 +46,7 @@ ROWS = [
     # pytest loads -pNAME plugins by scanning every word, before (and whatever) argparse decides
     (X, "pytest -- -pevilplugin", DENY, "argument_denied"),  # bypass: an operand to the policy, a plugin to pytest
     (X, "pytest -k -pevilplugin", DENY, "argument_denied"),  # bypass (pytest 7 preparses before argparse)
-    (X, "pytest --deselect -pantigravity", DENY, "argument_denied"),  # bypass
+    (X, "pytest --deselect -pantigravity", DENY, "path_option_like"),  # bypass (now refused earlier: a node id starting with '-')
     (X, "python3 -m pytest -- -p x", DENY, "argument_denied"),  # bypass
     (X, "pytest -k pyfoo --pdb", DENY, "option_denied"),
     (X, "pytest tests/-pfoo.py", ALLOW, "allowed"),
@@ -175,7 +175,7 @@ ROWS = [
     (I, "git log @{u}", DENY, "shell_metacharacter"),
     (I, "git commit -m x", DENY, "subcommand_not_allowed"),
     (I, "git config core.pager", DENY, "subcommand_not_allowed"),
-    (I, "git grep -O foo", DENY, "subcommand_not_allowed"),
+    (I, "git grep -O foo", DENY, "option_denied"),  # --open-files-in-pager runs a pager
     (I, "git difftool", DENY, "subcommand_not_allowed"),
     (I, "git archive -o /tmp/x HEAD", DENY, "subcommand_not_allowed"),
     (I, "git", DENY, "subcommand_missing"),
@@ -194,7 +194,7 @@ ROWS = [
     # --- find ---
     (I, "find . -newer /etc/passwd", DENY, "path_outside_workspace"),
     (I, "find . -anewer /etc/passwd", DENY, "path_outside_workspace"),
-    (I, "find . -newermB /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "find . -newermB /etc/passwd", DENY, "option_unknown"),  # birth-time forms: findutils refuses them here
     (I, "find . -samefile /etc/passwd", DENY, "path_outside_workspace"),
     (I, "find . -fls x", DENY, "option_denied"),
     (I, "find . -fprint x", DENY, "option_denied"),
@@ -350,7 +350,8 @@ ROWS = [
     (I, "LS", DENY, "program_not_allowed"),
     (I, "touch x", DENY, "program_not_allowed"),
     (I, "mkdir x", DENY, "program_not_allowed"),
-    (I, "sed -n p x", DENY, "interpreter_denied"),
+    (I, "sed -n p x", ALLOW, "allowed"),  # print-only script (policy/scripts.py)
+    (I, "sed -n 'w /tmp/x' x", DENY, "argument_denied"),
     (I, "awk 1 x", DENY, "interpreter_denied"),
     # --- raw text ---
     (I, "ls \x00", DENY, "control_character"),

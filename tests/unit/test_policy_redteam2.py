@@ -18,12 +18,13 @@ ROWS = [
     # --- git options that take the NEXT word as a file, even one starting with '-' ---
     # git reads `-X/../../f` as -O's order file; the policy used to read it as the option -X (dirstat),
     # so a workspace directory named `-X` let git read any file outside the workspace
-    (I, "git diff -O -X/../../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git log -p -O -X/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git show -O -M/../../etc/passwd HEAD", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci -X -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci --exclude-from -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci --exclude-per-directory -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
+    # (a path argument starting with '-' is now refused outright: path_option_like)
+    (I, "git diff -O -X/../../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git log -p -O -X/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git show -O -M/../../etc/passwd HEAD", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci -X -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci --exclude-from -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci --exclude-per-directory -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
     (I, "git diff -O", DENY, "option_missing_argument"),
     (I, "git diff -O order.txt", ALLOW, "allowed"),
     (I, "git diff -Oorder.txt --stat", ALLOW, "allowed"),
@@ -52,7 +53,7 @@ ROWS = [
     (I, "git status --ignored --untracked-files", ALLOW, "allowed"),
     (I, "git status --ignored=matching -uall", ALLOW, "allowed"),
     (I, "git ls-files -z --with-tree=HEAD", ALLOW, "allowed"),
-    (I, "git diff -O -- /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "git diff -O -- /etc/passwd", DENY, "path_option_like"),
     (I, "git log --no-walk --grep=fix --since=2.weeks -S foo", ALLOW, "allowed"),
     (I, "git log --follow -- src/main.py", ALLOW, "allowed"),
     (I, "git log -- -rf", ALLOW, "allowed"),
@@ -178,7 +179,7 @@ ROWS = [
     (X, "pytest --over=addopts=-pfoo", DENY, "option_denied"),
     (X, "pytest -sp foo", DENY, "option_denied"),
     (X, "pytest -rp", ALLOW, "allowed"),  # -r's characters; pytest only preparses words starting -p
-    (X, "pytest --rootdir -x/../../etc", DENY, "path_outside_workspace"),
+    (X, "pytest --rootdir -x/../../etc", DENY, "path_option_like"),
     (X, "pytest -- -x/../../etc", DENY, "path_outside_workspace"),
     (X, "pytest --lf --cache-clear -x", ALLOW, "allowed"),
     (X, "pytest --import-mode=importlib --rootdir=.", ALLOW, "allowed"),

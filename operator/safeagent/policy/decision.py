@@ -45,6 +45,7 @@ REASONS: dict[str, str] = {
     "option_bad_value": "an option's argument is not an allowed choice or not a number",
     "operand_not_allowed": "an operand is not one of the allowed choices (make's target)",
     "operand_count": "too few or too many operands for the command",
+    "path_option_like": "an option's path argument starts with '-' (a program may read it as an option)",
     "path_empty": "a path argument is the empty string",
     "path_tilde": "a path argument starts with ~, which a shell would expand to a home directory",
     "path_outside_workspace": "a path argument resolves (lexically) outside the workspace",
