@@ -96,10 +96,12 @@ e2e: venv ## cluster, images and chart, then the end-to-end tests against the in
 
 # The cluster comes first so that helm exists when the chart's unit tests run (they skip without
 # it), and the images before the unit tests that probe the sandbox image's own tools.
-test: ## all tests: unit, then end-to-end on the kind cluster
+# SAFEAGENT_ARITY_PROBE=image: the policy's option arity is probed in the sandbox image only.
+test: ## all tests: lint, unit, then end-to-end on the kind cluster
 	$(MAKE) cluster
 	$(MAKE) images
-	$(MAKE) unit
+	$(MAKE) lint
+	SAFEAGENT_ARITY_PROBE=image $(MAKE) unit
 	$(MAKE) e2e
 
 # --- policy (issue 3) ---

@@ -103,11 +103,6 @@ SHELL_OPERATORS = rows(
     "ls |& cat",
     "ls\nid",
     "ls\n",
-    "ls ';'",
-    'ls ";"',
-    "ls \\;",
-    "grep -rn 'a|b' .",
-    "grep 'a&b' x",
     "(ls)",
     "ls (x)",
     "{ ls; }",
@@ -119,7 +114,6 @@ SHELL_OPERATORS = rows(
     "find . ! -name x",
     "ls $(id)",
     "ls `id`",
-    "ls '`id`'",
     "cat $HOME/.ssh/id_rsa",
     "cat ${HOME}",
     "ls $'\\x2f'",
@@ -134,7 +128,6 @@ SHELL_OPERATORS = rows(
     "cat <<< x",
     "ls >| x",
     "ls &> x",
-    "grep -rn 'foo$' .",
     "echo $((1+1))",
     "git log --format=%(describe)",
     "git log @{u}..",
@@ -263,7 +256,6 @@ PROGRAMS = (
         "ruby -e 1",
         "node -e 1",
         "awk 1",
-        "sed -n 1p x",
         "vim x",
         "less x",
         "man ls",
@@ -284,10 +276,6 @@ PROGRAMS = (
         "pytest",
         "LS",
         "Ls -la",
-        "l?",
-        "l*",
-        "[l]s",
-        "echo hi",
         "id",
         "touch x",
         "mkdir x",
@@ -298,8 +286,6 @@ PROGRAMS = (
         "shuf x",
         "git-upload-pack .",
         "git-receive-pack .",
-        "tree",
-        "file x",
         "make test",
     )
 )
@@ -358,7 +344,6 @@ TRAVERSAL = rows(
     "find . -cnewer /x",
     "find . -samefile /etc/passwd",
     "find . -newermm /etc/x",
-    "find . -neweraB ../x",
     "git diff /etc/passwd /etc/shadow",
     "git diff -- /etc/passwd",
     "git diff ../a ../b",
@@ -376,7 +361,54 @@ TRAVERSAL = rows(
     "cat .//../x",
 )
 
-TILDE = rows(DENY, "path_tilde", "cat ~/.ssh/id_rsa", "ls ~", "ls ~root", "cat ~/x", "grep -f ~/x .", "find ~ -name x", "git log -- ~/x", "ls -- ~")
+# Unquoted, a shell expands ~ (at the start of a word, after = or :) to a home directory; quoted, the
+# program gets a path starting with ~, which the path rules refuse as well.
+TILDE = rows(DENY, "shell_metacharacter", "cat ~/.ssh/id_rsa", "ls ~", "ls ~root", "cat ~/x", "grep -f ~/x .", "find ~ -name x", "git log -- ~/x", "ls -- ~", "grep --file=~/x .", "ls x:~/y") + rows(
+    DENY, "path_tilde", "cat '~/.ssh/id_rsa'", "ls '~'", 'ls "~root"', "cat \\~/x", "grep -f '~/x' .", "git log -- '~/x'"
+)
+
+# No shell runs, so a quoted character is literal: the program gets exactly what a shell would give it.
+QUOTED_LITERALS = rows(
+    ALLOW,
+    "allowed",
+    "ls ';'",
+    'ls ";"',
+    "ls \\;",
+    "grep -rn 'a|b' .",
+    "grep 'a&b' x",
+    "ls '`id`'",
+    "grep -rn 'foo$' .",
+    "grep -rn '$(id)' .",
+    "grep -e '{a,b}' x",
+    "grep -e '!!' x",
+    "grep -e '*' x",
+    "grep -e \\* x",
+    "grep -e '#x' x",
+    "grep -e \\#x x",
+    "grep -e 'a#b' x",
+    "grep -e a#b x",
+    'grep -e "a|b;c&d<e>f(g)h{i}j*k?l[m]n#o~p" x',
+    'grep -e "\\$HOME" x',
+    "git log '@{u}..' -- '*'",
+) + rows(
+    DENY,
+    "shell_metacharacter",
+    "l?",
+    "l*",
+    "[l]s",
+    "ls *.py",
+    "cat src/*.py",
+    "ls a?",
+    "ls [ab]",
+    "grep -e x *",
+    "ls #",
+    "ls #x",
+    "ls \\\nid",
+    'grep -e "$HOME" x',
+    'grep -e "`id`" x',
+    'grep -e "!!" x',
+    'grep -e "\\!" x',
+)
 
 EMPTY_PATH = rows(DENY, "path_empty", "ls ''", "cat \"\"", "grep --file= x", "find '' -name x")
 
@@ -392,7 +424,6 @@ FIND = (
         "find . --delete",
         "find . -name x /etc",
         "find . -name x extra",
-        "find . -",
         "find . -Exec x",
         "find . -EXEC x",
         "find . -print -x",
@@ -484,11 +515,9 @@ GIT = (
         "git am x",
         "git apply x",
         "git submodule update",
-        "git remote add x y",
         "git daemon",
         "git upload-pack .",
         "git archive HEAD",
-        "git grep -O x",
         "git bisect run sh",
         "git filter-branch",
         "git difftool",
@@ -561,7 +590,7 @@ APPROVAL = rows(
     "rm -rf build",
     "rm -- -weird",
     "rm ./a /workspace/b",
-    "rm src/*.pyc",
+    "rm 'src/*.pyc'",
     "mv a b",
     "mv -f a b/",
     "mv -t dest a b",
@@ -572,7 +601,7 @@ APPROVAL = rows(
     DENY, "option_denied", "rm -i x", "rm -I x", "rm --interactive=always x", "rm --no-preserve-root x", "rm --no-p x", "mv -b a b", "mv --backup a b", "mv -S x a b"
 ) + rows(DENY, "operand_count", "rm", "rm -rf", "mv")
 
-INSPECT_ROWS = ORDINARY + SHELL_OPERATORS + CONTROL + UNICODE + SIZE + TOKENS + PROGRAMS + TRAVERSAL + TILDE + EMPTY_PATH + FIND + GIT + OPTIONS + APPROVAL
+INSPECT_ROWS = ORDINARY + SHELL_OPERATORS + CONTROL + UNICODE + SIZE + TOKENS + PROGRAMS + TRAVERSAL + TILDE + QUOTED_LITERALS + EMPTY_PATH + FIND + GIT + OPTIONS + APPROVAL
 
 EXECUTION_ROWS = (
     rows(

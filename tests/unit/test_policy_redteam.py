@@ -46,7 +46,7 @@ ROWS = [
     # pytest loads -pNAME plugins by scanning every word, before (and whatever) argparse decides
     (X, "pytest -- -pevilplugin", DENY, "argument_denied"),  # bypass: an operand to the policy, a plugin to pytest
     (X, "pytest -k -pevilplugin", DENY, "argument_denied"),  # bypass (pytest 7 preparses before argparse)
-    (X, "pytest --deselect -pantigravity", DENY, "argument_denied"),  # bypass
+    (X, "pytest --deselect -pantigravity", DENY, "path_option_like"),  # bypass (now refused earlier: a node id starting with '-')
     (X, "python3 -m pytest -- -p x", DENY, "argument_denied"),  # bypass
     (X, "pytest -k pyfoo --pdb", DENY, "option_denied"),
     (X, "pytest tests/-pfoo.py", ALLOW, "allowed"),
@@ -109,7 +109,8 @@ ROWS = [
     (X, "make", DENY, "operand_count"),
     (I, "make test", DENY, "program_not_allowed"),
     # --- git log/show: a %G format asks git to verify a signature, which runs gpg ---
-    (I, "git log --format=%G?", DENY, "argument_denied"),  # bypass
+    (I, "git log '--format=%G?'", DENY, "argument_denied"),  # bypass
+    (I, "git log --format=%G?", DENY, "shell_metacharacter"),  # ? unquoted: a shell glob
     (I, "git log --pretty=format:%GS", DENY, "argument_denied"),  # bypass
     (I, "git log --pretty=tformat:%GK", DENY, "argument_denied"),  # bypass
     (I, "git show --format=%GG HEAD", DENY, "argument_denied"),  # bypass
@@ -167,12 +168,14 @@ ROWS = [
     (I, "git log --end-of-options HEAD", DENY, "option_unknown"),
     (I, "git log -- /etc/passwd", DENY, "path_outside_workspace"),
     (I, "git log -- ../x", DENY, "path_outside_workspace"),
-    (I, "git log ':(top)'", DENY, "shell_metacharacter"),
-    (I, "git log ':!x'", DENY, "shell_metacharacter"),
+    # quoted, ( and ! are literal: git's pathspec magic, which never leaves the repository
+    (I, "git log ':(top)'", ALLOW, "allowed"),
+    (I, "git log ':!x'", ALLOW, "allowed"),
+    (I, "git log :!x", DENY, "shell_metacharacter"),
     (I, "git log @{u}", DENY, "shell_metacharacter"),
     (I, "git commit -m x", DENY, "subcommand_not_allowed"),
     (I, "git config core.pager", DENY, "subcommand_not_allowed"),
-    (I, "git grep -O foo", DENY, "subcommand_not_allowed"),
+    (I, "git grep -O foo", DENY, "option_denied"),  # --open-files-in-pager runs a pager
     (I, "git difftool", DENY, "subcommand_not_allowed"),
     (I, "git archive -o /tmp/x HEAD", DENY, "subcommand_not_allowed"),
     (I, "git", DENY, "subcommand_missing"),
@@ -191,7 +194,7 @@ ROWS = [
     # --- find ---
     (I, "find . -newer /etc/passwd", DENY, "path_outside_workspace"),
     (I, "find . -anewer /etc/passwd", DENY, "path_outside_workspace"),
-    (I, "find . -newermB /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "find . -newermB /etc/passwd", DENY, "option_unknown"),  # birth-time forms: findutils refuses them here
     (I, "find . -samefile /etc/passwd", DENY, "path_outside_workspace"),
     (I, "find . -fls x", DENY, "option_denied"),
     (I, "find . -fprint x", DENY, "option_denied"),
@@ -213,7 +216,7 @@ ROWS = [
     (I, "find -Dexec .", DENY, "option_denied"),
     (I, "find -O3 .", DENY, "option_denied"),
     (I, "find -- /etc", DENY, "option_unknown"),
-    (I, "find - -name x", DENY, "option_unknown"),
+    (I, "find - -name x", ALLOW, "allowed"),  # findutils reads a lone - as a file name (a starting point)
     (I, "find . -name x /etc", DENY, "option_unknown"),
     (I, "find /", DENY, "path_outside_workspace"),
     (I, "find /workspace/..", DENY, "path_outside_workspace"),
@@ -252,7 +255,8 @@ ROWS = [
     (I, "ls -L /", DENY, "option_denied"),
     (I, "ls --hyp", DENY, "option_denied"),
     (I, "ls --dired", DENY, "option_denied"),
-    (I, "ls ~root", DENY, "path_tilde"),
+    (I, "ls ~root", DENY, "shell_metacharacter"),
+    (I, "ls '~root'", DENY, "path_tilde"),
     (I, "ls /workspace/../etc", DENY, "path_outside_workspace"),
     (I, "ls -la", ALLOW, "allowed"),
     (I, "cat //etc/passwd", DENY, "path_outside_workspace"),
@@ -346,7 +350,8 @@ ROWS = [
     (I, "LS", DENY, "program_not_allowed"),
     (I, "touch x", DENY, "program_not_allowed"),
     (I, "mkdir x", DENY, "program_not_allowed"),
-    (I, "sed -n p x", DENY, "interpreter_denied"),
+    (I, "sed -n p x", ALLOW, "allowed"),  # print-only script (policy/scripts.py)
+    (I, "sed -n 'w /tmp/x' x", DENY, "argument_denied"),
     (I, "awk 1 x", DENY, "interpreter_denied"),
     # --- raw text ---
     (I, "ls \x00", DENY, "control_character"),

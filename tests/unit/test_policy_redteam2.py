@@ -18,12 +18,13 @@ ROWS = [
     # --- git options that take the NEXT word as a file, even one starting with '-' ---
     # git reads `-X/../../f` as -O's order file; the policy used to read it as the option -X (dirstat),
     # so a workspace directory named `-X` let git read any file outside the workspace
-    (I, "git diff -O -X/../../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git log -p -O -X/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git show -O -M/../../etc/passwd HEAD", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci -X -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci --exclude-from -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
-    (I, "git ls-files -ci --exclude-per-directory -x/../../etc/passwd", DENY, "path_outside_workspace"),  # bypass
+    # (a path argument starting with '-' is now refused outright: path_option_like)
+    (I, "git diff -O -X/../../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git log -p -O -X/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git show -O -M/../../etc/passwd HEAD", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci -X -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci --exclude-from -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
+    (I, "git ls-files -ci --exclude-per-directory -x/../../etc/passwd", DENY, "path_option_like"),  # bypass
     (I, "git diff -O", DENY, "option_missing_argument"),
     (I, "git diff -O order.txt", ALLOW, "allowed"),
     (I, "git diff -Oorder.txt --stat", ALLOW, "allowed"),
@@ -36,8 +37,8 @@ ROWS = [
     (I, "git log -L :main:src/main.py", ALLOW, "allowed"),
     (I, "git log -L1,2:/etc/passwd", ALLOW, "allowed"),  # git: "'/etc/passwd' is outside repository"
     (I, "git show HEAD:../x", ALLOW, "allowed"),  # a tree path (object database), never the file system
-    (I, "git log --format=%x25G?", ALLOW, "allowed"),  # %x25 prints a literal '%': no signature check
-    (I, "git log --pretty=%g?", ALLOW, "allowed"),  # %g is the reflog, not gpg
+    (I, "git log '--format=%x25G?'", ALLOW, "allowed"),  # %x25 prints a literal '%': no signature check
+    (I, "git log '--pretty=%g?'", ALLOW, "allowed"),  # %g is the reflog, not gpg
     (I, "git log --show-notes", DENY, "option_unknown"),
     (I, "git log --ignore-missing", DENY, "option_unknown"),
     (I, "git -cfoo=bar log", DENY, "option_denied"),
@@ -52,7 +53,7 @@ ROWS = [
     (I, "git status --ignored --untracked-files", ALLOW, "allowed"),
     (I, "git status --ignored=matching -uall", ALLOW, "allowed"),
     (I, "git ls-files -z --with-tree=HEAD", ALLOW, "allowed"),
-    (I, "git diff -O -- /etc/passwd", DENY, "path_outside_workspace"),
+    (I, "git diff -O -- /etc/passwd", DENY, "path_option_like"),
     (I, "git log --no-walk --grep=fix --since=2.weeks -S foo", ALLOW, "allowed"),
     (I, "git log --follow -- src/main.py", ALLOW, "allowed"),
     (I, "git log -- -rf", ALLOW, "allowed"),
@@ -111,11 +112,15 @@ ROWS = [
     (I, "find . -true -exec id", DENY, "option_denied"),
     (I, "find . -not -okdir id", DENY, "option_denied"),
     (I, "find . , -fprint x", DENY, "option_denied"),
-    (I, "find . , /etc", DENY, "option_unknown"),
+    (I, "find . , /etc", DENY, "path_outside_workspace"),  # findutils: a leading , is a starting point, so is /etc
+    (I, "find . '(' /etc ')'", DENY, "option_unknown"),
+    (I, "find . \\( -name a -o -name b \\)", ALLOW, "allowed"),
+    (I, "find . '!' -name a", ALLOW, "allowed"),
+    (I, "find ! -name a", DENY, "shell_metacharacter"),
     (I, "find . -printf -fprint", ALLOW, "allowed"),  # -fprint is -printf's format here, as for find
     (I, "find -Dexec .", DENY, "option_denied"),
     (I, "find -O0 .", DENY, "option_denied"),
-    (I, "find -", DENY, "option_unknown"),
+    (I, "find -", ALLOW, "allowed"),  # findutils reads a lone - as a file name
     (I, "find '' -name x", DENY, "path_empty"),
     # --- shlex and characters ---
     (I, "ls \\\nid", DENY, "shell_metacharacter"),  # backslash-newline
@@ -174,11 +179,12 @@ ROWS = [
     (X, "pytest --over=addopts=-pfoo", DENY, "option_denied"),
     (X, "pytest -sp foo", DENY, "option_denied"),
     (X, "pytest -rp", ALLOW, "allowed"),  # -r's characters; pytest only preparses words starting -p
-    (X, "pytest --rootdir -x/../../etc", DENY, "path_outside_workspace"),
+    (X, "pytest --rootdir -x/../../etc", DENY, "path_option_like"),
     (X, "pytest -- -x/../../etc", DENY, "path_outside_workspace"),
     (X, "pytest --lf --cache-clear -x", ALLOW, "allowed"),
     (X, "pytest --import-mode=importlib --rootdir=.", ALLOW, "allowed"),
-    (X, "pytest tests/test_a.py::TestX::test_y[1-2]", ALLOW, "allowed"),
+    (X, "pytest 'tests/test_a.py::TestX::test_y[1-2]'", ALLOW, "allowed"),
+    (X, "pytest tests/test_a.py::TestX::test_y[1-2]", DENY, "shell_metacharacter"),  # [ unquoted: a shell glob
     (X, "pytest 'x.py::y/../../../../etc'", DENY, "path_outside_workspace"),
     (X, "python3 -m pytest --pyargs os", DENY, "option_denied"),
     (X, "python3 -m pytest -q tests", ALLOW, "allowed"),

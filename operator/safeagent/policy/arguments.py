@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 
 from .compiled import Command, Option
 from .errors import Refusal
+from .scripts import check_printf_format, check_sed_script
 
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
 _NUMERIC_OPTION = Option(canonical="-NUM", names=("-NUM",), arg="number")
-#: find's expression operators: harmless, take no argument. ( ) and ! never get here (metacharacters).
-_FIND_OPERATORS = frozenset({"-not", "-a", "-and", "-o", "-or", ","})
+#: find's expression operators: harmless, take no argument. ( ) and ! arrive quoted (`\(`, `'!'`).
+_FIND_OPERATORS = frozenset({"-not", "-a", "-and", "-o", "-or", ",", "(", ")", "!"})
+
+
+def _starts_expression(word: str) -> bool:
+    """findutils' rule for where the starting points end: `-x...`, `(` or `!` (a lone `-`, `)` or `,` is a file)."""
+    return (word.startswith("-") and len(word) > 1) or word in ("(", "!")
 
 
 @dataclass(slots=True)
@@ -46,8 +52,22 @@ def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown
         raise Refusal("option_bad_value", f"{where} does not accept {value!r} (allowed: {allowed}).")
     if option.arg == "number" and not _NUMBER.match(value):
         raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
-    if option.arg in ("path", "nodeid"):
-        parsed.values.append((option.arg, value, f"the argument of {shown}"))
+    if option.arg in ("path", "nodeid") and value.startswith("-") and value != "-":
+        # an option's file argument that looks like an option is read as one by some programs and as a
+        # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
+        # standard input, or a workspace file named '-')
+        raise Refusal("path_option_like", f"{where} {value!r} starts with '-'; write ./{value} for such a file.")
+    _check_kind(parsed, option.arg, value, f"the argument of {shown}")
+
+
+def _check_kind(parsed: ParsedCommand, kind: str | None, value: str, where: str) -> None:
+    """Content checks of one value: paths are collected for the path rules, scripts are read now."""
+    if kind in ("path", "nodeid"):
+        parsed.values.append((kind, value, where))
+    elif kind == "sed-script":
+        check_sed_script(value, f"{parsed.label}: {where}")
+    elif kind == "printf-format":
+        check_printf_format(value, f"{parsed.label}: {where}")
 
 
 def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:
@@ -113,6 +133,11 @@ def _short_cluster(command: Command, parsed: ParsedCommand, token: str, args: li
         if option.arg is None:
             position += 1
             continue
+        if command.short_values == "next_word":
+            # tree: every value-taking letter of a cluster takes the next unused word, in order
+            index = _take_argument(parsed, option, None, args, index, shown)
+            position += 1
+            continue
         return _take_argument(parsed, option, body[position + 1 :] or None, args, index, shown)
     return index
 
@@ -150,9 +175,16 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
             "operand_count",
             f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}.",
         )
+    if operands and rule.only_with and not set(rule.only_with).intersection(parsed.options):
+        raise Refusal(
+            "operand_not_allowed",
+            f"{parsed.label}: takes operands only with {' or '.join(rule.only_with)} ({operands[0]!r} was given).",
+        )
     leading = rule.leading_text
     if leading and command.leading_text_unless.intersection(parsed.options):
         leading = 0
+    for value in operands[:leading]:
+        _check_kind(parsed, rule.leading_kind, value, "operand")
     for value in operands[leading:]:
         if rule.kind == "choice":
             if value not in rule.choices:
@@ -160,8 +192,8 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
                     "operand_not_allowed",
                     f"{parsed.label}: {value!r} is not allowed (allowed: {', '.join(rule.choices)}).",
                 )
-        elif rule.kind in ("path", "nodeid"):
-            parsed.values.append((rule.kind, value, "operand"))
+        else:
+            _check_kind(parsed, rule.kind, value, "operand")
 
 
 def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> None:
@@ -169,7 +201,7 @@ def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> Non
     index = 0
     while index < len(args) and len(args[index]) >= 2 and args[index][0] == "-" and args[index][1].isupper():
         index = _short_cluster(command, parsed, args[index], args, index + 1)
-    while index < len(args) and not args[index].startswith("-") and args[index] not in _FIND_OPERATORS:
+    while index < len(args) and not _starts_expression(args[index]):
         parsed.operands.append(args[index])
         index += 1
     _classify_operands(command, parsed)

@@ -45,6 +45,7 @@ class Command:
     abbreviations: bool
     permute: bool
     numeric_option: bool
+    short_values: str
     access: str
     long: dict[str, Option]
     short: dict[str, Option]
@@ -121,9 +122,10 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         for name in option.names:
             add(predicates, name, option)
 
-    for name in rule.operands.leading_text_unless:
-        if name not in long and not (len(name) == 2 and name[1] in short):
-            raise ValueError(f"{where}.operands.leading_text_unless: {name} is not an option of this command")
+    for key in ("leading_text_unless", "only_with"):
+        for name in getattr(rule.operands, key):
+            if name not in long and not (len(name) == 2 and name[1] in short):
+                raise ValueError(f"{where}.operands.{key}: {name} is not an option of this command")
 
     subcommands = {
         sub_name: _compile_command(policy, f"{where}.subcommands.{sub_name}", sub_rule)
@@ -135,6 +137,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         abbreviations=rule.abbreviations,
         permute=rule.permute,
         numeric_option=rule.numeric_option,
+        short_values=rule.short_values,
         access=rule.access,
         long=long,
         short=short,

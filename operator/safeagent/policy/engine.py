@@ -1,6 +1,6 @@
 """`decide`: the ordered chain of small named checks that turns one command line into a Decision.
 
-    text checks (raw line)  ->  tokenise  ->  program  ->  arguments  ->  paths  ->  approval
+    text checks (raw line)  ->  words (quote-aware: shell characters)  ->  program  ->  arguments  ->  paths  ->  approval
 
 Each check either passes or raises `Refusal(reason, message)`; the first refusal is the decision.
 Anything not positively allowed is denied (fail closed), and an unexpected error is ``internal_error``.
@@ -9,7 +9,6 @@ Anything not positively allowed is denied (fail closed), and an unexpected error
 from __future__ import annotations
 
 import re
-import shlex
 
 from . import text
 from .arguments import ParsedCommand, parse_arguments
@@ -18,6 +17,7 @@ from .errors import Refusal
 from .model import Policy
 from .paths import check_path, check_write_target
 from .programs import denial_kind
+from .words import split_words
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -29,15 +29,7 @@ TEXT_CHECKS = (
     text.check_bidi,
     text.check_invisible,
     text.check_control,
-    text.check_metacharacters,
 )
-
-
-def tokenise(line: str) -> list[str]:
-    try:
-        return shlex.split(line, comments=False, posix=True)
-    except ValueError as error:
-        raise Refusal("tokenise_error", f"The command cannot be split into words: {error}.") from None
 
 
 def check_argument_count(policy: Policy, argv: list[str]) -> None:
@@ -92,8 +84,9 @@ def _decide(policy: Policy, line: str) -> Decision:
     try:
         for check in TEXT_CHECKS:
             check(line, policy.limits)
+        words = split_words(line)  # refuses what a shell would act on (shell_metacharacter, tokenise_error)
         text.check_unicode(line, policy.limits, policy.characters.allow_non_ascii)
-        argv = tokenise(line)
+        argv = words
         check_argument_count(policy, argv)
         check_assignment(policy, argv)
         check_program_path(policy, argv)

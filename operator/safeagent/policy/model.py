@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .programs import is_denied_program
+from .programs import SCRIPTED, is_denied_program, script_rule_problem
 
 #: What an option argument or an operand is, and so how it is checked.
 #:  text    free text (a pattern, a format), never looked at as a path
@@ -21,7 +21,9 @@ from .programs import is_denied_program
 #:  nodeid  a pytest node id ``path::name``: the part before ``::`` and the whole are both paths
 #:  number  an optionally signed count with an optional unit suffix (``5``, ``+5``, ``-3``, ``1K``)
 #:  choice  one of ``choices``, exactly
-ArgumentKind = Literal["text", "path", "nodeid", "number", "choice"]
+#:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
+#:  printf-format  a printf format without unbounded widths (`scripts.py`)
+ArgumentKind = Literal["text", "path", "nodeid", "number", "choice", "sed-script", "printf-format"]
 
 SHORT_OPTION = re.compile(r"^-[A-Za-z0-9]$")
 LONG_OPTION = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
@@ -83,9 +85,13 @@ class OperandRule(Strict):
     choices: list[str] | None = None
     min: int = Field(0, ge=0, le=4096)
     max: int = Field(4096, ge=0, le=4096)
-    leading_text: int = Field(0, ge=0, le=4, description="leading operands that are text (grep's pattern)")
+    leading_text: int = Field(0, ge=0, le=4, description="leading operands of leading_kind (grep's pattern)")
+    leading_kind: ArgumentKind = Field("text", description="what the leading operands are (sed's script)")
     leading_text_unless: list[str] = Field(
         default_factory=list, description="options whose presence means there is no leading text operand"
+    )
+    only_with: list[str] = Field(
+        default_factory=list, description="operands are allowed only when one of these options is given (git branch --list)"
     )
 
     @model_validator(mode="after")
@@ -111,6 +117,10 @@ class CommandRule(Strict):
     abbreviations: bool = Field(True, description="long options may be abbreviated to a unique prefix")
     permute: bool = Field(True, description="options may follow operands (GNU argument permutation)")
     numeric_option: bool = Field(False, description="-NUM is an option (head -5, git log -3, grep -2)")
+    short_values: Literal["attached_or_next", "next_word"] = Field(
+        "attached_or_next",
+        description="next_word: a short option's value is always the next unused word, never the rest of its cluster (tree)",
+    )
     access: Literal["read", "write"] = Field("read", description="write: paths may not be the root or protected")
     option_sets: list[str] = Field(default_factory=list)
     options: list[OptionRule] = Field(default_factory=list)
@@ -210,6 +220,10 @@ class Policy(Strict):
                 raise ValueError(f"programs.{name}: not a plain program name")
             if is_denied_program(name):
                 raise ValueError(f"programs.{name}: wrappers, shells and interpreters can never be allowed")
+            if name in SCRIPTED:
+                problem = script_rule_problem(name, self.programs[name])
+                if problem:
+                    raise ValueError(f"programs.{name}: {problem}")
         for index, rule in enumerate(self.require_approval):
             program = self.programs.get(rule.program)
             where = f"require_approval[{index}]"

@@ -26,12 +26,19 @@ INTERPRETERS = frozenset(
     sh bash dash zsh ksh mksh pdksh csh tcsh fish ash rbash yash elvish nu xonsh
     python python2 python3 pypy pypy3 perl ruby irb node nodejs deno bun php lua luajit tclsh wish expect
     rscript julia java jshell groovy scala pwsh powershell osascript guile racket ocaml ghci
-    awk gawk mawk nawk sed ed ex vi vim nvim view emacs nano pico less more most man info
+    awk gawk mawk nawk ed ex vi vim nvim view emacs nano pico less more most man info
     tar zip unzip rsync ssh scp sftp curl wget nc ncat netcat socat telnet ftp openssl gpg
     git-shell dd tee install cp ln chmod chown mkfifo mknod crontab at batch systemctl service
     pip pip3 npm npx yarn pnpm cargo go gcc cc clang
     """.split()
 )
+
+#: Programs whose own language can write files or run commands, allowed only with every script checked
+#: by a grammar of harmless commands (`scripts.py`). A policy may list them only in that form
+#: (`script_rule_problem`); a command naming one the policy does not list is an interpreter.
+SCRIPTED = {"sed": "sed-script"}
+#: Options of a scripted program that may never be allowed: they edit files or read unchecked scripts.
+SCRIPTED_NEVER = {"sed": frozenset({"-i", "--in-place", "-f", "--file", "--follow-symlinks"})}
 
 _VERSIONED_INTERPRETER = re.compile(r"^(python|pypy|perl|ruby|php|lua|node|pip)[0-9][0-9.]*$")
 
@@ -41,10 +48,35 @@ def denial_kind(program: str) -> str | None:
     name = program.rsplit("/", 1)[-1].lower()
     if name in WRAPPERS:
         return "wrapper"
-    if name in INTERPRETERS or _VERSIONED_INTERPRETER.match(name):
+    if name in INTERPRETERS or name in SCRIPTED or _VERSIONED_INTERPRETER.match(name):
         return "interpreter"
     return None
 
 
+def script_rule_problem(name: str, rule) -> str | None:
+    """Why the rule of a `SCRIPTED` program is unsafe, or None: every script it can be given must be
+    checked (its first operand, unless an option gave the script), and nothing else may carry code or
+    name a file of code (an option value can only be a script, a number or a choice)."""
+    kind = SCRIPTED[name]
+    operands = rule.operands
+    if rule.option_sets:
+        return "its options must be listed in the program itself (no option_sets)"
+    if operands.leading_text != 1 or operands.leading_kind != kind:
+        return f"its first operand must be checked as a script (leading_text: 1, leading_kind: {kind})"
+    for option in rule.options:
+        if option.arg not in (None, kind, "number", "choice"):
+            return f"option {option.names[0]} takes a {option.arg}; only {kind}, number or choice values are allowed"
+        never = SCRIPTED_NEVER[name].intersection(option.names)
+        if never:
+            return f"option {sorted(never)[0]} can never be allowed (it edits files or reads an unchecked script)"
+    script_options = {spelling for option in rule.options if option.arg == kind for spelling in option.names}
+    if not set(operands.leading_text_unless) <= script_options:
+        return "leading_text_unless may only name options whose value is a script"
+    if operands.kind != "path":
+        return "its other operands must be paths"
+    return None
+
+
 def is_denied_program(program: str) -> bool:
-    return denial_kind(program) is not None
+    """Never allowed in a policy (a scripted program is allowed only through `script_rule_problem`)."""
+    return denial_kind(program) is not None and program not in SCRIPTED

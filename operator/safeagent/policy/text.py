@@ -1,8 +1,9 @@
 """Checks on the raw command text, before it is split into words.
 
-No shell ever sees the command, so a shell operator, a redirection or a substitution can only be a
-trick (or a misunderstanding the agent should be told about). Invisible and bidirectional characters
-make a command read differently to the human who approves it than to the program that runs it.
+Invisible and bidirectional characters make a command read differently to the human who approves it
+than to the program that runs it; control characters have no place in a command line. Which printable
+characters a shell would act on depends on quoting, so that check is part of splitting the line into
+words (`words.py`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ from __future__ import annotations
 import unicodedata
 
 from .errors import Refusal
-
-#: Characters a POSIX shell (bash included) treats as an operator, a redirection, a substitution, a
-#: grouping, brace expansion or history expansion. Glob characters (* ? [ ]) are *not* here: without a
-#: shell they are plain bytes, and find/grep/git patterns need them. See configs/README.md.
-SHELL_METACHARACTERS = frozenset(";&|<>()$`\n{}!")
 
 #: Bidirectional-text controls (the "Trojan Source" characters).
 BIDI_CONTROLS = frozenset(
@@ -97,17 +93,6 @@ def check_control(line: str, limits) -> None:
     char = _first(line, _control)
     if char is not None:
         raise Refusal("control_character", f"The command holds the control character {describe(char)}.")
-
-
-def check_metacharacters(line: str, limits) -> None:
-    char = _first(line, SHELL_METACHARACTERS.__contains__)
-    if char is not None:
-        shown = "newline" if char == "\n" else repr(char)
-        raise Refusal(
-            "shell_metacharacter",
-            f"The command holds {shown}; no shell runs commands, so operators, redirections and "
-            "substitutions are refused even inside quotes.",
-        )
 
 
 def _lookalike_token(token: str) -> str | None:
