@@ -178,4 +178,4 @@ def slow_grep_file(lines: int) -> str:
     return ("a" * 35 + "\n") * lines + "b\n"
 
 
-SLOW_GREP = "grep -c -P a*a*a*a*a*a*a*[bc] slow.txt"
+SLOW_GREP = "grep -c -P 'a*a*a*a*a*a*a*[bc]' slow.txt"
