@@ -65,6 +65,7 @@ class Kube(Protocol):
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def get_service_address(self, namespace: str, name: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
@@ -195,6 +196,16 @@ class KubeApi:
             f"get configmaps/{name}", self._core.read_namespaced_config_map, name, namespace
         )
         return self._plain(configmap)
+
+    def get_service_address(self, namespace: str, name: str) -> str:
+        """The cluster IP of a Service (NotFound when it has none)."""
+        service = self._plain(
+            self._call(f"get services/{name}", self._core.read_namespaced_service, name, namespace)
+        )
+        address = (service.get("spec") or {}).get("clusterIP")
+        if not address or address == "None":
+            raise NotFound(f"service {namespace}/{name} has no cluster IP")
+        return str(address)
 
     # pods
 

@@ -76,6 +76,7 @@ def _stored_ascii_sizes() -> list[int]:
 _ASCII_STORED = _stored_ascii_sizes()
 # The preparation step's reason when the source is not the one that was approved.
 SOURCE_CHANGED = "source_changed"
+EGRESS_NOT_ENFORCED = "EgressNotEnforced"
 RETRY_DELAY_SECONDS = 10.0
 
 
@@ -682,9 +683,17 @@ def _launch(job: _Job) -> None:
     profile = job.model.spec.networkProfile
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
     ctx.kube.apply_network_policy(builders.build_network_policy(job.namespace, profile, ctx.config))
+    canary_address = None
+    if ctx.config.egressCheck is not None:
+        canary = ctx.config.egressCheck.canary
+        try:
+            canary_address = ctx.kube.get_service_address(canary.namespace, canary.service)
+        except NotFound as error:  # no pre-flight, no run: wait for the canary, then give up
+            _give_up_if_overdue(job, f"egress canary missing: {error}")
+            raise TransientFailure(f"egress canary missing: {error}") from error
     pod = builders.build_sandbox_pod(
         job.model, argv, job.status["limits"]["maxOutputKb"], ctx.config,
-        source_digest=job.status.get("sourceDigest"),
+        source_digest=job.status.get("sourceDigest"), canary_address=canary_address,
     )
     name = pod["metadata"]["name"]
     created = _create_or_adopt_pod(job, pod)
@@ -854,10 +863,13 @@ def _finish_with_result(job: _Job, result: RunnerResult) -> None:
         "stdoutTruncated": result.stdoutTruncated or stdout_cut,
         "stderrTruncated": result.stderrTruncated or stderr_cut,
         "changedFiles": changed.model_dump(mode="json"),
+        "egressCheckMs": result.egress.elapsedMs if result.egress else None,
     }
     phase, reason, message, event = outcome_of(
         result, limits["maxFileWrites"], job.model.spec.timeoutSeconds
     )
+    if reason == EGRESS_NOT_ENFORCED:
+        recorded = {}  # nothing ran: no exit code, no output, no changed files
     job.finish(phase, reason, message, event, recorded)
 
 
@@ -870,6 +882,9 @@ def outcome_of(
     make of a record the real image wrote.
     """
     changed = result.changedFiles
+    if result.egress is not None and not result.egress.enforced:
+        message = f"the command never ran: {result.egress.detail}"
+        return JobPhase.FAILED, EGRESS_NOT_ENFORCED, message, audit.EGRESS_NOT_ENFORCED
     if result.error and result.exitCode is None:
         return JobPhase.FAILED, "RunnerError", result.error, audit.JOB_FAILED
     if result.timedOut:

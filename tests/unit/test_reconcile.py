@@ -44,6 +44,7 @@ class FakeKube:
         self.network_policies: dict[str, dict] = {}
         # The source every job names (spec.source.configMap.name "repo").
         self.configmaps: dict[str, dict] = {"repo": {"data": {"delete-me.txt": "bye\n"}}}
+        self.services: dict[str, str] = {"safeagent-canary": "10.96.7.7"}
         self.logs: dict[tuple[str, str], str] = {}
         self.events: list[tuple[str, str, str]] = []
         self.pods_created = 0
@@ -113,6 +114,12 @@ class FakeKube:
         if name not in self.configmaps:
             raise NotFound(name)
         return copy.deepcopy(self.configmaps[name])
+
+    def get_service_address(self, namespace, name):
+        self._maybe_fail("get_service_address")
+        if name not in self.services:
+            raise NotFound(name)
+        return self.services[name]
 
     # pods
     def get_pod(self, namespace, name):
@@ -832,3 +839,44 @@ def test_a_command_that_fills_a_scratch_volume_is_reported(world):
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
     st = status(world, "list")
     assert st["reason"] == "DiskLimitReached" and "tmp" in st["message"] and st["exitCode"] == 1
+
+
+# ---------------------------------------------------------------- issue 10: egress pre-flight
+
+EGRESS_CHECK = {"deadlineSeconds": 20, "canary": {
+    "namespace": "safeagent-system", "service": "safeagent-canary", "podLabels": {"component": "canary"}}}
+
+
+def test_the_runner_gets_the_canary_address_to_prove_enforcement(world):
+    world.ctx.config = parse_config({"egressCheck": EGRESS_CHECK})
+    world.kube.add_job("list", "ls")
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    runner = world.kube.pods[status(world, "list")["podName"]]["spec"]["containers"][0]
+    assert json.loads(runner["args"][0])["egressCheck"]["host"] == "10.96.7.7"
+
+
+def test_no_canary_no_launch_then_give_up(world):
+    world.ctx.config = parse_config({"egressCheck": EGRESS_CHECK})
+    world.kube.services.clear()
+    world.kube.add_job("list", "ls")
+    with pytest.raises(reconcile.TransientFailure):
+        reconcile.reconcile_job(world.ctx, NS, "list")
+    assert world.kube.pods_created == 0
+    world.clock.advance(3600)
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "list")
+    assert status(world, "list")["reason"] == "GaveUp" and world.kube.pods_created == 0
+
+
+def test_a_pod_whose_egress_was_never_proven_filtered_ran_nothing(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    egress = {"enforced": False, "rounds": 300, "elapsedMs": 20000,
+              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable"}
+    record = {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": None, "egress": egress}
+    world.kube.finish_pod(status(world, "list")["podName"], record)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    st = status(world, "list")
+    assert st["reason"] == "EgressNotEnforced" and "never ran" in st["message"]
+    assert not {"exitCode", "stdout", "changedFiles"} & set(st)
+    assert reasons(world.kube)[-1] == "EgressNotEnforced"
