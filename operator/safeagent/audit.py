@@ -39,6 +39,7 @@ APPROVAL_EXPIRED = "ApprovalExpired"
 APPROVAL_MISMATCH = "ApprovalMismatch"
 SOURCE_REJECTED = "SourceRejected"
 SANDBOX_LAUNCHED = "SandboxLaunched"
+SANDBOX_WAITING = "SandboxPodWaiting"
 COMMAND_FINISHED = "CommandFinished"
 COMMAND_FAILED = "CommandFailed"
 POLICY_VIOLATION = "PolicyViolation"
@@ -53,6 +54,7 @@ WARNING_REASONS = frozenset(
         APPROVAL_EXPIRED,
         APPROVAL_MISMATCH,
         SOURCE_REJECTED,
+        SANDBOX_WAITING,
         COMMAND_FAILED,
         POLICY_VIOLATION,
         TIMED_OUT,

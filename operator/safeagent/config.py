@@ -33,6 +33,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceMaxFiles: 5000               # source-tree caps checked before copying
       sourceMaxBytes: 104857600
       launchGraceSeconds: 120            # scheduling + preparation budget on top of timeoutSeconds
+      sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     networkProfiles:                     # egress of each profile; `none` always denies everything
@@ -82,6 +83,9 @@ ENV_NAMESPACES = "SAFEAGENT_NAMESPACES"
 ENV_OPERATOR_NAMESPACE = "SAFEAGENT_OPERATOR_NAMESPACE"
 # Where the sandbox Pod mounts the workspace; the policy must check paths against the same place.
 SANDBOX_WORKSPACE = "/workspace"
+# How long a job waits for a source that does not exist (it may be applied after the job, in the
+# same `kubectl apply`) before it fails SourceNotFound.
+DEFAULT_SOURCE_GRACE_SECONDS = 60
 
 
 class ConfigError(ValueError):
@@ -127,6 +131,7 @@ class SandboxConfig(_Strict):
     sourceMaxFiles: int = Field(default=5000, ge=1)
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=120, ge=10, le=3600)
+    sourceGraceSeconds: int = Field(default=DEFAULT_SOURCE_GRACE_SECONDS, ge=5, le=3600)
 
     @model_validator(mode="after")
     def _limits_hold_together(self) -> SandboxConfig:

@@ -26,6 +26,7 @@ from safeagent.models import GROUP, VERSION
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
+POD_EVENTS_LIMIT = 100  # the kubelet aggregates repeats into one Event with a count
 
 CallObserver = Callable[[str, str, Exception | None], None]
 
@@ -65,6 +66,8 @@ class Kube(Protocol):
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
@@ -196,6 +199,14 @@ class KubeApi:
         )
         return self._plain(configmap)
 
+    def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]:
+        """Read only to tell whether a job's volume source exists."""
+        claim = self._call(
+            f"get persistentvolumeclaims/{name}",
+            self._core.read_namespaced_persistent_volume_claim, name, namespace,
+        )
+        return self._plain(claim)
+
     # pods
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
@@ -232,6 +243,17 @@ class KubeApi:
             container=container,
             limit_bytes=limit_bytes,
         )
+
+    def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]:
+        """The Events about one Pod (by UID): the kubelet reports volume trouble only there."""
+        events = self._call(
+            "list events",
+            self._core.list_namespaced_event,
+            namespace,
+            field_selector=f"involvedObject.uid={pod_uid}",
+            limit=POD_EVENTS_LIMIT,
+        )
+        return [self._plain(item) for item in (events.items or [])]
 
     # network policies
 

@@ -115,9 +115,15 @@ def test_operator_rbac_is_least_privilege():
     for resource, verb in [
         ("pods/log", "get"), ("sandboxjobs", "watch"), ("sandboxjobs/status", "patch"),
         ("approvals", "create"), ("approvals/status", "patch"), ("networkpolicies", "create"),
-        ("events", "create"),
+        ("events", "create"), ("events", "list"), ("persistentvolumeclaims", "get"), ("configmaps", "get"),
     ]:
         assert grants(rules, resource, verb), f"the operator needs {verb} on {resource}"
+    # Reading a waiting Pod's Events and whether a job's source exists (issue 11, item 8) adds
+    # reads only: no watch on Events, nothing but `get` on sources, nothing that writes them.
+    for resource, allowed in [("events", {"create", "patch", "list"}),
+                              ("persistentvolumeclaims", {"get"}), ("configmaps", {"get"})]:
+        verbs = {verb for _, _, rule in rules if resource in rule.get("resources", []) for verb in rule["verbs"]}
+        assert verbs == allowed, (resource, verbs)
     for verb in ("create", "update", "patch", "delete"):
         assert not grants(rules, "namespaces", verb)
 

@@ -1,0 +1,43 @@
+"""Step 3, launch: the profile's NetworkPolicy, then the sandbox Pod under a name derived from the
+job's UID (a Pod already under that name is adopted only if it is exactly the one we would build).
+"""
+
+from __future__ import annotations
+
+from safeagent import audit, builders
+from safeagent.models import JobPhase
+from safeagent.reconcile import pods
+from safeagent.reconcile.job import Job
+from safeagent.reconcile.status import ConditionChange, Update, progress
+
+LAUNCHED = "launched"
+
+
+def launched_message(pod: str) -> str:
+    return f"sandbox Pod {pod} launched"
+
+
+def launch(job: Job) -> Update:
+    ctx = job.ctx
+    limits = job.status.limits
+    assert limits is not None  # recorded with the decision, before any launch
+    # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
+    ctx.kube.apply_network_policy(
+        builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
+    )
+    pod = builders.build_sandbox_pod(
+        job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
+        source_digest=job.status.sourceDigest,
+    )
+    name = pod["metadata"]["name"]
+    created = pods.create_or_adopt(job, pod)
+    return progress(
+        audit.SANDBOX_LAUNCHED,
+        (ConditionChange("Launched", "True", audit.SANDBOX_LAUNCHED, f"Pod {name}"),),
+        phase=JobPhase.RUNNING,
+        podName=name,
+        podUid=pods.uid_of(created),
+        startTime=job.now(),
+        reason=LAUNCHED,
+        message=launched_message(name),
+    )
