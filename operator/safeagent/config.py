@@ -289,28 +289,38 @@ def load_config(environ: dict[str, str] | None = None) -> OperatorConfig:
 
 
 class PolicyFile:
-    """The command policy at `path`, re-read whenever the file changes (a ConfigMap update).
+    """The command policy at `path`, re-read whenever it or the policy it extends changes (a
+    ConfigMap update).
 
-    `current()` raises PolicyError while the file is unreadable or invalid, so jobs wait (and,
+    `current()` raises PolicyError while a file is unreadable or invalid, so jobs wait (and,
     past their deadline, fail) rather than run under a policy nobody wrote.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._stamp: tuple[int, int, int] | None = None
+        self._sources: tuple[str, ...] = (path,)
+        self._stamp: tuple[tuple[int, int, int], ...] | None = None
         self._policy: object | None = None
 
-    def current(self) -> object:
-        from safeagent.policy import PolicyError, load_policy
+    def _stamp_of(self, sources: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
+        from safeagent.policy import PolicyError
 
-        try:
-            info = os.stat(self.path)
-        except OSError as error:
-            raise PolicyError(f"{self.path}: {error.strerror}") from None
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        stamps = []
+        for source in sources:
+            try:
+                info = os.stat(source)
+            except OSError as error:
+                raise PolicyError(f"{source}: {error.strerror}") from None
+            stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
+        return tuple(stamps)
+
+    def current(self) -> object:
+        from safeagent.policy import PolicyError, load_policy_files
+
+        stamp = self._stamp_of(self._sources)
         if stamp != self._stamp or self._policy is None:
             self._policy = None
-            policy = load_policy(self.path)
+            policy, sources = load_policy_files(self.path)
             # Path rules are checked against the policy's workspace; the sandbox Pod mounts the
             # workspace at a fixed place. A policy that assumes another one would check paths
             # against the wrong root, so it is refused rather than half-applied.
@@ -320,5 +330,6 @@ class PolicyFile:
                     f"the workspace at {SANDBOX_WORKSPACE!r}, so the policy must use that"
                 )
             self._policy = policy
-            self._stamp = stamp
+            self._sources = sources
+            self._stamp = stamp if sources == (self.path,) else self._stamp_of(sources)
         return self._policy
