@@ -106,8 +106,13 @@ test: ## all tests: lint, unit, then end-to-end on the kind cluster
 bench-policy: venv ## benchmark the command policy: decisions/s and p99 latency (not a test)
 	$(PY) tests/bench/bench_policy.py
 
+.PHONY: bench-egress
+bench-egress: venv ## on the cluster: what the egress pre-flight costs a job, alone and in a burst (not a test)
+	$(PY) tests/bench/bench_egress.py --jobs 10 --parallel 1
+	$(PY) tests/bench/bench_egress.py --jobs 20 --parallel 10
+
 .PHONY: bench
-bench: bench-policy ## all benchmarks
+bench: bench-policy bench-egress ## all benchmarks
 
 # --- operator (issue 4) ---
 .PHONY: crds crds-check

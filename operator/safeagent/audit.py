@@ -46,6 +46,7 @@ POLICY_VIOLATION = "PolicyViolation"
 TIMED_OUT = "TimedOut"
 JOB_FAILED = "JobFailed"
 INVALID_SPEC = "InvalidSpec"
+EGRESS_NOT_ENFORCED = "EgressNotEnforced"
 
 WARNING_REASONS = frozenset(
     {
@@ -60,6 +61,7 @@ WARNING_REASONS = frozenset(
         TIMED_OUT,
         JOB_FAILED,
         INVALID_SPEC,
+        EGRESS_NOT_ENFORCED,
     }
 )
 

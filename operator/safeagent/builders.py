@@ -253,31 +253,50 @@ def _pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
+def egress_check_spec(
+    profile: NetworkProfile, config: OperatorConfig, canary_address: str | None
+) -> dict[str, Any] | None:
+    """What the runner's pre-flight (safeagent.preflight) checks for this profile, or None."""
+    check = config.egressCheck
+    if check is None:
+        return None
+    if canary_address is None:
+        raise ValueError("the egress pre-flight needs the canary's address")
+    return {
+        "host": canary_address,
+        "openPort": check.canary.openPort,
+        "closedPort": check.canary.closedPort,
+        "deadlineSeconds": check.deadlineSeconds,
+        "checkDns": not config.profile(profile).allowDns,
+    }
+
+
 def build_sandbox_pod(
     job: SandboxJob,
     argv: list[str],
     max_output_kb: int,
     config: OperatorConfig,
     source_digest: str | None = None,
+    canary_address: str | None = None,
 ) -> dict[str, Any]:
     """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
 
     With `source_digest` (an approved job), `prepare` refuses any source with other content.
+    With an egress check configured, the runner first proves, against the canary at
+    `canary_address`, that the Pod's NetworkPolicy is enforced (safeagent.preflight).
     Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
     """
-    runner = _container(
-        RUNNER_CONTAINER,
-        "safeagent.runner",
-        {
-            "argv": list(argv),
-            "workspace": WORKSPACE,
-            "timeoutSeconds": job.spec.timeoutSeconds,
-            "maxOutputBytes": max_output_kb * 1024,
-            "scratch": {"workspace": WORKSPACE, "tmp": TMP},
-        },
-        _scratch_mounts(),
-        config,
-    )
+    runner_spec: dict[str, Any] = {
+        "argv": list(argv),
+        "workspace": WORKSPACE,
+        "timeoutSeconds": job.spec.timeoutSeconds,
+        "maxOutputBytes": max_output_kb * 1024,
+        "scratch": {"workspace": WORKSPACE, "tmp": TMP},
+    }
+    egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address)
+    if egress_check is not None:
+        runner_spec["egressCheck"] = egress_check
+    runner = _container(RUNNER_CONTAINER, "safeagent.runner", runner_spec, _scratch_mounts(), config)
     return _pod(
         job, config, child_name(job.name, job.uid), job.spec.networkProfile,
         job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,
@@ -383,7 +402,9 @@ def build_network_policy(
     """One NetworkPolicy per profile and namespace, selecting only safeagent sandbox Pods.
 
     Ingress is always denied. Egress is the profile's configured CIDRs and ports, plus DNS only
-    where the profile allows it; `none` (and any unconfigured profile) gets no egress at all.
+    where the profile allows it; `none` (and any unconfigured profile) gets no egress at all but
+    one: the egress canary's open port, which the runner's pre-flight must reach to prove the
+    policy is enforced (safeagent.canary; the canary reads nothing and forwards nothing).
     """
     settings = config.profile(profile)
     egress: list[dict[str, Any]] = [
@@ -393,6 +414,21 @@ def build_network_policy(
         }
         for rule in settings.egress
     ]
+    if config.egressCheck is not None:
+        canary = config.egressCheck.canary
+        egress.append(
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": canary.namespace}
+                        },
+                        "podSelector": {"matchLabels": dict(canary.podLabels)},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": canary.openPort}],
+            }
+        )
     if settings.allowDns:
         egress.append(
             {

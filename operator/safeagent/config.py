@@ -36,6 +36,10 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
+    egressCheck:                         # the pre-flight (safeagent.preflight); required to run
+      deadlineSeconds: 30                # below launchGraceSeconds
+      canary: {namespace: safeagent-system, service: safeagent-canary,
+               podLabels: {app.kubernetes.io/component: canary}, openPort: 8081, closedPort: 8082}
     networkProfiles:                     # egress of each profile; `none` always denies everything
       model-only:
         egress: [{cidr: 10.96.0.0/12, ports: [{port: 443, protocol: TCP}]}]
@@ -198,6 +202,29 @@ class DnsConfig(_Strict):
     ports: list[Port] = [Port(port=53, protocol="UDP"), Port(port=53, protocol="TCP")]
 
 
+class CanaryConfig(_Strict):
+    """Where the egress canary (safeagent.canary) runs: a Service in front of its Pods."""
+
+    namespace: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    podLabels: dict[str, str] = Field(min_length=1)
+    openPort: int = Field(default=8081, ge=1, le=65535)
+    closedPort: int = Field(default=8082, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> CanaryConfig:
+        if self.openPort == self.closedPort:
+            raise ValueError("openPort and closedPort must differ")
+        return self
+
+
+class EgressCheckConfig(_Strict):
+    """The runner's pre-flight: the command runs only once its Pod is provably filtered."""
+
+    deadlineSeconds: int = Field(default=30, ge=1, le=600)
+    canary: CanaryConfig
+
+
 class MetricsConfig(_Strict):
     enabled: bool = False
     port: int = Field(default=9090, ge=1024, le=65535)
@@ -212,6 +239,18 @@ class OperatorConfig(_Strict):
     networkProfiles: dict[NetworkProfile, ProfileConfig] = {}
     dns: DnsConfig = DnsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    # None only outside a real installation (tests, local runs): the operator refuses to start
+    # without it (safeagent.handlers), and the chart always sets it.
+    egressCheck: EgressCheckConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_fits_the_launch_budget(self) -> OperatorConfig:
+        if self.egressCheck and self.egressCheck.deadlineSeconds >= self.sandbox.launchGraceSeconds:
+            raise ValueError(
+                "egressCheck.deadlineSeconds must be below sandbox.launchGraceSeconds: the "
+                "pre-flight runs inside the Pod's launch budget"
+            )
+        return self
 
     @field_validator("namespaces")
     @classmethod

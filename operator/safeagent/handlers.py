@@ -107,6 +107,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     except Exception as error:  # PolicyError and friends: do not run without a policy
         raise kopf.PermanentError(f"startup failed: {type(error).__name__}: {error}") from None
     config = _Runtime.context.config
+    if config.egressCheck is None:
+        # Without the pre-flight a command could run before its Pod's NetworkPolicy is enforced.
+        raise kopf.PermanentError("configuration unusable: egressCheck is not set (the chart sets it)")
     if config.metrics.enabled:
         try:
             metrics.serve(METRICS, config.metrics.port, config.metrics.address)

@@ -68,6 +68,7 @@ class Kube(Protocol):
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
+    def get_service_address(self, namespace: str, name: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
@@ -206,6 +207,15 @@ class KubeApi:
             self._core.read_namespaced_persistent_volume_claim, name, namespace,
         )
         return self._plain(claim)
+    def get_service_address(self, namespace: str, name: str) -> str:
+        """The cluster IP of a Service (NotFound when it has none)."""
+        service = self._plain(
+            self._call(f"get services/{name}", self._core.read_namespaced_service, name, namespace)
+        )
+        address = (service.get("spec") or {}).get("clusterIP")
+        if not address or address == "None":
+            raise NotFound(f"service {namespace}/{name} has no cluster IP")
+        return str(address)
 
     # pods
 

@@ -283,6 +283,10 @@ class SandboxJobStatus(BaseModel):
     changedFiles: ChangedFiles | None = Field(
         default=None, description="Workspace entries created, modified and deleted by the command."
     )
+    egressCheckMs: int | None = Field(
+        default=None,
+        description="Milliseconds the runner's pre-flight took to prove the Pod's egress filtered.",
+    )
     decidedAt: str | None = Field(default=None, description="When the policy decided (RFC 3339).")
     approvalRequestedAt: str | None = Field(default=None, description="When the Approval was created.")
     approvedAt: str | None = Field(default=None, description="When the operator saw the approval.")
@@ -429,6 +433,16 @@ def dump(model: BaseModel) -> dict[str, Any]:
 # ------------------------------------------------------------------- records from the sandbox Pod
 
 
+class EgressCheck(BaseModel):
+    """The runner's egress pre-flight (safeagent.preflight): was the Pod provably filtered."""
+
+    model_config = ConfigDict(extra="ignore")
+    enforced: bool
+    rounds: int = 0
+    elapsedMs: int = 0
+    detail: str = ""
+
+
 class RunnerResult(BaseModel):
     """The runner's one result record (safeagent.runner), as read from the runner container's log."""
 
@@ -448,6 +462,7 @@ class RunnerResult(BaseModel):
     changedFiles: ChangedFiles = Field(default_factory=lambda: ChangedFiles(complete=False))
     leftoverProcessesKilled: int = 0
     fullVolumes: list[str] = Field(default_factory=list)
+    egress: EgressCheck | None = None
     error: str | None = None
 
 

@@ -12,7 +12,9 @@ SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeco
 "maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp"}}. The runner
 
 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, and turns
-   Python's SIGINT handler into a no-op, before anything else runs;
+   Python's SIGINT handler into a no-op, before anything else runs; then, with an `egressCheck`
+   in the spec, waits until the Pod's egress is provably filtered (safeagent.preflight) and,
+   if that does not happen by the deadline, writes a record saying so and runs nothing;
 2. snapshots the workspace (lstat only, links never followed);
 3. runs argv with cwd=workspace, no shell, stdin from /dev/null, separate stdout/stderr pipes,
    every other descriptor closed, a small fixed environment;
@@ -55,6 +57,7 @@ import sys
 import time
 from typing import Any
 
+from safeagent import preflight
 from safeagent.gitconfig import GIT_SAFE_ENV
 
 RESULT_KIND = "safeagent.ca/runner-result"
@@ -424,6 +427,11 @@ def parse_spec(text: str) -> dict[str, Any]:
             raise SpecError(f"{key} must be a non-negative integer")
     if not isinstance(spec.get("workspace", "/workspace"), str):
         raise SpecError("workspace must be a path")
+    check = spec.get("egressCheck")
+    if check is not None and not (
+        isinstance(check, dict) and {"host", "openPort", "closedPort", "deadlineSeconds"} <= set(check)
+    ):
+        raise SpecError("egressCheck needs host, openPort, closedPort and deadlineSeconds")
     scratch = spec.get("scratch", {})
     if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
         raise SpecError("scratch must map volume names to paths")
@@ -447,8 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "error": str(exc)})
         return 2
+    egress = None
+    if spec.get("egressCheck"):
+        # Nothing of the command runs until its Pod is provably filtered (safeagent.preflight).
+        egress = preflight.check(spec["egressCheck"])
+        if not egress["enforced"]:
+            emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "exitCode": None, "egress": egress})
+            return 0
     try:
-        record = run(spec)
+        record = {**run(spec), "egress": egress}
     except BaseException as exc:  # noqa: BLE001 - whatever went wrong, the job gets a record
         kill_leftovers()
         record = {

@@ -206,3 +206,46 @@ def test_a_pod_that_differs_from_ours_is_not_recognised(tamper, where):
     tamper(served)
     problem = builders.pod_mismatch(desired, served)
     assert problem is not None and where in problem
+
+
+# --------------------------------------------------------------- issue 10: the egress pre-flight
+
+CHECKED = parse_config(
+    {
+        "networkProfiles": CONFIG.model_dump(mode="json")["networkProfiles"],
+        "egressCheck": {
+            "deadlineSeconds": 20,
+            "canary": {"namespace": "safeagent-system", "service": "safeagent-canary",
+                       "podLabels": {"app.kubernetes.io/component": "canary"}},
+        },
+    }
+)
+
+
+def test_network_policy_with_the_egress_canary_golden():
+    check_golden("networkpolicy-none-canary.yaml", builders.build_network_policy("ns", NetworkProfile.NONE, CHECKED))
+
+
+@pytest.mark.parametrize("profile", list(NetworkProfile))
+def test_every_profile_reaches_the_canarys_open_port_and_nothing_else_of_it(profile):
+    policy = builders.build_network_policy("ns", profile, CHECKED)
+    canary_rules = [rule for rule in policy["spec"]["egress"]
+                    if any("podSelector" in peer and peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "canary"}
+                           for peer in rule["to"])]
+    assert canary_rules == [{
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "safeagent-system"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "canary"}}}],
+        "ports": [{"protocol": "TCP", "port": 8081}],
+    }]
+    assert policy["spec"]["ingress"] == []
+
+
+def test_the_runner_checks_egress_first_and_dns_only_where_the_profile_has_none():
+    closed = builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED, canary_address="10.96.7.7")
+    spec = json.loads(closed["spec"]["containers"][0]["args"][0])
+    assert spec["egressCheck"] == {"host": "10.96.7.7", "openPort": 8081, "closedPort": 8082,
+                                   "deadlineSeconds": 20, "checkDns": True}
+    git = builders.build_sandbox_pod(job(profile="git-read"), ["ls"], 64, CHECKED, canary_address="10.96.7.7")
+    assert json.loads(git["spec"]["containers"][0]["args"][0])["egressCheck"]["checkDns"] is False  # allowDns
+    with pytest.raises(ValueError):
+        builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED)  # configured, but no address: never unchecked

@@ -108,6 +108,10 @@ def test_operator_rbac_is_least_privilege():
             # Cluster-wide the operator only reads CRDs and namespaces (Kopf's observers).
             assert set(rule["resources"]) <= {"customresourcedefinitions", "namespaces"}, rule
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        elif namespace == "safeagent-system":
+            # In its own namespace: the egress canary's Service address, and nothing else.
+            assert rule == {"apiGroups": [""], "resources": ["services"],
+                            "resourceNames": ["safeagent-canary"], "verbs": ["get"]}, rule
         else:
             assert namespace in {"team-a", "team-b"}, rule
     pods = [rule for _, _, rule in rules if "pods" in rule.get("resources", [])]
@@ -249,7 +253,7 @@ def test_operator_config_satisfies_the_operator_contract():
 
 
 # Maps whose keys are data (labels, a Kubernetes resources block), not settings of the chart.
-FREE_FORM = {"operator.resources", "operator.nodeSelector", "dns.podLabels"}
+FREE_FORM = {"operator.resources", "operator.nodeSelector", "dns.podLabels", "egressCheck.canary.resources"}
 
 
 def value_paths(node: object, prefix: str = "") -> list[str]:
@@ -326,7 +330,10 @@ def test_job_records_cannot_be_owned_or_pinned_by_anyone_but_the_operator():
     objects = render()
     policy = one(objects, "ValidatingAdmissionPolicy", "safeagent-records")
     binding = one(objects, "ValidatingAdmissionPolicyBinding", "safeagent-records")
-    assert binding["spec"] == {"policyName": "safeagent-records", "validationActions": ["Deny"]}
+    assert binding["spec"]["policyName"] == "safeagent-records"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["safeagent-sandbox"]}
     assert policy["spec"]["failurePolicy"] == "Fail"
     (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
     assert set(rule["operations"]) == {"CREATE", "UPDATE"}
@@ -335,3 +342,42 @@ def test_job_records_cannot_be_owned_or_pinned_by_anyone_but_the_operator():
     assert variables["operator"] == f"request.userInfo.username == 'system:serviceaccount:safeagent-system:{OPERATOR}'"
     checks = " ".join(v["expression"] for v in policy["spec"]["validations"])
     assert "variables.owners" in checks and "variables.finalizers" in checks
+
+
+def test_the_egress_canary_is_hardened_has_no_egress_and_is_configured_for_the_operator():
+    """Issue 10: the canary the runner's pre-flight proves enforcement against."""
+    objects = render()
+    deployment = one(objects, "Deployment", "safeagent-canary")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["command"] == ["python3", "-I", "-m", "safeagent.canary"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    policy = one(objects, "NetworkPolicy", "safeagent-canary")["spec"]
+    assert policy["egress"] == [] and set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    service = one(objects, "Service", "safeagent-canary")
+    assert {p["port"] for p in service["spec"]["ports"]} == {8081, 8082}
+    config = parse_config(yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]))
+    assert config.egressCheck is not None
+    canary = config.egressCheck.canary
+    assert (canary.namespace, canary.service, canary.openPort, canary.closedPort) == (
+        "safeagent-system", "safeagent-canary", 8081, 8082)
+    assert canary.podLabels == deployment["spec"]["selector"]["matchLabels"]
+    assert canary.podLabels.items() <= pod_labels(deployment).items()
+
+
+def pod_labels(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--set", "egressCheck.deadlineSeconds=120"], "must be below sandbox.launchGraceSeconds"),
+        (["--set", "egressCheck.canary.closedPort=8081"], "must differ"),
+    ],
+)
+def test_an_egress_check_that_cannot_work_is_refused(flags, message):
+    result = render_text(*flags, check=False)
+    assert result.returncode != 0 and message in result.stderr

@@ -33,7 +33,7 @@ def test_metrics_port_service_and_configuration_agree():
 def test_metrics_off_means_no_port_no_service_no_ingress():
     objects = render("--set", "metrics.enabled=false")
     assert [port["name"] for port in operator_container(objects)["ports"]] == ["health"]
-    assert not find(objects, "Service")
+    assert [service["metadata"]["name"] for service in find(objects, "Service")] == ["safeagent-canary"]
     policy = one(objects, "NetworkPolicy", OPERATOR)
     assert [rule["ports"] for rule in policy["spec"]["ingress"]] == [[{"port": 8080, "protocol": "TCP"}]]
     config = parse_config(yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]))
@@ -81,4 +81,5 @@ def test_operator_network_policy_options():
     dns = spec["egress"][-1]
     assert dns["to"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
     assert {port["port"] for port in dns["ports"]} == {53}
-    assert not find(render("--set", "operator.networkPolicy.enabled=false"), "NetworkPolicy")
+    remaining = find(render("--set", "operator.networkPolicy.enabled=false"), "NetworkPolicy")
+    assert [policy["metadata"]["name"] for policy in remaining] == ["safeagent-canary"]

@@ -39,6 +39,12 @@ RUN_ROWS = [
     ({"changedFiles": changed(9, complete=False)}, "Failed", "WorkspaceUninspectable", "PolicyViolation"),
     ({"changedFiles": changed(9), "fullVolumes": ["workspace"]}, "Failed", "TooManyFileWrites", "PolicyViolation"),
     ({"fullVolumes": ["workspace"], "exitCode": 0}, "Failed", "DiskLimitReached", "PolicyViolation"),
+    # egress never proven filtered: nothing ran, whatever else the record says (issue 10)
+    ({"exitCode": None, "egress": {"enforced": False, "detail": "closed port reachable"}},
+     "Failed", "EgressNotEnforced", "EgressNotEnforced"),
+    ({"exitCode": None, "error": "x", "timedOut": True, "egress": {"enforced": False, "detail": "d"}},
+     "Failed", "EgressNotEnforced", "EgressNotEnforced"),
+    ({"egress": {"enforced": True, "detail": "proven"}}, "Succeeded", "Completed", "CommandFinished"),
 ]
 
 

@@ -47,6 +47,7 @@ class FakeKube:
         # The volume source the PVC jobs name (spec.source.persistentVolumeClaim.claimName "repos").
         self.claims: dict[str, dict] = {"repos": {"metadata": {"name": "repos"}}}
         self.pod_events: dict[str, list[dict]] = {}  # Pod UID -> its Events
+        self.services: dict[str, str] = {"safeagent-canary": "10.96.7.7"}
         self.logs: dict[tuple[str, str], str] = {}
         self.events: list[tuple[str, str, str]] = []
         self.pods_created = 0
@@ -126,6 +127,11 @@ class FakeKube:
     def list_pod_events(self, namespace, pod_uid):
         self._maybe_fail("list_pod_events")
         return copy.deepcopy(self.pod_events.get(pod_uid, []))
+    def get_service_address(self, namespace, name):
+        self._maybe_fail("get_service_address")
+        if name not in self.services:
+            raise NotFound(name)
+        return self.services[name]
 
     # pods
     def get_pod(self, namespace, name):
@@ -959,3 +965,42 @@ def test_a_started_pod_is_not_asked_about_its_source(world):
     world.kube.fail("list_pod_events", AssertionError("not asked"), times=1)
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
     assert status(world, "list")["reason"] == "launched"
+# ---------------------------------------------------------------- issue 10: egress pre-flight
+
+EGRESS_CHECK = {"deadlineSeconds": 20, "canary": {
+    "namespace": "safeagent-system", "service": "safeagent-canary", "podLabels": {"component": "canary"}}}
+
+
+def test_the_runner_gets_the_canary_address_to_prove_enforcement(world):
+    world.ctx.config = parse_config({"egressCheck": EGRESS_CHECK})
+    world.kube.add_job("list", "ls")
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    runner = world.kube.pods[status(world, "list")["podName"]]["spec"]["containers"][0]
+    assert json.loads(runner["args"][0])["egressCheck"]["host"] == "10.96.7.7"
+
+
+def test_no_canary_no_launch_then_give_up(world):
+    world.ctx.config = parse_config({"egressCheck": EGRESS_CHECK})
+    world.kube.services.clear()
+    world.kube.add_job("list", "ls")
+    with pytest.raises(reconcile.TransientFailure):
+        reconcile.reconcile_job(world.ctx, NS, "list")
+    assert world.kube.pods_created == 0
+    world.clock.advance(3600)
+    with pytest.raises(reconcile.PermanentFailure):
+        reconcile.reconcile_job(world.ctx, NS, "list")
+    assert status(world, "list")["reason"] == "GaveUp" and world.kube.pods_created == 0
+
+
+def test_a_pod_whose_egress_was_never_proven_filtered_ran_nothing(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    egress = {"enforced": False, "rounds": 300, "elapsedMs": 20000,
+              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable"}
+    record = {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": None, "egress": egress}
+    world.kube.finish_pod(status(world, "list")["podName"], record)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    st = status(world, "list")
+    assert st["reason"] == "EgressNotEnforced" and "never ran" in st["message"]
+    assert not {"exitCode", "stdout", "changedFiles"} & set(st)
+    assert reasons(world.kube)[-1] == "EgressNotEnforced"

@@ -35,6 +35,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
+{{- define "safeagent.canaryName" -}}
+{{- printf "%s-canary" (include "safeagent.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of the egress canary Pod. */}}
+{{- define "safeagent.canarySelector" -}}
+app.kubernetes.io/name: {{ include "safeagent.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: canary
+{{- end -}}
+
 {{/* The file name of the policy the operator enforces, chosen by policy.preset; fails the render
      on a contradictory choice or a preset whose file the chart does not hold. */}}
 {{- define "safeagent.policyFile" -}}
@@ -105,6 +116,12 @@ policy.custom.yaml: |
 {{- $volumes := addf (include "safeagent.quantityValue" $sandbox.workspaceSizeLimit | float64) (include "safeagent.quantityValue" $sandbox.tmpSizeLimit | float64) -}}
 {{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
 {{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) must be below sandbox.resources.memory (%v): the workspace and /tmp are memory-backed and count against the memory limit" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.resources.memory) -}}
+{{- end -}}
+{{- if ge (int .Values.egressCheck.deadlineSeconds) (int $sandbox.launchGraceSeconds) -}}
+{{- fail (printf "egressCheck.deadlineSeconds (%v) must be below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget" .Values.egressCheck.deadlineSeconds $sandbox.launchGraceSeconds) -}}
+{{- end -}}
+{{- if eq (int .Values.egressCheck.canary.openPort) (int .Values.egressCheck.canary.closedPort) -}}
+{{- fail "egressCheck.canary.openPort and closedPort must differ" -}}
 {{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" -}}

@@ -78,10 +78,13 @@ def _still_running(job: Job, name: str, pod: dict[str, Any]) -> Update | None:
 
 
 def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update:
+    judged = outcome.outcome_of(result, max_file_writes, job.model.spec.timeoutSeconds)
+    if judged.reason == outcome.EGRESS_NOT_ENFORCED:
+        return finished(*judged)  # nothing ran: no exit code, no output, no changed files
     stdout, stdout_cut = fit_for_status(result.stdout)
     stderr, stderr_cut = fit_for_status(result.stderr)
     return finished(
-        *outcome.outcome_of(result, max_file_writes, job.model.spec.timeoutSeconds),
+        *judged,
         exitCode=result.exitCode,
         timedOut=result.timedOut,
         stdout=stdout,
@@ -91,4 +94,5 @@ def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update
         stdoutTruncated=result.stdoutTruncated or stdout_cut,
         stderrTruncated=result.stderrTruncated or stderr_cut,
         changedFiles=result.changedFiles,
+        egressCheckMs=result.egress.elapsedMs if result.egress else None,
     )

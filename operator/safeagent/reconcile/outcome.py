@@ -17,6 +17,8 @@ from safeagent.reconcile.status import MAX_MESSAGE
 SOURCE_CHANGED = "source_changed"
 # The preparation step's reason for its own failure (bad spec, internal error), not the source's.
 PREPARE_ERROR = "prepare_error"
+# The runner could not prove its Pod's egress filtered, so it ran nothing (safeagent.preflight).
+EGRESS_NOT_ENFORCED = "EgressNotEnforced"
 
 
 class Outcome(NamedTuple):
@@ -29,6 +31,9 @@ class Outcome(NamedTuple):
 def outcome_of(result: RunnerResult, max_file_writes: int, timeout_seconds: int) -> Outcome:
     """(phase, reason, message, audit event) of a finished run: the first rule that applies wins."""
     changed = result.changedFiles
+    if result.egress is not None and not result.egress.enforced:
+        message = f"the command never ran: {result.egress.detail}"
+        return Outcome(JobPhase.FAILED, EGRESS_NOT_ENFORCED, message, audit.EGRESS_NOT_ENFORCED)
     if result.error and result.exitCode is None:
         return Outcome(JobPhase.FAILED, "RunnerError", result.error, audit.JOB_FAILED)
     if result.timedOut:
