@@ -67,9 +67,18 @@ demo: venv ## cluster up, chart installed, example jobs run, an approval round t
 manifests: ## render the chart into manifests/safeagent.yaml
 	charts/render-manifests.sh
 
-lint: checkov ## helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
+lint: code-gates checkov ## the code gates, helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
 	helm lint --strict $(CHART)
 	bash -n charts/*.sh sandbox-images/build-images.sh configs/apply-nftables.sh tests/demo/demo.sh
+
+# Configured in operator/pyproject.toml. Tests get pyflakes and syntax errors only (their style is
+# not gated); the package gets the full rule set, mypy --strict and the import contracts.
+.PHONY: code-gates
+code-gates: venv ## ruff, mypy --strict and import-linter's layer contracts on the operator package
+	$(VENV)/bin/ruff check --config operator/pyproject.toml operator/safeagent
+	$(VENV)/bin/ruff check --config operator/pyproject.toml --select F,E9 tests
+	cd operator && $(abspath $(VENV))/bin/mypy
+	cd operator && $(abspath $(VENV))/bin/lint-imports pyproject.toml
 
 # checkov lives in a virtualenv of its own: its many pinned dependencies stay out of the operator's.
 CHECKOV_VERSION ?= 3.3.30

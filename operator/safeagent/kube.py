@@ -88,7 +88,7 @@ def _translate(error: Exception, what: str, creating: bool = False) -> KubeError
         try:
             import json
 
-            detail = f"{what}: {json.loads(error.body).get('message', detail)}"
+            detail = f"{what}: {json.loads(error.body or '').get('message', detail)}"
         except (TypeError, ValueError, AttributeError):
             pass
         if status == 404:
@@ -122,9 +122,9 @@ class KubeApi:
         self._observer = observer
         if api_client is None:
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]  # the client is untyped
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
             api_client = client.ApiClient()
         self._client = api_client
         self._custom = client.CustomObjectsApi(api_client)
@@ -155,11 +155,11 @@ class KubeApi:
     # custom resources
 
     def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        return self._call(
+        return self._plain(self._call(
             f"get {plural}/{name}",
             self._custom.get_namespaced_custom_object,
             GROUP, VERSION, namespace, plural, name,
-        )
+        ))
 
     def _patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
@@ -181,12 +181,12 @@ class KubeApi:
 
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]:
         metadata = body["metadata"]
-        return self._call(
+        return self._plain(self._call(
             f"create approvals/{metadata['name']}",
             self._custom.create_namespaced_custom_object,
             GROUP, VERSION, metadata["namespace"], "approvals", body,
             creating=True,
-        )
+        ))
 
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._patch_custom_status("approvals", namespace, name, status)
@@ -246,13 +246,14 @@ class KubeApi:
         )
 
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
-        return self._call(
+        text: str = self._call(
             f"get pods/{name}/log",
             self._core.read_namespaced_pod_log,
             name, namespace,
             container=container,
             limit_bytes=limit_bytes,
         )
+        return text
 
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]:
         """The Events about one Pod (by UID): the kubelet reports volume trouble only there."""

@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 import shutil
 import subprocess
-import textwrap
 
 import pytest
 
