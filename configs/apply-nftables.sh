@@ -10,7 +10,8 @@
 # SAFEAGENT_NFT_NAME, e.g.
 #   SAFEAGENT_NFT_POD_CIDR=10.244.3.0/24 configs/apply-nftables.sh --dry-run
 # Values may contain only addresses, prefixes, port numbers, protocol names, `.`, `,`, braces and
-# spaces; anything else is refused, so a value cannot smuggle extra rules into the ruleset.
+# spaces, or be a set of quoted interface names with an optional trailing `*`; anything else is
+# refused, so a value cannot smuggle extra rules into the ruleset.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,7 +54,8 @@ render() {
     for var in $(compgen -v SAFEAGENT_NFT_ || true); do
         name=${var#SAFEAGENT_NFT_}
         value=${!var}
-        if [[ ! "$value" =~ ^[][0-9A-Za-z.:/,{}\ _-]+$ ]]; then
+        # Interface names may be quoted with a trailing wildcard ("cali*"); nothing else.
+        if [[ ! "$value" =~ ^[][0-9A-Za-z.:/,{}\ _-]+$ && ! "$value" =~ ^\{?(\ *\"[0-9A-Za-z._-]+\*?\"\ *,?)+\}?$ ]]; then
             echo "apply-nftables: $var has characters outside addresses, ports and braces" >&2
             return 2
         fi

@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig
+from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig, never_egress_inside
 from safeagent.models import (
     API_VERSION,
     NetworkProfile,
@@ -400,6 +400,12 @@ def pod_mismatch(desired: dict[str, Any], actual: dict[str, Any]) -> str | None:
 # -------------------------------------------------------------------------------- NetworkPolicy
 
 
+def _ip_block(cidr: str) -> dict[str, Any]:
+    """An ipBlock for `cidr` with the link-local and metadata ranges inside it cut out."""
+    excepted = never_egress_inside(cidr)
+    return {"cidr": cidr, "except": excepted} if excepted else {"cidr": cidr}
+
+
 def build_network_policy(
     namespace: str, profile: NetworkProfile, config: OperatorConfig
 ) -> dict[str, Any]:
@@ -413,7 +419,7 @@ def build_network_policy(
     settings = config.profile(profile)
     egress: list[dict[str, Any]] = [
         {
-            "to": [{"ipBlock": {"cidr": rule.cidr}}],
+            "to": [{"ipBlock": _ip_block(rule.cidr)}],
             "ports": [{"protocol": port.protocol, "port": port.port} for port in rule.ports],
         }
         for rule in settings.egress

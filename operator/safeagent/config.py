@@ -178,6 +178,30 @@ class Port(_Strict):
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
 
 
+# Destinations no profile may reach: link-local ranges (where cloud metadata services answer,
+# 169.254.169.254 and friends) and the metadata addresses that sit outside them. A profile CIDR
+# inside one is refused; a wider CIDR gets them cut out (NetworkPolicy ipBlock.except).
+NEVER_EGRESS = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "169.254.0.0/16",  # IPv4 link-local: AWS, GCP, Azure, OpenStack metadata
+        "fe80::/10",  # IPv6 link-local
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+        "100.100.100.200/32",  # Alibaba Cloud metadata
+        "168.63.129.16/32",  # Azure wire server
+    )
+)
+
+
+def never_egress_inside(cidr: str) -> list[str]:
+    """The NEVER_EGRESS ranges that lie inside `cidr` (to be excepted from it)."""
+    network = ipaddress.ip_network(cidr)
+    return [
+        str(never) for never in NEVER_EGRESS
+        if never.version == network.version and never.subnet_of(network)  # type: ignore[arg-type]
+    ]
+
+
 class EgressRule(_Strict):
     cidr: str
     ports: list[Port] = Field(min_length=1)
@@ -186,14 +210,31 @@ class EgressRule(_Strict):
     @classmethod
     def _valid_cidr(cls, value: str) -> str:
         try:
-            return str(ipaddress.ip_network(value, strict=True))
+            network = ipaddress.ip_network(value, strict=True)
         except ValueError as error:
             raise ValueError(f"not a CIDR network address: {error}") from None
+        for never in NEVER_EGRESS:
+            if never.version == network.version and network.subnet_of(never):  # type: ignore[arg-type]
+                raise ValueError(
+                    f"{network} is inside {never} (link-local or cloud metadata): no profile may reach it"
+                )
+        return str(network)
 
 
 class ProfileConfig(_Strict):
     egress: list[EgressRule] = []
     allowDns: bool = False
+    # 0.0.0.0/0 or ::/0 (the whole internet) only with this explicit opt-in.
+    allowAnyDestination: bool = False
+
+    @model_validator(mode="after")
+    def _world_needs_opt_in(self) -> ProfileConfig:
+        for rule in self.egress:
+            if ipaddress.ip_network(rule.cidr).prefixlen == 0 and not self.allowAnyDestination:
+                raise ValueError(
+                    f"{rule.cidr} is every address: set allowAnyDestination: true to mean it"
+                )
+        return self
 
 
 class DnsConfig(_Strict):

@@ -20,8 +20,12 @@ import yaml
 from sbj_helpers import SYSTEM_NS
 
 
-def installed_config(kubectl, **sandbox_overrides):
-    """The operator configuration the chart installed (its config.yaml ConfigMap), parsed."""
+def installed_config(kubectl, egress_check: bool = False, **sandbox_overrides):
+    """The operator configuration the chart installed (its config.yaml ConfigMap), parsed.
+
+    Without `egress_check` the runner's egress pre-flight is left out: Pods these helpers start
+    directly get no profile NetworkPolicy, so they could never prove one enforced.
+    """
     from safeagent.config import parse_config
 
     configmaps = json.loads(kubectl("-n", SYSTEM_NS, "get", "configmaps", "-o", "json").stdout)["items"]
@@ -29,7 +33,16 @@ def installed_config(kubectl, **sandbox_overrides):
     raw = yaml.safe_load(text)
     if sandbox_overrides:
         raw = {**raw, "sandbox": {**raw.get("sandbox", {}), **sandbox_overrides}}
+    if not egress_check:
+        raw.pop("egressCheck", None)
     return parse_config(raw)
+
+
+def canary_address(kubectl, config) -> str:
+    """The egress canary's Service address, as the operator reads it at launch."""
+    canary = config.egressCheck.canary
+    return kubectl("-n", canary.namespace, "get", "service", canary.service,
+                   "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
 
 
 def made_up_job(namespace: str, source: dict, name: str = "direct", timeout_seconds: int = 20):

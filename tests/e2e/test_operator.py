@@ -168,7 +168,11 @@ def test_job_past_its_timeout_fails_and_its_pod_was_hardened(sandbox, kubectl):
             assert spec["securityContext"]["runAsNonRoot"] is True
             assert all(c["securityContext"]["readOnlyRootFilesystem"] for c in spec["containers"])
             policy = sandbox.get("networkpolicy", "safeagent-profile-none")["spec"]
-            assert not policy.get("egress") and not policy.get("ingress")
+            assert not policy.get("ingress")
+            # `none`: nothing but the egress canary's open port (the pre-flight's proof).
+            (only,) = policy.get("egress") or [{}]
+            assert only["ports"] == [{"port": 8081, "protocol": "TCP"}], policy
+            assert only["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "canary"
             assert policy["policyTypes"] == ["Ingress", "Egress"]
     status = sandbox.wait_phase(job, "Failed", timeout=120)
     assert status["reason"] == "Timeout" and status["timedOut"] is True

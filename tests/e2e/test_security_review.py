@@ -128,15 +128,17 @@ def test_operator_recognises_its_own_pod_as_the_api_server_returns_it(kubectl, n
     our own Pod, read back, must still be recognised, or a restart would fail a good job."""
     from safeagent import builders
 
-    from sandbox_pods import installed_config, made_up_job
+    from sandbox_pods import canary_address, installed_config, made_up_job
 
-    config = installed_config(kubectl)
+    config = installed_config(kubectl, egress_check=True)
+    address = canary_address(kubectl, config)
     job = made_up_job(namespace, source, name="adopt-me")
-    ours = builders.build_sandbox_pod(job, ["ls", "-la"], 256, config)
+    ours = builders.build_sandbox_pod(job, ["ls", "-la"], 256, config, canary_address=address)
     created = json.loads(json.dumps(ours))
     created["metadata"].pop("ownerReferences")  # the made-up job does not exist: the GC would reap the Pod
     kubectl("create", "-f", "-", input=json.dumps(created))
     served = json.loads(kubectl("-n", namespace, "get", "pod", ours["metadata"]["name"], "-o", "json").stdout)
     served["metadata"]["ownerReferences"] = ours["metadata"]["ownerReferences"]
     assert builders.pod_mismatch(ours, served) is None
-    assert builders.pod_mismatch(builders.build_sandbox_pod(job, ["rm", "x"], 256, config), served) is not None
+    other = builders.build_sandbox_pod(job, ["rm", "x"], 256, config, canary_address=address)
+    assert builders.pod_mismatch(other, served) is not None

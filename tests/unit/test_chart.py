@@ -381,3 +381,35 @@ def pod_labels(deployment: dict) -> dict:
 def test_an_egress_check_that_cannot_work_is_refused(flags, message):
     result = render_text(*flags, check=False)
     assert result.returncode != 0 and message in result.stderr
+
+
+def _egress(profile: str, cidr: str) -> list[str]:
+    return ["--set", f"networkProfiles.{profile}.egress[0].cidr={cidr}",
+            "--set", f"networkProfiles.{profile}.egress[0].ports[0].port=443",
+            "--set", f"networkProfiles.{profile}.egress[0].ports[0].protocol=TCP"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "why"),
+    [
+        (_egress("gitRead", "169.254.169.254/32"), "link-local"),
+        (_egress("gitRead", "fe80::1/128"), "link-local"),
+        (_egress("gitRead", "0.0.0.0/0"), "allowAnyDestination=true"),
+        (_egress("modelOnly", "::/0"), "allowAnyDestination=true"),
+    ],
+)
+def test_profiles_cannot_quietly_open_the_world_or_metadata(flags, why):
+    """Issue 10: refused where the profiles are configured (the operator refuses them too)."""
+    result = render_text(*flags, check=False)
+    assert result.returncode != 0 and why in result.stderr, result.stderr
+    assert render_text(*_egress("gitRead", "198.51.100.7/32"), check=False).returncode == 0
+
+
+def test_the_whole_internet_with_the_explicit_opt_in_still_excepts_metadata():
+    objects = render(*_egress("gitRead", "0.0.0.0/0"), "--set", "networkProfiles.gitRead.allowAnyDestination=true")
+    config = parse_config(yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]))
+    from safeagent.builders import build_network_policy
+    from safeagent.models import NetworkProfile
+
+    (rule, *_) = build_network_policy("ns", NetworkProfile.GIT_READ, config)["spec"]["egress"]
+    assert rule["to"][0]["ipBlock"]["except"][0] == "169.254.0.0/16"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safeagent import config
+from safeagent.config import ConfigError, parse_config
 from safeagent.models import NetworkProfile
 
 
@@ -181,3 +182,36 @@ def test_the_operator_namespace_cannot_be_a_sandbox_namespace(tmp_path):
         config.load_config(env)
     env[config.ENV_OPERATOR_NAMESPACE] = "elsewhere"
     assert config.load_config(env).namespaces == ["team-a", "safeagent-system"]
+
+
+# ------------------------------------------------ issue 10: profile destinations that open the world
+
+
+@pytest.mark.parametrize(
+    "cidr", ["169.254.169.254/32", "169.254.0.0/16", "fe80::/64", "fd00:ec2::254/128", "100.100.100.200/32"]
+)
+def test_a_profile_may_not_name_link_local_or_metadata_addresses(cidr):
+    with pytest.raises(ConfigError, match="link-local or cloud metadata"):
+        parse_config({"networkProfiles": {"git-read": {"egress": [{"cidr": cidr, "ports": [{"port": 443}]}]}}})
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_the_whole_internet_needs_an_explicit_opt_in(cidr):
+    profile = {"egress": [{"cidr": cidr, "ports": [{"port": 443}]}]}
+    with pytest.raises(ConfigError, match="allowAnyDestination"):
+        parse_config({"networkProfiles": {"git-read": profile}})
+    config = parse_config({"networkProfiles": {"git-read": {**profile, "allowAnyDestination": True}}})
+    assert config.networkProfiles[NetworkProfile.GIT_READ].allowAnyDestination is True
+
+
+def test_a_wide_destination_gets_the_metadata_ranges_cut_out():
+    from safeagent.builders import build_network_policy
+
+    config = parse_config({"networkProfiles": {"git-read": {
+        "allowAnyDestination": True,
+        "egress": [{"cidr": "0.0.0.0/0", "ports": [{"port": 443}]}, {"cidr": "::/0", "ports": [{"port": 443}]},
+                   {"cidr": "10.0.0.0/8", "ports": [{"port": 443}]}]}}})
+    blocks = [rule["to"][0]["ipBlock"] for rule in build_network_policy("ns", NetworkProfile.GIT_READ, config)["spec"]["egress"]]
+    assert blocks[0] == {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "100.100.100.200/32", "168.63.129.16/32"]}
+    assert blocks[1] == {"cidr": "::/0", "except": ["fe80::/10", "fd00:ec2::254/128"]}
+    assert blocks[2] == {"cidr": "10.0.0.0/8"}

@@ -69,6 +69,8 @@ def test_dry_run_renders_overrides_and_checks_them():
         {"SAFEAGENT_NFT_POD_CIDR": "10.0.0.0/8\ntable ip x {}"},
         {"SAFEAGENT_NFT_POD_CIDR": '10.0.0.0/8 comment "$(id)"'},
         {"SAFEAGENT_NFT_NO_SUCH_DEFINE": "10.0.0.0/8"},
+        {"SAFEAGENT_NFT_POD_IFACES": '{ "veth*"; flush ruleset }'},
+        {"SAFEAGENT_NFT_POD_IFACES": '{ "veth*" } accept'},
     ],
 )
 def test_bad_overrides_are_refused(env):
@@ -96,3 +98,22 @@ def test_node_filter_and_chart_defaults_allow_the_same_destinations():
         for port in rule["ports"]
     }
     assert chart and nft_elements() == chart
+
+
+def test_node_filter_and_operator_refuse_the_same_metadata_ranges():
+    """Issue 10: the ranges no profile may reach are dropped by the node filter too (IPv4 and IPv6)."""
+    from safeagent.config import NEVER_EGRESS
+
+    text = CONF.read_text()
+    dropped = set()
+    for name in ("NEVER_EGRESS", "NEVER_EGRESS6"):
+        block = re.search(rf"define {name} = \{{(.*?)\}}", text, re.S).group(1)
+        dropped |= {item.strip() for item in block.split(",")}
+    assert {str(network) for network in NEVER_EGRESS} <= dropped
+
+
+def test_traffic_to_the_node_is_matched_by_interface_too():
+    """A Pod's automatic fe80:: address is outside the pod ranges: the input hook must not rely on
+    source addresses alone."""
+    text = CONF.read_text()
+    assert re.search(r"iifname \$POD_IFACES jump sandbox_to_node", text)

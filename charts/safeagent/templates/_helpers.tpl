@@ -123,6 +123,16 @@ policy.custom.yaml: |
 {{- if eq (int .Values.egressCheck.canary.openPort) (int .Values.egressCheck.canary.closedPort) -}}
 {{- fail "egressCheck.canary.openPort and closedPort must differ" -}}
 {{- end -}}
+{{- range $name, $profile := .Values.networkProfiles -}}
+{{- range $profile.egress -}}
+{{- if and (has .cidr (list "0.0.0.0/0" "::/0")) (not $profile.allowAnyDestination) -}}
+{{- fail (printf "networkProfiles.%s: %s is every address: set networkProfiles.%s.allowAnyDestination=true to mean it" $name .cidr $name) -}}
+{{- end -}}
+{{- if regexMatch "^(169\\.254\\.|[fF][eE][89aAbB][0-9a-fA-F]?:)" .cidr -}}
+{{- fail (printf "networkProfiles.%s: %s is link-local (cloud metadata services answer there): no profile may reach it" $name .cidr) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" -}}
 {{- end -}}
