@@ -45,10 +45,7 @@ export RELEASE RELEASE_NAMESPACE
 # Extra flags for `make install`, e.g. HELM_FLAGS='--set policy.preset=execution'.
 HELM_FLAGS ?=
 
-.PHONY: chart-files wheelhouse images images-load install uninstall demo manifests lint e2e test
-chart-files: ## copy crds/*.yaml and configs/policy*.yaml into the chart (Helm reads only its own files)
-	charts/sync-files.sh
-
+.PHONY: wheelhouse images images-load install uninstall demo manifests lint e2e test
 wheelhouse: ## build the operator's Python wheels on the host (cached by pyproject.toml)
 	sandbox-images/build-images.sh wheelhouse
 
@@ -58,7 +55,7 @@ images: ## build the base, sandbox and operator images locally, without pulling
 images-load: ## load the sandbox and operator images into the kind cluster
 	kind load docker-image --name $(CLUSTER_NAME) safeagent/operator:dev safeagent/sandbox:dev
 
-install: chart-files ## install or upgrade the chart in the current cluster and wait for the operator
+install: ## install or upgrade the chart in the current cluster and wait for the operator
 	charts/install.sh $(HELM_FLAGS)
 
 uninstall: ## remove the release (CRDs, SandboxJobs and sandbox namespaces are kept)
@@ -67,12 +64,21 @@ uninstall: ## remove the release (CRDs, SandboxJobs and sandbox namespaces are k
 demo: venv ## cluster up, chart installed, example jobs run, an approval round trip shown
 	tests/demo/demo.sh
 
-manifests: chart-files ## render the chart into manifests/safeagent.yaml
+manifests: ## render the chart into manifests/safeagent.yaml
 	charts/render-manifests.sh
 
-lint: chart-files checkov ## helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
+lint: code-gates checkov ## the code gates, helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
 	helm lint --strict $(CHART)
 	bash -n charts/*.sh sandbox-images/build-images.sh configs/apply-nftables.sh tests/demo/demo.sh
+
+# Configured in operator/pyproject.toml. Tests get pyflakes and syntax errors only (their style is
+# not gated); the package gets the full rule set, mypy --strict and the import contracts.
+.PHONY: code-gates
+code-gates: venv ## ruff, mypy --strict and import-linter's layer contracts on the operator package
+	$(VENV)/bin/ruff check --config operator/pyproject.toml operator/safeagent
+	$(VENV)/bin/ruff check --config operator/pyproject.toml --select F,E9 tests
+	cd operator && $(abspath $(VENV))/bin/mypy
+	cd operator && $(abspath $(VENV))/bin/lint-imports pyproject.toml
 
 # checkov lives in a virtualenv of its own: its many pinned dependencies stay out of the operator's.
 CHECKOV_VERSION ?= 3.3.30
@@ -83,7 +89,7 @@ $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	touch $@
 
 .PHONY: checkov
-checkov: chart-files $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov's Kubernetes checks on the chart rendered with defaults and with every option on
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov's Kubernetes checks on the chart rendered with defaults and with every option on
 	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
 	helm template $(RELEASE) $(CHART) --namespace $(RELEASE_NAMESPACE) >"$$out/defaults.yaml" && \
 	helm template $(RELEASE) $(CHART) --namespace $(RELEASE_NAMESPACE) --set metrics.serviceMonitor.enabled=true \
@@ -119,8 +125,9 @@ bench: bench-policy bench-egress ## all benchmarks
 
 # --- operator (issue 4) ---
 .PHONY: crds crds-check
-crds: venv ## regenerate crds/ from the pydantic models (safeagent/models.py)
-	$(PY) -m safeagent.crdgen crds
+# The CRDs live in the chart (crds/ at the top is a link to it, for `kubectl apply -f crds/`).
+crds: venv ## regenerate the chart's crds/ from the pydantic models (safeagent/models.py)
+	$(PY) -m safeagent.crdgen $(CHART)/crds
 
-crds-check: venv ## fail if crds/ differs from a fresh generation
-	$(PY) -m safeagent.crdgen --check crds
+crds-check: venv ## fail if the chart's crds/ differs from a fresh generation
+	$(PY) -m safeagent.crdgen --check $(CHART)/crds

@@ -39,6 +39,7 @@ APPROVAL_EXPIRED = "ApprovalExpired"
 APPROVAL_MISMATCH = "ApprovalMismatch"
 SOURCE_REJECTED = "SourceRejected"
 SANDBOX_LAUNCHED = "SandboxLaunched"
+SANDBOX_WAITING = "SandboxPodWaiting"
 COMMAND_FINISHED = "CommandFinished"
 COMMAND_FAILED = "CommandFailed"
 POLICY_VIOLATION = "PolicyViolation"
@@ -54,6 +55,7 @@ WARNING_REASONS = frozenset(
         APPROVAL_EXPIRED,
         APPROVAL_MISMATCH,
         SOURCE_REJECTED,
+        SANDBOX_WAITING,
         COMMAND_FAILED,
         POLICY_VIOLATION,
         TIMED_OUT,
@@ -143,7 +145,7 @@ class Auditor:
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stdout is at the time of the line (a test may have replaced it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 

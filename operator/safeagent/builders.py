@@ -3,6 +3,10 @@
 Every object comes out whole, with the safe defaults baked in: a builder never reads the cluster,
 and nothing is left for a caller to remember. Names are deterministic (derived from the job's name
 and UID) so a restarted operator finds, rather than duplicates, what it created before.
+
+Over 400 lines on purpose: the sandbox Pod's builder and `pod_mismatch` (which decides whether an
+existing Pod is exactly the one we would build, before adopting it) must change together, and the
+Pod, its NetworkPolicy and the review Pod share the same hardened pieces.
 """
 
 from __future__ import annotations
@@ -348,7 +352,7 @@ def _covers(desired: Any, actual: Any, where: str) -> str | None:
     if isinstance(desired, list):
         if not isinstance(actual, list) or len(actual) != len(desired):
             return where
-        for index, (want, have) in enumerate(zip(desired, actual)):
+        for index, (want, have) in enumerate(zip(desired, actual, strict=True)):
             problem = _covers(want, have, f"{where}[{index}]")
             if problem:
                 return problem

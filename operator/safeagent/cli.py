@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from . import tree
 
@@ -23,16 +25,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _emit(decision: dict) -> None:
+def _emit(decision: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(decision) + "\n")
     sys.stdout.flush()
 
 
-def _bad_line(message: str) -> dict:
+def _bad_line(message: str) -> dict[str, Any]:
     return {"decision": "deny", "argv": None, "reason": "invalid_input", "message": message}
 
 
-def _check_jsonl(policy, decide) -> None:
+def _check_jsonl(policy: Any, decide: Callable[[Any, str], Any]) -> None:
     for number, raw in enumerate(sys.stdin.buffer, start=1):
         try:
             line = json.loads(raw.decode("utf-8"))
@@ -123,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         check = parser.check_parser  # type: ignore[attr-defined]
         return _policy_check(_check_arguments(words[2:], check), check)
     arguments = parser.parse_args(words)
-    return arguments.handler(arguments)
+    status: int = arguments.handler(arguments)
+    return status
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceMaxFiles: 5000               # source-tree caps checked before copying
       sourceMaxBytes: 104857600
       launchGraceSeconds: 120            # scheduling + preparation budget on top of timeoutSeconds
+      sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     egressCheck:                         # the pre-flight (safeagent.preflight); required to run
@@ -63,6 +64,9 @@ What cannot disarm the sandbox by accident (each refused with the field's path):
   - a sandbox namespace that is a system namespace: `kube-*` (kube-system, kube-public,
     kube-node-lease ...), `default`, or the operator's own namespace; and no namespaces at all
     (that would mean every namespace).
+
+Over 400 lines on purpose: the contract above and the guards below are one reviewable unit; every
+guard names the field it protects, and splitting them from the schema would hide which is which.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ ENV_NAMESPACES = "SAFEAGENT_NAMESPACES"
 ENV_OPERATOR_NAMESPACE = "SAFEAGENT_OPERATOR_NAMESPACE"
 # Where the sandbox Pod mounts the workspace; the policy must check paths against the same place.
 SANDBOX_WORKSPACE = "/workspace"
+# How long a job waits for a source that does not exist (it may be applied after the job, in the
+# same `kubectl apply`) before it fails SourceNotFound.
+DEFAULT_SOURCE_GRACE_SECONDS = 60
 
 
 class ConfigError(ValueError):
@@ -131,6 +138,7 @@ class SandboxConfig(_Strict):
     sourceMaxFiles: int = Field(default=5000, ge=1)
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=120, ge=10, le=3600)
+    sourceGraceSeconds: int = Field(default=DEFAULT_SOURCE_GRACE_SECONDS, ge=5, le=3600)
 
     @model_validator(mode="after")
     def _limits_hold_together(self) -> SandboxConfig:
@@ -364,28 +372,38 @@ def load_config(environ: dict[str, str] | None = None) -> OperatorConfig:
 
 
 class PolicyFile:
-    """The command policy at `path`, re-read whenever the file changes (a ConfigMap update).
+    """The command policy at `path`, re-read whenever it or the policy it extends changes (a
+    ConfigMap update).
 
-    `current()` raises PolicyError while the file is unreadable or invalid, so jobs wait (and,
+    `current()` raises PolicyError while a file is unreadable or invalid, so jobs wait (and,
     past their deadline, fail) rather than run under a policy nobody wrote.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._stamp: tuple[int, int, int] | None = None
+        self._sources: tuple[str, ...] = (path,)
+        self._stamp: tuple[tuple[int, int, int], ...] | None = None
         self._policy: object | None = None
 
-    def current(self) -> object:
-        from safeagent.policy import PolicyError, load_policy
+    def _stamp_of(self, sources: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
+        from safeagent.policy import PolicyError
 
-        try:
-            info = os.stat(self.path)
-        except OSError as error:
-            raise PolicyError(f"{self.path}: {error.strerror}") from None
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        stamps = []
+        for source in sources:
+            try:
+                info = os.stat(source)
+            except OSError as error:
+                raise PolicyError(f"{source}: {error.strerror}") from None
+            stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
+        return tuple(stamps)
+
+    def current(self) -> object:
+        from safeagent.policy import PolicyError, load_policy_files
+
+        stamp = self._stamp_of(self._sources)
         if stamp != self._stamp or self._policy is None:
             self._policy = None
-            policy = load_policy(self.path)
+            policy, sources = load_policy_files(self.path)
             # Path rules are checked against the policy's workspace; the sandbox Pod mounts the
             # workspace at a fixed place. A policy that assumes another one would check paths
             # against the wrong root, so it is refused rather than half-applied.
@@ -395,5 +413,6 @@ class PolicyFile:
                     f"the workspace at {SANDBOX_WORKSPACE!r}, so the policy must use that"
                 )
             self._policy = policy
-            self._stamp = stamp
+            self._sources = sources
+            self._stamp = stamp if sources == (self.path,) else self._stamp_of(sources)
         return self._policy

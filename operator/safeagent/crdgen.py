@@ -1,7 +1,8 @@
-"""Generate crds/*.yaml from the pydantic models in safeagent.models.
+"""Generate the CRDs (charts/safeagent/crds/*.yaml; `crds` at the top is a link) from the pydantic
+models in safeagent.models.
 
-    python -m safeagent.crdgen crds          # write crds/<group>_<plural>.yaml
-    python -m safeagent.crdgen --check crds  # exit 1 if a file differs from a fresh generation
+    python -m safeagent.crdgen charts/safeagent/crds          # write <group>_<plural>.yaml
+    python -m safeagent.crdgen --check charts/safeagent/crds  # exit 1 if a file differs
 
 Pydantic emits JSON Schema ($defs, $ref, anyOf-with-null, titles); the API server wants a
 *structural* OpenAPI v3 schema: every node typed, no references, no anyOf on types. `structural()`

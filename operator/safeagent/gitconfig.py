@@ -68,7 +68,7 @@ class GitConfigRejected(Exception):
         self.message = message
 
 
-def _git_config(path: str, *args: str) -> subprocess.CompletedProcess:
+def _git_config(path: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", "config", "--file", path, *args], capture_output=True,
                           env=_GIT_CONFIG_ENV, timeout=30, check=False)
 

@@ -31,14 +31,14 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import kopf
 
 from safeagent import audit, logs, metrics, reconcile
-from safeagent.metrics import METRICS
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
 from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
+from safeagent.metrics import METRICS
 from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
 
 log = logging.getLogger("safeagent.operator")
@@ -53,7 +53,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 
 class _Runtime:
     context: reconcile.Context | None = None
-    locks: dict[tuple[str, str], threading.Lock] = {}
+    locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
 
 
@@ -145,34 +145,41 @@ def run_job(namespace: str, name: str, uid: str | None) -> str | None:
     return phase
 
 
-def _job_is_active(status: dict[str, Any], **_: Any) -> bool:
+def _job_is_active(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in _TERMINAL
+
+
+def _namespaced(namespace: str | None) -> str:
+    """Every resource watched here is namespaced: Kopf passes its namespace (typed optional)."""
+    if not namespace:
+        raise kopf.PermanentError("a namespaced handler got an object without a namespace")
+    return namespace
 
 
 @kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def job_changed(namespace: str, name: str, uid: str, **_: Any) -> None:
-    run_job(namespace, name, uid)
+def job_changed(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+    run_job(_namespaced(namespace), name, uid)
 
 
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
-def job_tick(namespace: str, name: str, uid: str, **_: Any) -> None:
+def job_tick(namespace: str | None, name: str, uid: str, **_: Any) -> None:
     """Level-based safety net: progress even if an event was missed; enforces deadlines."""
-    run_job(namespace, name, uid)
+    run_job(_namespaced(namespace), name, uid)
 
 
 @kopf.on.event(*JOBS)
-def job_seen(event: dict[str, Any], namespace: str, name: str, status: dict[str, Any], **_: Any) -> None:
+def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kopf.Status, **_: Any) -> None:
     """Every SandboxJob as the watch sees it: the active-jobs gauge, nothing else."""
-    METRICS.track_job(namespace, name, status.get("phase"), deleted=event.get("type") == "DELETED")
+    METRICS.track_job(_namespaced(namespace), name, status.get("phase"), deleted=event.get("type") == "DELETED")
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_SANDBOX: "true"})
-def sandbox_pod_event(body: dict[str, Any], meta: dict[str, Any], namespace: str, **_: Any) -> None:
+def sandbox_pod_event(body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
     """A sandbox Pod changed: look at its job now instead of at the next tick."""
     try:
-        METRICS.observe_sandbox_pod(body)
+        METRICS.observe_sandbox_pod(dict(body))
     except Exception:  # metrics never keep a job from moving on
         log.exception("pod not observed for metrics", extra={"pod": meta.get("name")})
     job_name = (meta.get("annotations") or {}).get(ANNOTATION_JOB_NAME)
@@ -180,7 +187,7 @@ def sandbox_pod_event(body: dict[str, Any], meta: dict[str, Any], namespace: str
     if not job_name:
         return
     try:
-        run_job(namespace, job_name, job_uid)
+        run_job(_namespaced(namespace), job_name, job_uid)
     except (kopf.PermanentError, kopf.TemporaryError) as error:
         # The timer retries.
         log.info("pod event deferred", extra={"namespace": namespace, "job": job_name, "error": str(error)})
@@ -189,8 +196,9 @@ def sandbox_pod_event(body: dict[str, Any], meta: dict[str, Any], namespace: str
 @kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.update(*APPROVALS, field="spec", retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def approval_changed(namespace: str, name: str, spec: dict[str, Any], **_: Any) -> None:
+def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> None:
     ctx = _context()
+    namespace = _namespaced(namespace)
     job_name = spec.get("jobName")
     if not job_name:
         raise kopf.PermanentError("spec.jobName is missing")

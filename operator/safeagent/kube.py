@@ -26,6 +26,7 @@ from safeagent.models import GROUP, VERSION
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
+POD_EVENTS_LIMIT = 100  # the kubelet aggregates repeats into one Event with a count
 
 CallObserver = Callable[[str, str, Exception | None], None]
 
@@ -65,6 +66,8 @@ class Kube(Protocol):
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
     def get_service_address(self, namespace: str, name: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
@@ -85,7 +88,7 @@ def _translate(error: Exception, what: str, creating: bool = False) -> KubeError
         try:
             import json
 
-            detail = f"{what}: {json.loads(error.body).get('message', detail)}"
+            detail = f"{what}: {json.loads(error.body or '').get('message', detail)}"
         except (TypeError, ValueError, AttributeError):
             pass
         if status == 404:
@@ -119,9 +122,9 @@ class KubeApi:
         self._observer = observer
         if api_client is None:
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]  # the client is untyped
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
             api_client = client.ApiClient()
         self._client = api_client
         self._custom = client.CustomObjectsApi(api_client)
@@ -152,11 +155,11 @@ class KubeApi:
     # custom resources
 
     def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        return self._call(
+        return self._plain(self._call(
             f"get {plural}/{name}",
             self._custom.get_namespaced_custom_object,
             GROUP, VERSION, namespace, plural, name,
-        )
+        ))
 
     def _patch_custom_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
@@ -178,12 +181,12 @@ class KubeApi:
 
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]:
         metadata = body["metadata"]
-        return self._call(
+        return self._plain(self._call(
             f"create approvals/{metadata['name']}",
             self._custom.create_namespaced_custom_object,
             GROUP, VERSION, metadata["namespace"], "approvals", body,
             creating=True,
-        )
+        ))
 
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._patch_custom_status("approvals", namespace, name, status)
@@ -197,6 +200,13 @@ class KubeApi:
         )
         return self._plain(configmap)
 
+    def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]:
+        """Read only to tell whether a job's volume source exists."""
+        claim = self._call(
+            f"get persistentvolumeclaims/{name}",
+            self._core.read_namespaced_persistent_volume_claim, name, namespace,
+        )
+        return self._plain(claim)
     def get_service_address(self, namespace: str, name: str) -> str:
         """The cluster IP of a Service (NotFound when it has none)."""
         service = self._plain(
@@ -236,13 +246,25 @@ class KubeApi:
         )
 
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
-        return self._call(
+        text: str = self._call(
             f"get pods/{name}/log",
             self._core.read_namespaced_pod_log,
             name, namespace,
             container=container,
             limit_bytes=limit_bytes,
         )
+        return text
+
+    def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]:
+        """The Events about one Pod (by UID): the kubelet reports volume trouble only there."""
+        events = self._call(
+            "list events",
+            self._core.list_namespaced_event,
+            namespace,
+            field_selector=f"involvedObject.uid={pod_uid}",
+            limit=POD_EVENTS_LIMIT,
+        )
+        return [self._plain(item) for item in (events.items or [])]
 
     # network policies
 

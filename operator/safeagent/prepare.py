@@ -76,14 +76,14 @@ def configmap_data_dir(source_dir: str) -> str:
     try:
         target = os.readlink(link)
     except OSError:
-        raise Rejected("bad_configmap_layout", "the source is not a ConfigMap volume (no ..data link)")
+        raise Rejected("bad_configmap_layout", "the source is not a ConfigMap volume (no ..data link)") from None
     if "/" in target or not target.startswith("..") or target in ("..", "..data"):
         raise Rejected("bad_configmap_layout", f"..data points outside the volume: {target!r}")
     real = os.path.join(source_dir, target)
     try:
         info = os.lstat(real)
     except OSError:
-        raise Rejected("bad_configmap_layout", "..data names a directory that does not exist")
+        raise Rejected("bad_configmap_layout", "..data names a directory that does not exist") from None
     if not stat.S_ISDIR(info.st_mode):
         raise Rejected("bad_configmap_layout", "..data does not name a directory")
     return real
@@ -112,7 +112,7 @@ def copy_file(source: str, destination: str, budget: _Budget) -> None:
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise Rejected("changed_during_copy", f"cannot open {source!r} safely: {exc.strerror}")
+        raise Rejected("changed_during_copy", f"cannot open {source!r} safely: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -222,7 +222,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         git = sanitize_repository_config(workspace)
     except GitConfigRejected as exc:
-        raise Rejected(exc.reason, exc.message)
+        raise Rejected(exc.reason, exc.message) from None
     return {
         "kind": RESULT_KIND,
         "ok": True,

@@ -42,6 +42,9 @@ The termination message file, by contrast, is writable by every process of the c
 runner does not use it.
 
 Exit status: 0 when a record was written (the command's status is inside it), 2 for a bad SPEC.
+
+Over 400 lines on purpose: this is the trust base in one file that a reviewer reads top to bottom
+(the sandbox as its own package, with the wire contract split out, is issue 11 item 4).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import sys
+from typing import Any
 
 DEFAULT_MAX_FILES = 10_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -51,7 +52,7 @@ class _Walk:
         self.files = 0
         self.directories = 0
         self.bytes = 0
-        self.problems: list[dict] = []
+        self.problems: list[dict[str, Any]] = []
 
     def problem(self, reason: str, path: str, message: str) -> None:
         if len(self.problems) < MAX_LISTED_PROBLEMS:
@@ -97,11 +98,11 @@ class _Walk:
 
 
 def validate_tree(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     max_files: int = DEFAULT_MAX_FILES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
-) -> dict:
+) -> dict[str, Any]:
     """Validate the tree at ``path``; returns the report (``ok``, ``reason``, ``message``, counts, problems)."""
     root = os.fspath(path)
     walk = _Walk(max_files, max_bytes, max_depth)

@@ -100,6 +100,8 @@ def test_operator_is_denied(kubectl, verb, resource, namespace):
         ("create", "pods"), ("delete", "pods"), ("watch", "pods"), ("get", "pods/log"),
         ("patch", "sandboxjobs/status"), ("create", "approvals"), ("create", "networkpolicies"),
         ("create", "events"),
+        # a waiting Pod's own Events and whether a job's source exists (issue 11, item 8)
+        ("list", "events"), ("get", "persistentvolumeclaims"), ("get", "configmaps"),
     ],
 )
 def test_operator_may_do_its_job_in_the_sandbox_namespace(kubectl, verb, resource):

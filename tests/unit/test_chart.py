@@ -119,9 +119,15 @@ def test_operator_rbac_is_least_privilege():
     for resource, verb in [
         ("pods/log", "get"), ("sandboxjobs", "watch"), ("sandboxjobs/status", "patch"),
         ("approvals", "create"), ("approvals/status", "patch"), ("networkpolicies", "create"),
-        ("events", "create"),
+        ("events", "create"), ("events", "list"), ("persistentvolumeclaims", "get"), ("configmaps", "get"),
     ]:
         assert grants(rules, resource, verb), f"the operator needs {verb} on {resource}"
+    # Reading a waiting Pod's Events and whether a job's source exists (issue 11, item 8) adds
+    # reads only: no watch on Events, nothing but `get` on sources, nothing that writes them.
+    for resource, allowed in [("events", {"create", "patch", "list"}),
+                              ("persistentvolumeclaims", {"get"}), ("configmaps", {"get"})]:
+        verbs = {verb for _, _, rule in rules if resource in rule.get("resources", []) for verb in rule["verbs"]}
+        assert verbs == allowed, (resource, verbs)
     for verb in ("create", "update", "patch", "delete"):
         assert not grants(rules, "namespaces", verb)
 
@@ -160,20 +166,32 @@ def test_sandbox_namespaces_enforce_pod_security_restricted():
     assert not find(render("--set", "createSandboxNamespaces=false"), "Namespace")
 
 
+def _enforced_policy(objects: list[dict]) -> str:
+    """The text of the policy file the operator is told to enforce (SAFEAGENT_POLICY)."""
+    container = one(objects, "Deployment", OPERATOR)["spec"]["template"]["spec"]["containers"][0]
+    path = next(env["value"] for env in container["env"] if env["name"] == "SAFEAGENT_POLICY")
+    config = yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"])
+    assert config["policyPath"] == path and path.startswith("/etc/safeagent/")
+    return one(objects, "ConfigMap", "safeagent-policy")["data"][path.removeprefix("/etc/safeagent/")]
+
+
 @pytest.mark.parametrize(
     ("preset", "source"),
     [("inspect-only", "configs/policy.yaml"), ("execution", "configs/policy.execution.yaml")],
 )
 def test_policy_preset_selects_the_config_file(preset, source):
-    configmap = one(render("--set", f"policy.preset={preset}"), "ConfigMap", "safeagent-policy")
-    assert configmap["data"]["policy.yaml"].strip() == (REPO / source).read_text().strip()
+    objects = render("--set", f"policy.preset={preset}")
+    assert _enforced_policy(objects).strip() == (REPO / source).read_text().strip()
+    # every preset is there byte for byte, so that one can extend another by file name
+    data = one(objects, "ConfigMap", "safeagent-policy")["data"]
+    assert data["policy.yaml"].strip() == (REPO / "configs/policy.yaml").read_text().strip()
 
 
 def test_custom_policy_is_used_verbatim_and_restarts_the_operator(tmp_path):
     custom = tmp_path / "values.yaml"
     custom.write_text(yaml.safe_dump({"policy": {"preset": "custom", "custom": "max_output_kb: 8\n"}}))
     objects = render("-f", str(custom))
-    assert one(objects, "ConfigMap", "safeagent-policy")["data"]["policy.yaml"] == "max_output_kb: 8\n"
+    assert _enforced_policy(objects) == "max_output_kb: 8\n"
 
     def checksum(objs):
         return one(objs, "Deployment", OPERATOR)["spec"]["template"]["metadata"]["annotations"]["checksum/policy"]

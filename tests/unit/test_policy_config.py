@@ -1,9 +1,9 @@
 """Policy files: both shipped configs load; bad files are refused with the field path; docs match code."""
 
 import re
+from pathlib import Path
 import shutil
 import subprocess
-import textwrap
 
 import pytest
 
@@ -235,3 +235,76 @@ def test_git_option_tables_against_completion_helper(inspect_policy, subcommand)
     if len(real) < 5:
         pytest.skip("git gave no completion list here (not inside a git work tree?)")
     assert_prefixes_known(command, real)
+
+
+# ------------------------------------------------------- issue 11 item 5: a policy extends another
+
+
+def _write(directory, name, text):
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+BASE = """version: 1
+name: base
+max_output_kb: 8
+max_file_writes: 1
+programs:
+  ls: {}
+require_approval: []
+"""
+
+
+def test_the_execution_policy_extends_the_inspect_only_one():
+    from safeagent.policy import load_policy_files
+
+    policy, sources = load_policy_files(CONFIGS / "policy.execution.yaml")
+    assert [Path(s).name for s in sources] == ["policy.execution.yaml", "policy.yaml"]
+    assert policy.name == "execution" and policy.max_file_writes == 512
+    text = (CONFIGS / "policy.execution.yaml").read_text()
+    assert "extends: policy.yaml" in text and len(text.splitlines()) < 200  # no copy of its base
+
+
+def test_an_extension_adds_programs_and_replaces_named_values(tmp_path):
+    from safeagent.policy import load_policy
+
+    _write(tmp_path, "base.yaml", BASE)
+    path = _write(tmp_path, "more.yaml", "extends: base.yaml\nname: more\nmax_file_writes: 5\nprograms:\n  pwd: {operands: {max: 0}}\n")
+    policy = load_policy(path)
+    assert (policy.name, policy.max_output_kb, policy.max_file_writes) == ("more", 8, 5)
+    assert list(policy.programs) == ["ls", "pwd"]
+    assert decide(policy, "pwd").decision == "allow" and decide(policy, "ls").decision == "allow"
+
+
+@pytest.mark.parametrize(
+    ("extension", "message"),
+    [
+        ("extends: base.yaml\nprograms:\n  ls: {operands: {max: 0}}\n", "programs.ls: already defined in base.yaml"),
+        ("extends: base.yaml\npaths: {protected: []}\n", "cannot set 'paths'"),
+        ("extends: base.yaml\nlimits: {max_arguments: 4000}\n", "cannot set 'limits'"),
+        ("extends: ../base.yaml\n", "same directory"),
+        ("extends: /etc/passwd\n", "same directory"),
+        ("extends: missing.yaml\n", "cannot read the policy file"),
+        ("extends: chained.yaml\n", "only one level"),
+        ("extends: more.yaml\n", "only one level"),  # itself
+    ],
+)
+def test_an_extension_cannot_change_its_base(tmp_path, extension, message):
+    from safeagent.policy import PolicyError, load_policy
+
+    _write(tmp_path, "base.yaml", BASE)
+    _write(tmp_path, "chained.yaml", "extends: base.yaml\n")
+    path = _write(tmp_path, "more.yaml", extension)
+    with pytest.raises(PolicyError, match=re.escape(message)):
+        load_policy(path)
+
+
+def test_a_policy_file_follows_a_change_of_its_base(tmp_path):
+    from safeagent.config import PolicyFile
+
+    base = _write(tmp_path, "base.yaml", BASE)
+    policy = PolicyFile(str(_write(tmp_path, "more.yaml", "extends: base.yaml\nname: more\n")))
+    assert policy.current().max_output_kb == 8
+    base.write_text(BASE.replace("max_output_kb: 8", "max_output_kb: 16"))
+    assert policy.current().max_output_kb == 16

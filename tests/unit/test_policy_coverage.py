@@ -8,7 +8,6 @@ README; the test keeps it at 98% or more, while every attack table stays 100% re
 tables have their own tests).
 """
 
-import pytest
 
 from safeagent.policy import decide
 

@@ -44,6 +44,9 @@ class FakeKube:
         self.network_policies: dict[str, dict] = {}
         # The source every job names (spec.source.configMap.name "repo").
         self.configmaps: dict[str, dict] = {"repo": {"data": {"delete-me.txt": "bye\n"}}}
+        # The volume source the PVC jobs name (spec.source.persistentVolumeClaim.claimName "repos").
+        self.claims: dict[str, dict] = {"repos": {"metadata": {"name": "repos"}}}
+        self.pod_events: dict[str, list[dict]] = {}  # Pod UID -> its Events
         self.services: dict[str, str] = {"safeagent-canary": "10.96.7.7"}
         self.logs: dict[tuple[str, str], str] = {}
         self.events: list[tuple[str, str, str]] = []
@@ -115,6 +118,15 @@ class FakeKube:
             raise NotFound(name)
         return copy.deepcopy(self.configmaps[name])
 
+    def get_persistent_volume_claim(self, namespace, name):
+        self._maybe_fail("get_persistent_volume_claim")
+        if name not in self.claims:
+            raise NotFound(name)
+        return copy.deepcopy(self.claims[name])
+
+    def list_pod_events(self, namespace, pod_uid):
+        self._maybe_fail("list_pod_events")
+        return copy.deepcopy(self.pod_events.get(pod_uid, []))
     def get_service_address(self, namespace, name):
         self._maybe_fail("get_service_address")
         if name not in self.services:
@@ -841,6 +853,118 @@ def test_a_command_that_fills_a_scratch_volume_is_reported(world):
     assert st["reason"] == "DiskLimitReached" and "tmp" in st["message"] and st["exitCode"] == 1
 
 
+# --------------------------------------------------- issue 11 item 8: Pod trouble shows in the job
+
+
+def _waiting_reasons(world):
+    return [reason for reason in reasons(world.kube) if reason == "SandboxPodWaiting"]
+
+
+def test_a_missing_configmap_shows_at_once_and_ends_the_job_after_the_grace(world):
+    world.kube.configmaps.clear()
+    world.kube.add_job("list", "ls")
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    st = status(world, "list")
+    assert st["reason"] == "SourceNotFound" and "the source ConfigMap repo does not exist" in st["message"]
+    pod = st["podName"]
+    assert st["message"].startswith(f"Pod {pod} is waiting")
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    assert len(_waiting_reasons(world)) == 1  # one record per change, not per pass
+    world.clock.advance(world.ctx.config.sandbox.sourceGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    st = status(world, "list")
+    assert (st["reason"], st["message"]) == ("SourceNotFound", "the source ConfigMap repo does not exist")
+    assert world.kube.pods == {} and reasons(world.kube)[-1] == "JobFailed"
+
+
+def test_a_source_that_appears_within_the_grace_clears_the_trouble(world):
+    saved = world.kube.configmaps.pop("repo")
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    assert status(world, "list")["reason"] == "SourceNotFound"
+    world.kube.configmaps["repo"] = saved
+    world.clock.advance(world.ctx.config.sandbox.sourceGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    st = status(world, "list")
+    assert (st["reason"], st["message"]) == ("launched", f"sandbox Pod {st['podName']} launched")
+    world.kube.finish_pod(st["podName"], runner_record())
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Succeeded"
+
+
+def test_a_missing_volume_source_ends_the_job(world):
+    world.kube.claims.clear()
+    world.kube.add_job("list", "ls", source=PVC)
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    st = status(world, "list")
+    assert (st["phase"], st["reason"]) == ("Running", "SourceNotFound")
+    assert "PersistentVolumeClaim repos" in st["message"]
+    world.clock.advance(world.ctx.config.sandbox.sourceGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
+    assert status(world, "list")["reason"] == "SourceNotFound"
+
+
+def test_a_missing_volume_source_ends_a_job_that_needs_an_approval(world):
+    world.kube.claims.clear()
+    world.kube.add_job("rm", "rm delete-me.txt", source=PVC)
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Pending"
+    assert status(world, "rm")["reason"] == "reviewing_source"  # the review Pod was just created
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Pending"
+    assert status(world, "rm")["reason"] == "SourceNotFound"
+    world.clock.advance(world.ctx.config.sandbox.sourceGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
+    assert status(world, "rm")["reason"] == "SourceNotFound"
+    assert world.kube.pods == {} and world.kube.approvals == {}
+
+
+def test_an_image_that_is_not_present_shows_and_the_timeout_says_so(world):
+    world.kube.add_job("slow", "ls", timeoutSeconds=10)
+    reconcile.reconcile_job(world.ctx, NS, "slow")
+    pod = status(world, "slow")["podName"]
+    world.kube.pods[pod]["status"] = {
+        "phase": "Pending",
+        "initContainerStatuses": [{"name": "prepare", "state": {"waiting": {
+            "reason": "ErrImageNeverPull",
+            "message": 'Container image "safeagent/sandbox:dev" is not present with pull policy of Never'}}}],
+    }
+    assert reconcile.reconcile_job(world.ctx, NS, "slow") == "Running"
+    st = status(world, "slow")
+    assert st["reason"] == "ImageNotPresent" and "is not present" in st["message"]
+    world.clock.advance(10 + world.ctx.config.sandbox.launchGraceSeconds + 1)
+    assert reconcile.reconcile_job(world.ctx, NS, "slow") == "Failed"
+    st = status(world, "slow")
+    assert st["reason"] == "Timeout" and "is not present" in st["message"]  # the image is not the source: no early end
+
+
+def test_volume_trouble_is_read_from_the_pods_events(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    pod = world.kube.pods[status(world, "list")["podName"]]
+    world.kube.pod_events[pod["metadata"]["uid"]] = [{
+        "type": "Warning", "reason": "FailedMount", "lastTimestamp": "2025-01-01T12:00:05Z",
+        "message": 'MountVolume.SetUp failed for volume "source" : rpc error: code = DeadlineExceeded',
+    }]
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    assert status(world, "list")["reason"] == "VolumeMountFailed"
+
+
+def test_unreadable_events_or_source_never_fail_the_job(world):
+    world.kube.add_job("list", "ls")
+    world.kube.fail("list_pod_events", Invalid("events is forbidden"), times=5)
+    world.kube.fail("get_configmap", Invalid("configmaps is forbidden"), times=5)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    assert status(world, "list")["reason"] == "launched"
+
+
+def test_a_started_pod_is_not_asked_about_its_source(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    pod = status(world, "list")["podName"]
+    world.kube.pods[pod]["status"] = {"phase": "Running"}
+    world.kube.configmaps.clear()  # deleted after the copy: it no longer matters
+    world.kube.fail("list_pod_events", AssertionError("not asked"), times=1)
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Running"
+    assert status(world, "list")["reason"] == "launched"
 # ---------------------------------------------------------------- issue 10: egress pre-flight
 
 EGRESS_CHECK = {"deadlineSeconds": 20, "canary": {

@@ -46,32 +46,44 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: canary
 {{- end -}}
 
-{{/* The policy file chosen by policy.preset; fails the render on a contradictory choice. */}}
-{{- define "safeagent.policyText" -}}
-{{- $text := include "safeagent.policyChoice" . -}}
-{{- if eq (trim $text) "" -}}
-{{- fail "the chosen policy is empty: the chart's files/policy*.yaml are missing (run `make chart-files`)" -}}
-{{- end -}}
-{{- $text -}}
-{{- end -}}
-
-{{- define "safeagent.policyChoice" -}}
+{{/* The file name of the policy the operator enforces, chosen by policy.preset; fails the render
+     on a contradictory choice or a preset whose file the chart does not hold. */}}
+{{- define "safeagent.policyFile" -}}
 {{- $preset := .Values.policy.preset -}}
 {{- if and (ne $preset "custom") (ne (trim .Values.policy.custom) "") -}}
 {{- fail (printf "policy.custom is set but policy.preset is %q: set policy.preset=custom to use it" $preset) -}}
 {{- end -}}
+{{- $file := "" -}}
 {{- if eq $preset "inspect-only" -}}
-{{- .Files.Get "files/policy.yaml" -}}
+{{- $file = "policy.yaml" -}}
 {{- else if eq $preset "execution" -}}
-{{- .Files.Get "files/policy.execution.yaml" -}}
+{{- $file = "policy.execution.yaml" -}}
 {{- else if eq $preset "custom" -}}
 {{- if eq (trim .Values.policy.custom) "" -}}
 {{- fail "policy.preset is custom but policy.custom is empty: give the whole policy file as YAML text" -}}
 {{- end -}}
-{{- .Values.policy.custom -}}
+{{- $file = "policy.custom.yaml" -}}
 {{- else -}}
 {{- fail (printf "policy.preset must be inspect-only, execution or custom, not %q" $preset) -}}
 {{- end -}}
+{{- if and (ne $preset "custom") (eq (trim (.Files.Get (printf "files/%s" $file))) "") -}}
+{{- fail (printf "the chart's files/%s is missing or empty" $file) -}}
+{{- end -}}
+{{- $file -}}
+{{- end -}}
+
+{{/* The policy ConfigMap's data: every preset the chart holds (files/policy*.yaml, byte for byte,
+     so that a policy can extend another by file name), plus policy.custom.yaml when chosen. */}}
+{{- define "safeagent.policyData" -}}
+{{- $chosen := include "safeagent.policyFile" . -}}
+{{- range $path, $_ := .Files.Glob "files/policy*.yaml" }}
+{{ base $path }}: |
+  {{- $.Files.Get $path | nindent 2 }}
+{{- end }}
+{{- if eq $chosen "policy.custom.yaml" }}
+policy.custom.yaml: |
+  {{- .Values.policy.custom | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* The port of Kopf's /healthz in the operator Pod. */}}

@@ -10,7 +10,7 @@ Pure Python, no I/O besides reading the policy file. See configs/README.md for k
 from .decision import ALLOW, DENY, REASONS, REQUIRE_APPROVAL, Decision
 from .engine import decide
 from .errors import PolicyError
-from .loader import load_policy, parse_policy
+from .loader import load_policy, load_policy_files, parse_policy
 from .model import Policy
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "PolicyError",
     "decide",
     "load_policy",
+    "load_policy_files",
     "parse_policy",
 ]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .model import FIND_PREDICATE, LONG_OPTION, SHORT_OPTION, PLAIN_TOKEN
+from .model import FIND_PREDICATE, LONG_OPTION, PLAIN_TOKEN, SHORT_OPTION
 
 #: Interpreters that may start a fixed module of an allowed program (and nothing else).
 MODULE_LAUNCHERS = frozenset({"python3"})

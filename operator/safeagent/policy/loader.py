@@ -1,4 +1,5 @@
-"""Read a policy file: YAML (no aliases, no duplicate keys) parsed into a `Policy`."""
+"""Read a policy file: YAML (no aliases, no duplicate keys) parsed into a `Policy`; a file may
+extend another (extends.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import yaml
 from pydantic import ValidationError
 
+from . import extends
 from .errors import PolicyError
 from .model import Policy
 
@@ -62,15 +64,15 @@ def format_validation_error(source: str, error: ValidationError, limit: int = 8)
 def parse_policy(document: object, source: str = "<policy>") -> Policy:
     if not isinstance(document, dict):
         raise PolicyError(f"{source}: the policy must be a mapping of keys, not {type(document).__name__}")
+    if extends.EXTENDS in document:
+        raise PolicyError(f"{source}: extends: only a policy file can extend another (load_policy reads both)")
     try:
         return Policy.model_validate(document)
     except ValidationError as error:
         raise PolicyError(format_validation_error(source, error)) from None
 
 
-def load_policy(path: str | os.PathLike) -> Policy:
-    """Load and validate a policy file; raises PolicyError naming the file and the field path."""
-    source = os.fspath(path)
+def _read_document(source: str) -> object:
     try:
         with open(source, "rb") as handle:
             data = handle.read(MAX_POLICY_BYTES + 1)
@@ -79,9 +81,25 @@ def load_policy(path: str | os.PathLike) -> Policy:
     if len(data) > MAX_POLICY_BYTES:
         raise PolicyError(f"{source}: the policy file is larger than {MAX_POLICY_BYTES} bytes")
     try:
-        document = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
+        return yaml.load(data.decode("utf-8"), Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
     except UnicodeDecodeError:
         raise PolicyError(f"{source}: the policy file is not UTF-8 text") from None
     except yaml.YAMLError as error:
         raise PolicyError(f"{source}: not valid YAML: {error}") from None
-    return parse_policy(document, source)
+
+
+def load_policy_files(path: str | os.PathLike) -> tuple[Policy, tuple[str, ...]]:
+    """A policy file (and the base it extends, if any), validated, with the paths it was read from."""
+    source = os.fspath(path)
+    document = _read_document(source)
+    sources = [source]
+    if isinstance(document, dict) and extends.EXTENDS in document:
+        base = extends.base_path(source, document)
+        document = extends.extend(_read_document(base), document, source, base)
+        sources.append(base)
+    return parse_policy(document, source), tuple(sources)
+
+
+def load_policy(path: str | os.PathLike) -> Policy:
+    """Load and validate a policy file; raises PolicyError naming the file and the field path."""
+    return load_policy_files(path)[0]

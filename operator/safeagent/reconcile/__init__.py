@@ -1,0 +1,57 @@
+"""Observe -> decide -> converge, for SandboxJobs and Approvals. No Kopf in here.
+
+`reconcile_job` (ensure.py) is the one ensure-function behind every SandboxJob handler (create,
+resume, the periodic timer, and nudges from Pod and Approval events). It always starts from a
+fresh GET of the job, so it is level-based: whatever happened before (a crash, a lost event, a
+duplicate call), it looks at the stored status and the children, and takes the next step:
+
+  no decision        -> decide.py: policy decision; deny -> Denied (no Pod ever)
+  require_approval   -> approval.py: pin the source's content (source.py), create the Approval
+                        (deterministic name, owned by the job) -> AwaitingApproval
+  awaiting approval  -> approval.py: Approved and bound to this UID + spec hash + argv + source
+                        digest -> launch; Denied -> Denied; too old -> Expired / Failed
+  allowed/approved   -> launch.py: NetworkPolicy of the profile, then the Pod under a name derived
+                        from the UID (AlreadyExists = our Pod from before a restart: adopt it)
+                        -> Running
+  running            -> observe.py: a Pod that has not started says what it waits for
+                        (waiting.py, trouble.py; a missing source ends the job SourceNotFound);
+                        a finished Pod: read the runner's record, judge it (outcome.py), copy it
+                        into status, delete the Pod; preparation refused the source -> Rejected
+  final phase        -> make sure no Pod is left
+
+Each step returns a typed `status.Update`; `job.Job.apply` is the one place that writes it (one
+status merge patch, then one audit record). Callers must serialise calls for one job
+(handlers.py holds a lock per job); two operators must not run at once.
+
+Errors: errors.py, one taxonomy deciding retry by type (PermanentFailure, TransientFailure).
+"""
+
+from safeagent.models import SandboxJob
+from safeagent.reconcile.approval import approval_mismatch, reconcile_approval, record_approval_decision
+from safeagent.reconcile.context import Context, default_decided_by
+from safeagent.reconcile.deadlines import parse_time, timestamp
+from safeagent.reconcile.ensure import reconcile_job
+from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
+from safeagent.reconcile.outcome import Outcome, outcome_of
+from safeagent.reconcile.source import SOURCE_WAIT_SECONDS
+from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
+
+__all__ = [
+    "SOURCE_WAIT_SECONDS",
+    "STATUS_STREAM_BUDGET",
+    "Context",
+    "Outcome",
+    "PermanentFailure",
+    "ReconcileError",
+    "SandboxJob",
+    "TransientFailure",
+    "approval_mismatch",
+    "default_decided_by",
+    "fit_for_status",
+    "outcome_of",
+    "parse_time",
+    "reconcile_approval",
+    "reconcile_job",
+    "record_approval_decision",
+    "timestamp",
+]

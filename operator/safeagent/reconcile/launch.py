@@ -1,0 +1,58 @@
+"""Step 3, launch: the profile's NetworkPolicy, then the sandbox Pod under a name derived from the
+job's UID (a Pod already under that name is adopted only if it is exactly the one we would build),
+given the egress canary's address for the runner's pre-flight.
+"""
+
+from __future__ import annotations
+
+from safeagent import audit, builders
+from safeagent.kube import NotFound
+from safeagent.models import JobPhase
+from safeagent.reconcile import pods
+from safeagent.reconcile.errors import TransientFailure
+from safeagent.reconcile.job import Job
+from safeagent.reconcile.status import ConditionChange, Update, progress
+
+LAUNCHED = "launched"
+
+
+def launched_message(pod: str) -> str:
+    return f"sandbox Pod {pod} launched"
+
+
+def _canary_address(job: Job) -> str | None:
+    """Where the runner proves its Pod's egress filtered (safeagent.preflight); no canary, no run:
+    the job waits for it and, past its deadline, gives up."""
+    check = job.ctx.config.egressCheck
+    if check is None:
+        return None
+    try:
+        return job.ctx.kube.get_service_address(check.canary.namespace, check.canary.service)
+    except NotFound as error:
+        raise TransientFailure(f"egress canary missing: {error}") from error
+
+
+def launch(job: Job) -> Update:
+    ctx = job.ctx
+    limits = job.status.limits
+    assert limits is not None  # recorded with the decision, before any launch
+    # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
+    ctx.kube.apply_network_policy(
+        builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
+    )
+    pod = builders.build_sandbox_pod(
+        job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
+        source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
+    )
+    name = pod["metadata"]["name"]
+    created = pods.create_or_adopt(job, pod)
+    return progress(
+        audit.SANDBOX_LAUNCHED,
+        (ConditionChange("Launched", "True", audit.SANDBOX_LAUNCHED, f"Pod {name}"),),
+        phase=JobPhase.RUNNING,
+        podName=name,
+        podUid=pods.uid_of(created),
+        startTime=job.now(),
+        reason=LAUNCHED,
+        message=launched_message(name),
+    )

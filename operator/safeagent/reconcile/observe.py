@@ -1,0 +1,98 @@
+"""Step 4, observe and finish: read the running Pod and, once it is done, the runner's record.
+
+The Pod must still be the one we launched (its UID), before and after its log is read. A
+preparation step that refused the source ends the job Rejected; a finished runner's record is
+copied into status (streams trimmed to what etcd can hold) and judged by outcome.outcome_of. A Pod
+that has not started says what it waits for (waiting.py); past launch grace + timeout the job
+times out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from safeagent import audit, builders
+from safeagent.models import JobPhase, PrepareResult, RunnerResult
+from safeagent.reconcile import outcome, pods, waiting
+from safeagent.reconcile.deadlines import is_past, run_budget_seconds
+from safeagent.reconcile.job import Job
+from safeagent.reconcile.launch import LAUNCHED, launched_message
+from safeagent.reconcile.status import Update, finished, fit_for_status
+
+
+def _replaced(name: str) -> Update:
+    message = f"Pod {name} was replaced by another object; its output is not trusted"
+    return finished(JobPhase.FAILED, "PodReplaced", message, audit.JOB_FAILED)
+
+
+def _still_ours(job: Job, name: str) -> bool:
+    """After reading a log by name: was it still our Pod? (A name never returns to an old UID.)"""
+    return pods.is_ours(pods.get_or_empty(job, name), job.status.podUid)
+
+
+def _log_limit(max_output_kb: int) -> int:
+    # Two capped streams, JSON-escaped (at most 6 bytes per byte), plus the rest of the record.
+    return 2 * 6 * max_output_kb * 1024 + 256 * 1024
+
+
+def observe(job: Job) -> Update | None:
+    name = job.status.podName or ""
+    pod = pods.get_or_empty(job, name)
+    if not pod:
+        message = f"Pod {name} disappeared before its result was read"
+        return finished(JobPhase.FAILED, "PodLost", message, audit.JOB_FAILED)
+    if not pods.is_ours(pod, job.status.podUid):
+        return _replaced(name)
+    pod_status = pod.get("status") or {}
+    prepare = pods.terminated(pod_status.get("initContainerStatuses"), builders.PREPARE_CONTAINER)
+    if prepare is not None and prepare.get("exitCode") not in (0, None):
+        return _prepare_refused(job, name, prepare)
+    if pod_status.get("phase") not in ("Succeeded", "Failed"):
+        return _still_running(job, name, pod)
+    runner = pods.terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
+    limits = job.status.limits
+    assert limits is not None  # recorded with the decision, before any launch
+    result = pods.read_record(job, name, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(limits.maxOutputKb))
+    if not _still_ours(job, name):
+        return _replaced(name)
+    if result is None:
+        return finished(*outcome.no_record_outcome(pod_status.get("reason"), runner.get("exitCode") if runner else None))
+    return _with_result(job, result, limits.maxFileWrites)
+
+
+def _prepare_refused(job: Job, name: str, terminated: dict[str, Any]) -> Update:
+    record = pods.read_record(job, name, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
+    if not _still_ours(job, name):
+        return _replaced(name)
+    return finished(*outcome.prepare_outcome(terminated.get("exitCode"), record))
+
+
+def _still_running(job: Job, name: str, pod: dict[str, Any]) -> Update | None:
+    config = job.ctx.config.sandbox
+    budget = run_budget_seconds(job.model.spec.timeoutSeconds, config.launchGraceSeconds)
+    if is_past(job.ctx.now(), job.status.startTime, budget):
+        message = f"no result within {budget} seconds of launch{waiting.waited_for(job)}"
+        return finished(JobPhase.FAILED, "Timeout", message, audit.TIMED_OUT)
+    trouble = waiting.look(job, pod)
+    return waiting.waiting_update(job, trouble, job.status.startTime, (LAUNCHED, launched_message(name)))
+
+
+def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update:
+    judged = outcome.outcome_of(result, max_file_writes, job.model.spec.timeoutSeconds)
+    if judged.reason == outcome.EGRESS_NOT_ENFORCED:
+        return finished(*judged)  # nothing ran: no exit code, no output, no changed files
+    stdout, stdout_cut = fit_for_status(result.stdout)
+    stderr, stderr_cut = fit_for_status(result.stderr)
+    return finished(
+        *judged,
+        exitCode=result.exitCode,
+        timedOut=result.timedOut,
+        stdout=stdout,
+        stderr=stderr,
+        stdoutBytes=result.stdoutBytes,
+        stderrBytes=result.stderrBytes,
+        stdoutTruncated=result.stdoutTruncated or stdout_cut,
+        stderrTruncated=result.stderrTruncated or stderr_cut,
+        changedFiles=result.changedFiles,
+        egressCheckMs=result.egress.elapsedMs if result.egress else None,
+    )

@@ -1,0 +1,89 @@
+"""Pinning the source a human will review: the content digest the Approval carries.
+
+A ConfigMap is read and digested here (the same digest the preparation step computes over its
+copy). A volume cannot be read by the operator, so a review Pod runs only the preparation step on
+it, with no network, and reports the digest; the run's preparation step later refuses any other
+content.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from safeagent import audit, builders
+from safeagent.config import DEFAULT_SOURCE_GRACE_SECONDS
+from safeagent.kube import NotFound
+from safeagent.models import JobPhase, NetworkProfile, PrepareResult
+from safeagent.prepare import Rejected as SourceRejected
+from safeagent.prepare import configmap_digest
+from safeagent.reconcile import outcome, pods, waiting
+from safeagent.reconcile.deadlines import is_past
+from safeagent.reconcile.errors import TransientFailure
+from safeagent.reconcile.job import Job
+from safeagent.reconcile.status import MAX_MESSAGE, Update, finished, progress
+
+# Default of sandbox.sourceGraceSeconds: how long a job waits for its source to appear.
+SOURCE_WAIT_SECONDS = DEFAULT_SOURCE_GRACE_SECONDS
+REVIEWING = "reviewing_source"
+
+
+def pin(job: Job) -> str | Update | None:
+    """The source's content digest, or the status change to make first (None: not known yet)."""
+    source = job.model.spec.source
+    if source.configMap is None:
+        return _pin_volume(job)
+    name = source.configMap.name
+    try:
+        configmap = job.ctx.kube.get_configmap(job.namespace, name)
+    except NotFound:
+        if not is_past(job.ctx.now(), job.status.decidedAt, job.ctx.config.sandbox.sourceGraceSeconds):
+            raise TransientFailure(f"ConfigMap {name} not found (yet)") from None
+        message = f"the source ConfigMap {name} does not exist"
+        return finished(JobPhase.FAILED, "SourceNotFound", message, audit.JOB_FAILED)
+    files = {key: str(text).encode() for key, text in (configmap.get("data") or {}).items()}
+    for key, encoded in (configmap.get("binaryData") or {}).items():
+        files[key] = base64.b64decode(encoded)
+    try:
+        return configmap_digest(files)
+    except SourceRejected as rejected:
+        return finished(JobPhase.REJECTED, rejected.reason, rejected.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
+
+
+def _reviewing_message(pod: str) -> str:
+    return f"Pod {pod} is copying the source to pin its content for the review"
+
+
+def _pin_volume(job: Job) -> str | Update | None:
+    """A volume source's digest, from a review Pod that only copies it."""
+    ctx = job.ctx
+    name = job.status.reviewPodName
+    if not name:
+        ctx.kube.apply_network_policy(
+            builders.build_network_policy(job.namespace, NetworkProfile.NONE, ctx.config)
+        )
+        created = pods.create_or_adopt(job, builders.build_review_pod(job.model, ctx.config))
+        created_name = created["metadata"]["name"]
+        return progress(
+            reviewPodName=created_name,
+            reviewPodUid=pods.uid_of(created),
+            reason=REVIEWING,
+            message=_reviewing_message(created_name),
+        )
+    pod = pods.get_or_empty(job, name)
+    if pods.uid_of(pod) != job.status.reviewPodUid:
+        message = f"review Pod {name} disappeared or was replaced"
+        return finished(JobPhase.FAILED, "PodLost", message, audit.JOB_FAILED)
+    if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+        # The review budget runs from the decision (`or now`: a job decided before it was recorded).
+        since = job.status.decidedAt or job.now()
+        if is_past(ctx.now(), since, 2 * ctx.config.sandbox.launchGraceSeconds):
+            message = f"review Pod {name} did not finish{waiting.waited_for(job)}"
+            return finished(JobPhase.FAILED, "Timeout", message, audit.TIMED_OUT)
+        trouble = waiting.look(job, pod)
+        return waiting.waiting_update(job, trouble, since, (REVIEWING, _reviewing_message(name)))
+    record = pods.read_record(job, name, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
+    job.delete_pods()
+    result = outcome.review_outcome(record)
+    if isinstance(result, str):
+        return result
+    return finished(*result)
