@@ -15,8 +15,9 @@ Two layers, both applied to every sandbox:
 1. `sanitize_repository_config` (preparation step) neutralises EVERY git directory git could open
    in the copied tree, not only the top-level one: the top-level `.git`, every directory named
    `.git` anywhere, every git directory inside one of those (`.git/modules/**`), every directory a
-   nested gitfile points at, and the workspace root itself when it is shaped like a (bare) git
-   directory. In each, `config` is rewritten to an allow-list of inert keys (read with
+   nested gitfile points at (the gitfile is rewritten to name it by absolute path, so that every
+   reader, git or ripgrep, resolves it alike), and the workspace root itself when it is shaped like
+   a (bare) git directory. In each, `config` is rewritten to an allow-list of inert keys (read with
    `git config --file`, which never follows includes) and `config.worktree` is deleted; a
    `worktrees/` directory (the administrative files of linked worktrees, whose checkouts are
    outside the source) is deleted. Rejected, with a stable reason, because what they name is
@@ -84,6 +85,8 @@ _OVERRIDES = (
 GIT_SAFE_ENV: dict[str, str] = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
+    # the image's /etc/gitattributes (absent): what git reads is the repository's, nothing else
+    "GIT_ATTR_NOSYSTEM": "1",
     "GIT_PAGER": "cat",
     "GIT_TERMINAL_PROMPT": "0",
     # `git status` would otherwise refresh .git/index (an inspection that writes).
@@ -179,6 +182,20 @@ def _gitfile_target(workspace: str, gitfile: str) -> str | None:
     return target if _is_dir(target) else None
 
 
+def _name_absolutely(gitfile: str, target: str) -> None:
+    """Rewrite a nested gitfile to name its target by absolute path.
+
+    git resolves a relative `gitdir:` against the gitfile's own directory, ripgrep (13) against the
+    directory it was started in: `sub/.git` saying `gitdir: ../.git/modules/sub` sends ripgrep to
+    `/.git/modules/sub`, outside the workspace. Named absolutely, both read the same, checked place.
+    """
+    fresh = gitfile + ".safeagent"
+    with open(fresh, "x") as handle:
+        handle.write(f"gitdir: {target}\n")
+    os.chmod(fresh, 0o644)
+    os.replace(fresh, gitfile)
+
+
 def git_directories(workspace: str) -> list[str]:
     """Every directory of the tree that git could open as a repository (see the module docstring)."""
     roots: list[str] = []
@@ -197,6 +214,7 @@ def git_directories(workspace: str) -> list[str]:
                 target = _gitfile_target(workspace, entry.path)
                 if target is not None:
                     roots.append(target)
+                    _name_absolutely(entry.path, target)
             if stat.S_ISDIR(info.st_mode):
                 pending.append(entry.path)
     found: list[str] = []

@@ -345,3 +345,12 @@ def test_a_stale_index_is_what_the_refresh_is_for(tmp_path):
     before = _index_state(workspace)
     git(workspace, "diff", env=_env_with(**{"diff.autoRefreshIndex": "true"}))
     assert _index_state(workspace) != before
+
+
+def test_nested_gitfiles_name_their_target_absolutely(tmp_path):
+    """Oracle finding: ripgrep resolved `gitdir: ../.git/modules/sub` against its working directory
+    and read /.git/modules/sub/commondir, outside the workspace. Rewritten, every reader agrees."""
+    workspace, _ = prepared(tmp_path)
+    assert (workspace / "sub" / ".git").read_text() == f"gitdir: {workspace}/.git/modules/sub\n"
+    assert git(workspace / "sub", "rev-parse", "--git-dir", env=dict(COMMAND_ENV)).stdout.strip() == \
+        f"{workspace}/.git/modules/sub"
