@@ -115,7 +115,7 @@ oracle-image: ## build the oracle image: the sandbox image (SANDBOX_IMAGE, defau
 oracle: venv oracle-image ## the behavioural oracle on a few hundred command lines (every table row first; part of make test)
 	ORACLE_LINES=600 SAFEAGENT_ORACLE=required $(PYTEST) -q -s -p no:cacheprovider tests/oracle
 
-test-oracle: venv oracle-image ## the behavioural oracle at full size: 20,000 command lines (about 20 min on 2 cores)
+test-oracle: venv oracle-image ## the behavioural oracle at full size: 20,000 command lines (about 10 min on 2 cores)
 	ORACLE_LINES=20000 SAFEAGENT_ORACLE=required $(PYTEST) -q -s -p no:cacheprovider tests/oracle
 
 # --- policy (issue 3) ---

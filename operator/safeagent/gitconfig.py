@@ -164,7 +164,7 @@ def _gitfile_target(workspace: str, gitfile: str) -> str | None:
 
     git reads `gitdir: PATH` (relative to the gitfile's directory) and opens PATH as the
     repository. The tree has no links (validated), so resolving PATH lexically is what git does.
-    A gitfile git cannot parse, or one naming nothing, makes git fail, never run anything: None.
+    A gitfile git cannot parse makes git fail, never run anything: None.
     """
     with open(gitfile, "rb") as handle:
         content = handle.read(_GITFILE_MAX_BYTES + 1)
@@ -179,7 +179,7 @@ def _gitfile_target(workspace: str, gitfile: str) -> str | None:
         raise GitConfigRejected(
             "git_points_outside",
             f"the source's {_relative(workspace, gitfile)} names a git directory outside the workspace")
-    return target if _is_dir(target) else None
+    return target
 
 
 def _name_absolutely(gitfile: str, target: str) -> None:
@@ -213,8 +213,9 @@ def git_directories(workspace: str) -> list[str]:
             elif entry.name == ".git" and stat.S_ISREG(info.st_mode) and directory != workspace:
                 target = _gitfile_target(workspace, entry.path)
                 if target is not None:
-                    roots.append(target)
-                    _name_absolutely(entry.path, target)
+                    _name_absolutely(entry.path, target)  # even when it names nothing (yet)
+                    if _is_dir(target):
+                        roots.append(target)
             if stat.S_ISDIR(info.st_mode):
                 pending.append(entry.path)
     found: list[str] = []

@@ -354,3 +354,11 @@ def test_nested_gitfiles_name_their_target_absolutely(tmp_path):
     assert (workspace / "sub" / ".git").read_text() == f"gitdir: {workspace}/.git/modules/sub\n"
     assert git(workspace / "sub", "rev-parse", "--git-dir", env=dict(COMMAND_ENV)).stdout.strip() == \
         f"{workspace}/.git/modules/sub"
+
+
+def test_a_nested_gitfile_naming_nothing_is_named_absolutely_too(tmp_path):
+    repo = tmp_path / "workspace"
+    (repo / "a" / "b").mkdir(parents=True)
+    (repo / "a" / "b" / ".git").write_text("gitdir: ../missing\n")
+    sanitize_repository_config(str(repo))
+    assert (repo / "a" / "b" / ".git").read_text() == f"gitdir: {repo}/a/missing\n"
