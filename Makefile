@@ -108,7 +108,21 @@ test: ## all tests: lint, unit, then end-to-end on the kind cluster
 	$(MAKE) images
 	$(MAKE) lint
 	SAFEAGENT_ARITY_PROBE=image $(MAKE) unit
+	$(MAKE) oracle
 	$(MAKE) e2e
+
+# --- the behavioural oracle (issue 9): allowed command lines run under strace in the sandbox image ---
+ORACLE_IMAGE ?= safeagent/sandbox-oracle:dev
+export ORACLE_IMAGE
+.PHONY: oracle-image oracle test-oracle
+oracle-image: ## build the oracle image: the sandbox image (SANDBOX_IMAGE, default safeagent/sandbox:dev) plus strace
+	sandbox-images/build-images.sh oracle
+
+oracle: venv oracle-image ## the behavioural oracle on a few hundred command lines (every table row first; part of make test)
+	ORACLE_LINES=600 SAFEAGENT_ORACLE=required $(PYTEST) -q -s -p no:cacheprovider tests/oracle
+
+test-oracle: venv oracle-image ## the behavioural oracle at full size: 20,000 command lines (about 10 min on 2 cores)
+	ORACLE_LINES=20000 SAFEAGENT_ORACLE=required $(PYTEST) -q -s -p no:cacheprovider tests/oracle
 
 # --- policy (issue 3) ---
 .PHONY: bench-policy

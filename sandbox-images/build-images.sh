@@ -4,8 +4,11 @@
 #   wheelhouse                      Python wheels of the operator, made on the host
 #   safeagent/sandbox:dev           sandbox-images/Dockerfile (runner plus a small toolset)
 #   safeagent/operator:dev          operator/Dockerfile (Kopf operator in a virtualenv)
+#   safeagent/sandbox-oracle:dev    sandbox-images/Dockerfile.oracle: the sandbox image plus strace, for
+#                                   the behavioural oracle (tests/oracle) only; never built by default
 #
-# usage: sandbox-images/build-images.sh [wheelhouse|base|sandbox|operator]...   (default: all)
+# usage: sandbox-images/build-images.sh [wheelhouse|base|sandbox|operator|oracle]...
+#        (default: base wheelhouse sandbox operator)
 #
 # Environment:
 #   BASE_IMAGE        base of both images (default safeagent/debian-base:bookworm); a user who can
@@ -13,6 +16,8 @@
 #   SAFEAGENT_CACHE   cache directory (default $HOME/.cache/safeagent); the wheelhouse and build
 #                     contexts live under it
 #   PYTHON            host interpreter used for pip (default python3)
+#   SANDBOX_IMAGE     the sandbox image's tag (default safeagent/sandbox:dev); the oracle image is built on it
+#   ORACLE_IMAGE      the oracle image's tag (default safeagent/sandbox-oracle:dev)
 #
 # Cache-friendly: the dependency wheels are fetched again only when operator/pyproject.toml changes,
 # and each Dockerfile installs dependencies in a layer of its own.
@@ -23,6 +28,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/cluster/lib.sh"
 BASE_IMAGE=${BASE_IMAGE:-safeagent/debian-base:bookworm}
 OPERATOR_IMAGE=${OPERATOR_IMAGE:-safeagent/operator:dev}
 SANDBOX_IMAGE=${SANDBOX_IMAGE:-safeagent/sandbox:dev}
+ORACLE_IMAGE=${ORACLE_IMAGE:-safeagent/sandbox-oracle:dev}
 PYTHON=${PYTHON:-python3}
 WHEELHOUSE="$SAFEAGENT_CACHE/wheelhouse"
 CONTEXTS="$SAFEAGENT_CACHE/build"
@@ -115,6 +121,16 @@ build_sandbox() {
     log "    $SANDBOX_IMAGE: $(docker image inspect --format '{{.Id}}' "$SANDBOX_IMAGE" | cut -c1-19)"
 }
 
+# The oracle's image: FROM the sandbox image, plus strace (which must never be in the image jobs run in).
+build_oracle() {
+    docker image inspect "$SANDBOX_IMAGE" >/dev/null 2>&1 \
+        || die "the sandbox image $SANDBOX_IMAGE is not present: build it first ('$0 sandbox')"
+    [[ "$ORACLE_IMAGE" != "$SANDBOX_IMAGE" ]] || die "ORACLE_IMAGE must differ from SANDBOX_IMAGE"
+    run_logged docker-build-oracle docker build --build-arg "SANDBOX_IMAGE=$SANDBOX_IMAGE" \
+        --file "$REPO_ROOT/sandbox-images/Dockerfile.oracle" --tag "$ORACLE_IMAGE" "$REPO_ROOT/sandbox-images"
+    log "    $ORACLE_IMAGE: $(docker image inspect --format '{{.Id}}' "$ORACLE_IMAGE" | cut -c1-19) (on $SANDBOX_IMAGE)"
+}
+
 main() {
     local -a what=("$@")
     ((${#what[@]})) || what=(base wheelhouse sandbox operator)
@@ -126,7 +142,8 @@ main() {
             wheelhouse) step "wheelhouse in $WHEELHOUSE" build_wheelhouse ;;
             sandbox) step "sandbox image $SANDBOX_IMAGE" build_sandbox ;;
             operator) step "operator image $OPERATOR_IMAGE" build_operator ;;
-            *) die "unknown part '$item' (choose from wheelhouse base sandbox operator)" ;;
+            oracle) step "oracle image $ORACLE_IMAGE" build_oracle ;;
+            *) die "unknown part '$item' (choose from wheelhouse base sandbox operator oracle)" ;;
         esac
     done
     log "images done in $((SECONDS - t0))s"

@@ -28,8 +28,12 @@ The copy is then digested (safeagent.digest). For an approved job the spec carri
 the human reviewed; a different one means the source changed after the review, and nothing runs
 (reason `source_changed`; the job ends Failed, ApprovalMismatch). The workspace is a tmpfs whose
 size is its limit: a source that does not fit is rejected (`workspace_full`).
-A copied repository's .git/config is then cut down to inert keys (safeagent.gitconfig), so that
-git's own settings cannot make `git status` or `git diff` run a program.
+Then every git directory in the copy (the top-level .git, nested repositories, submodules'
+.git/modules/**, whatever a nested gitfile names, a bare repository at the root) has its config
+cut down to inert keys, and the top-level index is refreshed once (safeagent.gitconfig), so that
+git's own settings cannot make `git status` or `git diff` run a program and the command's
+`git diff` has no index to rewrite. Before that git runs here, the process makes itself
+non-dumpable, like the runner: a git child cannot reach this record's descriptor through /proc.
 
 Prints one JSON line {"kind": ..., "ok", "reason", "message", ...} (after a copy also "files",
 "bytes", "digest", "report" and "git"; after a rejection "report") and exits 0 (copied), 1 (rejected: the
@@ -48,6 +52,7 @@ from typing import Any
 
 from safeagent.digest import digest_files, digest_tree
 from safeagent.gitconfig import GitConfigRejected, sanitize_repository_config
+from safeagent.runner import PR_SET_DUMPABLE, prctl
 
 RESULT_KIND = "safeagent.ca/prepare-result"
 KEY_SEPARATOR = "--"
@@ -238,6 +243,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    prctl(PR_SET_DUMPABLE, 0)
     try:
         if len(args) != 1:
             raise ValueError("usage: python3 -I -m safeagent.prepare '<json spec>'")

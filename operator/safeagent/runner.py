@@ -94,7 +94,7 @@ class SpecError(ValueError):
 # ------------------------------------------------------------------------------- process hygiene
 
 
-def _prctl(option: int, value: int) -> None:
+def prctl(option: int, value: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
         error = ctypes.get_errno()
@@ -113,8 +113,8 @@ def harden_self() -> None:
     without a record. A no-op handler keeps it alive; execve resets handled signals to their
     default, so the command itself still sees SIGINT's default action.
     """
-    _prctl(PR_SET_DUMPABLE, 0)
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_DUMPABLE, 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGINT, _ignore_signal)
 
 
