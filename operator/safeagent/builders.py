@@ -23,6 +23,14 @@ from safeagent.models import (
     SandboxJob,
     spec_hash,
 )
+from safeagent.sandbox.contract import (
+    SOURCE_CONFIGMAP,
+    SOURCE_PVC,
+    EgressCheckSpec,
+    PrepareSpec,
+    RunnerSpec,
+    SourceKind,
+)
 
 SANDBOX_UID = 65532
 LABEL_SANDBOX = "safeagent.ca/sandbox"
@@ -137,13 +145,13 @@ def _resources(config: OperatorConfig) -> dict[str, Any]:
 
 
 def _container(
-    name: str, module: str, spec: dict[str, Any], mounts: list[dict[str, Any]], config: OperatorConfig
+    name: str, module: str, spec: RunnerSpec | PrepareSpec, mounts: list[dict[str, Any]], config: OperatorConfig
 ) -> dict[str, Any]:
     return {
         "name": name,
         "image": config.sandbox.image,
         "imagePullPolicy": config.sandbox.imagePullPolicy,
-        # Isolated mode, from a directory the source cannot write: see safeagent.runner.
+        # Isolated mode, from a directory the source cannot write: see safeagent.sandbox.runner.
         "command": ["python3", "-I", "-m", module],
         "args": [json.dumps(spec, sort_keys=True, separators=(",", ":"))],
         "workingDir": ENTRY_DIRECTORY,
@@ -175,8 +183,8 @@ def _source_volume_and_mount(job: SandboxJob) -> tuple[dict[str, Any], dict[str,
     return volume, mount
 
 
-def source_kind(job: SandboxJob) -> str:
-    return "configMap" if job.spec.source.configMap is not None else "persistentVolumeClaim"
+def source_kind(job: SandboxJob) -> SourceKind:
+    return SOURCE_CONFIGMAP if job.spec.source.configMap is not None else SOURCE_PVC
 
 
 def _scratch_mounts() -> list[dict[str, Any]]:
@@ -188,7 +196,7 @@ def _prepare_container(
 ) -> dict[str, Any]:
     sandbox = config.sandbox
     _, source_mount = _source_volume_and_mount(job)
-    spec: dict[str, Any] = {
+    spec: PrepareSpec = {
         "source": source_kind(job),
         "sourceDir": SOURCE_MOUNT,
         "workspace": WORKSPACE,
@@ -198,7 +206,7 @@ def _prepare_container(
     if source_digest is not None:
         spec["expectedDigest"] = source_digest
     return _container(
-        PREPARE_CONTAINER, "safeagent.prepare", spec, [source_mount, *_scratch_mounts()], config
+        PREPARE_CONTAINER, "safeagent.sandbox.prepare", spec, [source_mount, *_scratch_mounts()], config
     )
 
 
@@ -259,8 +267,8 @@ def _pod(
 
 def egress_check_spec(
     profile: NetworkProfile, config: OperatorConfig, canary_address: str | None
-) -> dict[str, Any] | None:
-    """What the runner's pre-flight (safeagent.preflight) checks for this profile, or None."""
+) -> EgressCheckSpec | None:
+    """What the runner's pre-flight (safeagent.sandbox.preflight) checks for this profile, or None."""
     check = config.egressCheck
     if check is None:
         return None
@@ -287,10 +295,10 @@ def build_sandbox_pod(
 
     With `source_digest` (an approved job), `prepare` refuses any source with other content.
     With an egress check configured, the runner first proves, against the canary at
-    `canary_address`, that the Pod's NetworkPolicy is enforced (safeagent.preflight).
+    `canary_address`, that the Pod's NetworkPolicy is enforced (safeagent.sandbox.preflight).
     Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
     """
-    runner_spec: dict[str, Any] = {
+    runner_spec: RunnerSpec = {
         "argv": list(argv),
         "workspace": WORKSPACE,
         "timeoutSeconds": job.spec.timeoutSeconds,
@@ -300,7 +308,7 @@ def build_sandbox_pod(
     egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address)
     if egress_check is not None:
         runner_spec["egressCheck"] = egress_check
-    runner = _container(RUNNER_CONTAINER, "safeagent.runner", runner_spec, _scratch_mounts(), config)
+    runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.runner", runner_spec, _scratch_mounts(), config)
     return _pod(
         job, config, child_name(job.name, job.uid), job.spec.networkProfile,
         job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,
@@ -414,7 +422,7 @@ def build_network_policy(
     Ingress is always denied. Egress is the profile's configured CIDRs and ports, plus DNS only
     where the profile allows it; `none` (and any unconfigured profile) gets no egress at all but
     one: the egress canary's open port, which the runner's pre-flight must reach to prove the
-    policy is enforced (safeagent.canary; the canary reads nothing and forwards nothing).
+    policy is enforced (safeagent.sandbox.canary; the canary reads nothing and forwards nothing).
     """
     settings = config.profile(profile)
     egress: list[dict[str, Any]] = [

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import tree
+from .sandbox import tree
 
 
 class _Parser(argparse.ArgumentParser):

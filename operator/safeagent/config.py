@@ -36,7 +36,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
-    egressCheck:                         # the pre-flight (safeagent.preflight); required to run
+    egressCheck:                         # the pre-flight (safeagent.sandbox.preflight); required to run
       deadlineSeconds: 30                # below launchGraceSeconds
       canary: {namespace: safeagent-system, service: safeagent-canary,
                podLabels: {app.kubernetes.io/component: canary}, openPort: 8081, closedPort: 8082}
@@ -247,7 +247,7 @@ class DnsConfig(_Strict):
 
 
 class CanaryConfig(_Strict):
-    """Where the egress canary (safeagent.canary) runs: a Service in front of its Pods."""
+    """Where the egress canary (safeagent.sandbox.canary) runs: a Service in front of its Pods."""
 
     namespace: str = Field(min_length=1)
     service: str = Field(min_length=1)

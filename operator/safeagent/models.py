@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from safeagent.sandbox.contract import PrepareResultKind, RunnerResultKind, RunnerResultVersion
+
 GROUP = "safeagent.ca"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -442,7 +444,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 class EgressCheck(BaseModel):
-    """The runner's egress pre-flight (safeagent.preflight): was the Pod provably filtered."""
+    """The runner's egress pre-flight (safeagent.sandbox.preflight): was the Pod provably filtered."""
 
     model_config = ConfigDict(extra="ignore")
     enforced: bool
@@ -452,11 +454,11 @@ class EgressCheck(BaseModel):
 
 
 class RunnerResult(BaseModel):
-    """The runner's one result record (safeagent.runner), as read from the runner container's log."""
+    """The runner's one result record (safeagent.sandbox.runner), as read from the runner container's log."""
 
     model_config = ConfigDict(extra="ignore")
-    kind: Literal["safeagent.ca/runner-result"]
-    version: Literal[1]
+    kind: RunnerResultKind
+    version: RunnerResultVersion
     exitCode: int | None = None
     signal: str | None = None
     timedOut: bool = False
@@ -475,10 +477,10 @@ class RunnerResult(BaseModel):
 
 
 class PrepareResult(BaseModel):
-    """The preparation step's record (safeagent.prepare): was the source copied or rejected."""
+    """The preparation step's record (safeagent.sandbox.prepare): was the source copied or rejected."""
 
     model_config = ConfigDict(extra="ignore")
-    kind: Literal["safeagent.ca/prepare-result"]
+    kind: PrepareResultKind
     ok: bool
     reason: str = "unknown"
     message: str = ""

@@ -44,7 +44,7 @@ def _modules_the_sandbox_code_imports(kubectl, namespace) -> list[str]:
     """Top-level names of every module loaded once the in-sandbox code is imported, read in the
     sandbox image itself (its Python, its standard library)."""
     probe = (
-        "import sys, safeagent.runner, safeagent.prepare, safeagent.tree, safeagent.digest, safeagent.gitconfig\n"
+        "import sys, safeagent.sandbox.runner, safeagent.sandbox.prepare, safeagent.sandbox.tree, safeagent.sandbox.digest, safeagent.sandbox.gitconfig, safeagent.sandbox.contract\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
     kubectl("-n", namespace, "create", "-f", "-",
@@ -267,7 +267,7 @@ def test_writing_past_the_workspace_or_tmp_limit_fails_at_once(kubectl, namespac
 def test_a_source_changed_after_the_review_never_runs(sandbox, kubectl):
     """The Approval pins the ConfigMap's content digest; a change between review and run ends the
     job ApprovalMismatch and the command never starts."""
-    from safeagent.prepare import configmap_digest
+    from safeagent.sandbox.prepare import configmap_digest
 
     files = {"delete-me.txt": "bye\n", "keep.txt": "keep\n"}
     repo = sandbox.repo(files)
@@ -294,7 +294,7 @@ def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandb
     """The operator cannot read a volume: a review Pod copies it and reports the digest the
     Approval pins. Unchanged, the approved command runs; changed on the volume after the review,
     nothing runs."""
-    from safeagent.digest import digest_files
+    from safeagent.sandbox.digest import digest_files
     from sbj_helpers import docker_exec, kind_node
 
     claim = sandbox.node_volume("mkdir -p a b && echo bye > a/delete-me.txt && echo bye > b/delete-me.txt")

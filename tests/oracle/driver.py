@@ -7,9 +7,9 @@ network, no capabilities, tmpfs /workspace (root-owned, group 65532, like the Po
 tmpfs, /oracle, which no allowed command may read: reading it is a violation like any other.
 
 For each phase (one hostile fixture, tests/oracle/hostile_repo.py): the fixture is built in
-/oracle, the REAL preparation step (`python3 -I -m safeagent.prepare`, the image's own) copies it
+/oracle, the REAL preparation step (`python3 -I -m safeagent.sandbox.prepare`, the image's own) copies it
 into /workspace, and every command line runs as the runner runs it: argv without a shell, cwd
-/workspace, stdin /dev/null, the runner's own environment (`safeagent.runner.COMMAND_ENV`,
+/workspace, stdin /dev/null, the runner's own environment (`safeagent.sandbox.runner.COMMAND_ENV`,
 imported from the image) -- but under `strace -ff`. Lines that may write (approved `rm`/`mv`,
 the execution policy's test runners) run one at a time, each on a freshly prepared workspace;
 the others run in parallel on one preparation, and the workspace must be unchanged after them
@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import hostile_repo
 import judge
 
-from safeagent.runner import COMMAND_ENV, snapshot
+from safeagent.sandbox.runner import COMMAND_ENV, snapshot
 
 ORACLE = "/oracle"
 WORKSPACE = "/workspace"
@@ -62,7 +62,7 @@ def prepare_workspace(source: str) -> dict:
             os.unlink(path)
     spec = {"source": "persistentVolumeClaim", "sourceDir": source, "workspace": WORKSPACE,
             "maxFiles": 10000, "maxBytes": 1 << 26}
-    done = subprocess.run([sys.executable, "-I", "-m", "safeagent.prepare", json.dumps(spec)], cwd="/",
+    done = subprocess.run([sys.executable, "-I", "-m", "safeagent.sandbox.prepare", json.dumps(spec)], cwd="/",
                           capture_output=True, text=True, timeout=120, check=False)
     record = json.loads(done.stdout.splitlines()[-1])
     if done.returncode != 0:

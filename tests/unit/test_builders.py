@@ -110,7 +110,7 @@ def test_pod_is_hardened_and_meets_pod_security_restricted():
 def test_runner_gets_exactly_the_argv_and_limits():
     pod = builders.build_sandbox_pod(job(), ["rm", "delete-me.txt"], 8, CONFIG)
     runner = pod["spec"]["containers"][0]
-    assert runner["command"] == ["python3", "-I", "-m", "safeagent.runner"]
+    assert runner["command"] == ["python3", "-I", "-m", "safeagent.sandbox.runner"]
     spec = json.loads(runner["args"][0])
     assert spec == {
         "argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192,

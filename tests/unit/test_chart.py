@@ -351,7 +351,7 @@ def test_the_egress_canary_is_hardened_has_no_egress_and_is_configured_for_the_o
     pod = deployment["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    assert container["command"] == ["python3", "-I", "-m", "safeagent.canary"]
+    assert container["command"] == ["python3", "-I", "-m", "safeagent.sandbox.canary"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     policy = one(objects, "NetworkPolicy", "safeagent-canary")["spec"]

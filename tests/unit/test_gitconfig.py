@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from safeagent import gitconfig, prepare
-from safeagent.gitconfig import GIT_SAFE_ENV, GitConfigRejected, sanitize_repository_config
-from safeagent.runner import COMMAND_ENV
+from safeagent.sandbox import gitconfig, prepare
+from safeagent.sandbox.gitconfig import GIT_SAFE_ENV, GitConfigRejected, sanitize_repository_config
+from safeagent.sandbox.runner import COMMAND_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed on this machine")
 

@@ -1,4 +1,4 @@
-"""safeagent.preflight and safeagent.canary on loopback: the check passes only when the canary's
+"""safeagent.sandbox.preflight and safeagent.sandbox.canary on loopback: the check passes only when the canary's
 open port answers around a refused closed port, and fails closed otherwise."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from safeagent import canary, preflight
+from safeagent.sandbox import canary, preflight
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from safeagent import audit, builders, reconcile
 from safeagent.config import parse_config
 from safeagent.kube import AlreadyExists, Conflict, Invalid, NotFound, Unavailable
 from safeagent.models import spec_hash, SandboxJobSpec
-from safeagent.prepare import configmap_digest
+from safeagent.sandbox.prepare import configmap_digest
 
 NS = "sandbox"
 T0 = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)

@@ -1,4 +1,4 @@
-"""safeagent.runner, run for real: `python3 -m safeagent.runner SPEC` with real commands on this host."""
+"""safeagent.sandbox.runner, run for real: `python3 -m safeagent.sandbox.runner SPEC` with real commands on this host."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import safeagent
-from safeagent import runner
+from safeagent.sandbox import contract, runner
 
 PACKAGE_ROOT = str(Path(safeagent.__file__).resolve().parent.parent)
 SANDBOX_UID = 65532
@@ -28,7 +28,7 @@ def run_runner(argv, workspace, timeout=10, cap=65536, user=None, raw_spec=None,
         {"argv": argv, "workspace": str(workspace), "timeoutSeconds": timeout, "maxOutputBytes": cap}
     )
     proc = subprocess.run(
-        [python, "-m", "safeagent.runner", spec],
+        [python, "-m", "safeagent.sandbox.runner", spec],
         capture_output=True,
         timeout=timeout + 30,
         env={"PYTHONPATH": PACKAGE_ROOT, "PATH": os.environ["PATH"], "SAFEAGENT_SECRET": "x"},
@@ -54,7 +54,7 @@ def workspace(tmp_path):
 def test_streams_are_separate_and_exit_code_is_reported(workspace):
     code, record = run_runner(["sh", "-c", "echo out; echo err >&2; exit 3"], workspace)
     assert code == 0
-    assert record["kind"] == runner.RESULT_KIND
+    assert record["kind"] == contract.RUNNER_RESULT_KIND
     assert (record["stdout"], record["stderr"]) == ("out\n", "err\n")
     assert record["exitCode"] == 3
     assert record["stdoutTruncated"] is False and record["timedOut"] is False
@@ -195,7 +195,7 @@ def test_command_cannot_write_to_the_runner_stdout():
             {"argv": [SYSTEM_PYTHON, "-c", _FORGE], "workspace": str(workspace),
              "timeoutSeconds": 20, "maxOutputBytes": 4096}
         )
-        output = _as_sandbox_user([SYSTEM_PYTHON, "-m", "safeagent.runner", spec], workspace)
+        output = _as_sandbox_user([SYSTEM_PYTHON, "-m", "safeagent.sandbox.runner", spec], workspace)
         assert "FORGED" not in output
         lines = output.splitlines()
         assert len(lines) == 1
@@ -272,5 +272,5 @@ def test_a_failure_in_the_runner_after_the_command_still_writes_a_record(workspa
     spec = json.dumps({"argv": ["true"], "workspace": str(workspace), "timeoutSeconds": 5, "maxOutputBytes": 10})
     assert runner.main([spec]) == 0
     record = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
-    assert record["kind"] == runner.RESULT_KIND and record["exitCode"] is None
+    assert record["kind"] == contract.RUNNER_RESULT_KIND and record["exitCode"] is None
     assert "bookkeeping broke" in record["error"]

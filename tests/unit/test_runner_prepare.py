@@ -1,4 +1,4 @@
-"""safeagent.prepare (the sandbox's preparation step) on real directory trees."""
+"""safeagent.sandbox.prepare (the sandbox's preparation step) on real directory trees."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import safeagent
-from safeagent import prepare
+from safeagent.sandbox import prepare
 
 PACKAGE_ROOT = str(Path(safeagent.__file__).resolve().parent.parent)
 
@@ -38,7 +38,7 @@ def run_prepare(kind: str, source: Path, workspace: Path, max_files=100, max_byt
         "maxBytes": max_bytes,
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "safeagent.prepare", json.dumps(spec)],
+        [sys.executable, "-m", "safeagent.sandbox.prepare", json.dumps(spec)],
         capture_output=True, text=True, timeout=60, env={"PYTHONPATH": PACKAGE_ROOT},
     )
     lines = proc.stdout.splitlines()
@@ -156,7 +156,7 @@ def _run_with_digest(kind, source, workspace, expected):
         "maxFiles": 100, "maxBytes": 1 << 20, "expectedDigest": expected,
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "safeagent.prepare", json.dumps(spec)],
+        [sys.executable, "-m", "safeagent.sandbox.prepare", json.dumps(spec)],
         capture_output=True, text=True, timeout=60, env={"PYTHONPATH": PACKAGE_ROOT},
     )
     return proc.returncode, json.loads(proc.stdout.splitlines()[0])
@@ -199,7 +199,7 @@ def test_a_source_changed_after_the_review_is_refused(tmp_path, workspace, chang
 
 
 def test_a_tree_digest_sees_the_executable_bit_and_empty_directories(tmp_path):
-    from safeagent.digest import digest_tree
+    from safeagent.sandbox.digest import digest_tree
 
     tree = tmp_path / "t"
     tree.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from safeagent.tree import validate_tree
+from safeagent.sandbox.tree import validate_tree
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_socket_is_refused(source):
 def test_a_fifo_is_never_opened(source):
     """Opening a FIFO for reading would block forever; the walk must finish regardless."""
     os.mkfifo(source / "trap")
-    result = subprocess.run([sys.executable, "-m", "safeagent.tree", str(source)], capture_output=True, timeout=20)
+    result = subprocess.run([sys.executable, "-m", "safeagent.sandbox.tree", str(source)], capture_output=True, timeout=20)
     assert result.returncode == 1 and json.loads(result.stdout)["reason"] == "fifo"
 
 
@@ -107,9 +107,9 @@ def test_unreadable_directory(source):
         (source / "pkg").chmod(0o755)
 
 
-@pytest.mark.parametrize("entry", [["python3", "-m", "safeagent.tree"], ["safeagent", "validate-tree"]])
+@pytest.mark.parametrize("entry", [["python3", "-m", "safeagent.sandbox.tree"], ["safeagent", "validate-tree"]])
 def test_command_line_exit_codes(source, entry):
-    command = [sys.executable, "-m", "safeagent.tree"] if entry[0] == "python3" else [str(Path(sys.executable).parent / "safeagent"), "validate-tree"]
+    command = [sys.executable, "-m", "safeagent.sandbox.tree"] if entry[0] == "python3" else [str(Path(sys.executable).parent / "safeagent"), "validate-tree"]
     ok = subprocess.run(command + [str(source)], capture_output=True, text=True, timeout=20)
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
     capped = subprocess.run(command + ["--max-files", "2", str(source)], capture_output=True, text=True, timeout=20)
@@ -122,7 +122,7 @@ def test_command_line_exit_codes(source, entry):
 
 def test_tree_module_uses_only_the_standard_library():
     """It runs inside the sandbox image, which has no third-party packages."""
-    tree = ast.parse((REPO / "operator" / "safeagent" / "tree.py").read_text())
+    tree = ast.parse((REPO / "operator" / "safeagent" / "sandbox" / "tree.py").read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -2,7 +2,7 @@
 
 Resolution is purely textual (``posixpath.normpath`` of the path joined to the workspace), so
 ``./x``, ``x`` and ``/workspace/x`` are one path, and ``a/../../x`` is outside. It never touches the
-file system: the source tree holds no symbolic links (``safeagent.tree`` refuses them), so lexical
+file system: the source tree holds no symbolic links (``safeagent.sandbox.tree`` refuses them), so lexical
 and real resolution agree for the commands the policy allows.
 """
 

@@ -21,7 +21,7 @@ def launched_message(pod: str) -> str:
 
 
 def _canary_address(job: Job) -> str | None:
-    """Where the runner proves its Pod's egress filtered (safeagent.preflight); no canary, no run:
+    """Where the runner proves its Pod's egress filtered (safeagent.sandbox.preflight); no canary, no run:
     the job waits for it and, past its deadline, gives up."""
     check = job.ctx.config.egressCheck
     if check is None:

@@ -13,11 +13,10 @@ from safeagent import audit
 from safeagent.models import JobPhase, PrepareResult, RunnerResult
 from safeagent.reconcile.status import MAX_MESSAGE
 
-# The preparation step's reason when the source is not the one that was approved.
-SOURCE_CHANGED = "source_changed"
-# The preparation step's reason for its own failure (bad spec, internal error), not the source's.
-PREPARE_ERROR = "prepare_error"
-# The runner could not prove its Pod's egress filtered, so it ran nothing (safeagent.preflight).
+# The preparation step's reasons: the source is not the one approved; the step itself failed.
+from safeagent.sandbox.contract import PREPARE_ERROR, PREPARE_SOURCE_CHANGED
+
+# The runner could not prove its Pod's egress filtered, so it ran nothing (safeagent.sandbox.preflight).
 EGRESS_NOT_ENFORCED = "EgressNotEnforced"
 
 
@@ -66,7 +65,7 @@ def _prepare_failed(detail: str) -> Outcome:
 
 def prepare_outcome(exit_code: int | None, record: PrepareResult | None) -> Outcome:
     """The job's end when the run Pod's preparation step exited non-zero (nothing ran)."""
-    if exit_code == 1 and record is not None and record.reason == SOURCE_CHANGED:
+    if exit_code == 1 and record is not None and record.reason == PREPARE_SOURCE_CHANGED:
         # The files are not the ones a human approved: nothing ran, and the review is void.
         return Outcome(JobPhase.FAILED, "ApprovalMismatch", record.message[:MAX_MESSAGE], audit.APPROVAL_MISMATCH)
     if exit_code == 1 and record is not None and not record.ok:

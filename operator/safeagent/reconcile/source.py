@@ -14,13 +14,13 @@ from safeagent import audit, builders
 from safeagent.config import DEFAULT_SOURCE_GRACE_SECONDS
 from safeagent.kube import NotFound
 from safeagent.models import JobPhase, NetworkProfile, PrepareResult
-from safeagent.prepare import Rejected as SourceRejected
-from safeagent.prepare import configmap_digest
 from safeagent.reconcile import outcome, pods, waiting
 from safeagent.reconcile.deadlines import is_past
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import MAX_MESSAGE, Update, finished, progress
+from safeagent.sandbox.prepare import Rejected as SourceRejected
+from safeagent.sandbox.prepare import configmap_digest
 
 # Default of sandbox.sourceGraceSeconds: how long a job waits for its source to appear.
 SOURCE_WAIT_SECONDS = DEFAULT_SOURCE_GRACE_SECONDS

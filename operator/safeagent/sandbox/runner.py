@@ -1,4 +1,4 @@
-"""Run one argv inside the sandbox and report what happened: `python3 -I -m safeagent.runner SPEC`.
+"""Run one argv inside the sandbox and report what happened: `python3 -I -m safeagent.sandbox.runner SPEC`.
 
 STDLIB ONLY: this module runs in the sandbox image, which has no third-party packages.
 
@@ -9,11 +9,12 @@ source cannot write; the package lives in the image's read-only system site dire
 command runs in the workspace (`cwd=workspace` below).
 
 SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeconds": 300,
-"maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp"}}. The runner
+"maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp"}} (its shape and the
+record's kind and version: safeagent.sandbox.contract). The runner
 
 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, and turns
    Python's SIGINT handler into a no-op, before anything else runs; then, with an `egressCheck`
-   in the spec, waits until the Pod's egress is provably filtered (safeagent.preflight) and,
+   in the spec, waits until the Pod's egress is provably filtered (safeagent.sandbox.preflight) and,
    if that does not happen by the deadline, writes a record saying so and runs nothing;
 2. snapshots the workspace (lstat only, links never followed);
 3. runs argv with cwd=workspace, no shell, stdin from /dev/null, separate stdout/stderr pipes,
@@ -58,13 +59,17 @@ import stat
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
-from safeagent import preflight
-from safeagent.gitconfig import GIT_SAFE_ENV
+from safeagent.sandbox import preflight
+from safeagent.sandbox.contract import (
+    EGRESS_CHECK_REQUIRED,
+    RUNNER_RESULT_KIND,
+    RUNNER_RESULT_VERSION,
+    RunnerSpec,
+)
+from safeagent.sandbox.gitconfig import GIT_SAFE_ENV
 
-RESULT_KIND = "safeagent.ca/runner-result"
-RESULT_VERSION = 1
 MAX_SNAPSHOT_ENTRIES = 200_000
 MAX_REPORTED_PATHS = 50
 # A reported path is cut to this many characters (names are chosen by the command: 150 paths of
@@ -82,7 +87,7 @@ COMMAND_ENV = {
     "TMPDIR": "/tmp",
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
-    # git settings that outrank the repository's own configuration (see safeagent.gitconfig).
+    # git settings that outrank the repository's own configuration (see safeagent.sandbox.gitconfig).
     **GIT_SAFE_ENV,
 }
 
@@ -325,7 +330,7 @@ def _pump(selector: selectors.BaseSelector, timeout: float) -> None:
             selector.unregister(key.fileobj)
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def run(spec: RunnerSpec) -> dict[str, Any]:
     argv = spec["argv"]
     workspace = spec.get("workspace", "/workspace")
     timeout = float(spec["timeoutSeconds"])
@@ -393,8 +398,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         killed_by = signal_name(-returncode)
         exit_code = 128 - returncode
     return {
-        "kind": RESULT_KIND,
-        "version": RESULT_VERSION,
+        "kind": RUNNER_RESULT_KIND,
+        "version": RUNNER_RESULT_VERSION,
         "exitCode": exit_code,
         "signal": killed_by,
         "timedOut": timed_out,
@@ -412,7 +417,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_spec(text: str) -> dict[str, Any]:
+def parse_spec(text: str) -> RunnerSpec:
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -432,13 +437,13 @@ def parse_spec(text: str) -> dict[str, Any]:
         raise SpecError("workspace must be a path")
     check = spec.get("egressCheck")
     if check is not None and not (
-        isinstance(check, dict) and {"host", "openPort", "closedPort", "deadlineSeconds"} <= set(check)
+        isinstance(check, dict) and EGRESS_CHECK_REQUIRED.issubset(check)
     ):
         raise SpecError("egressCheck needs host, openPort, closedPort and deadlineSeconds")
     scratch = spec.get("scratch", {})
     if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
         raise SpecError("scratch must map volume names to paths")
-    return spec
+    return cast(RunnerSpec, spec)  # its shape is checked above
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -453,25 +458,25 @@ def main(argv: list[str] | None = None) -> int:
     harden_self()
     try:
         if len(args) != 1:
-            raise SpecError("usage: python3 -I -m safeagent.runner '<json spec>'")
+            raise SpecError("usage: python3 -I -m safeagent.sandbox.runner '<json spec>'")
         spec = parse_spec(args[0])
     except SpecError as exc:
-        emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "error": str(exc)})
+        emit({"kind": RUNNER_RESULT_KIND, "version": RUNNER_RESULT_VERSION, "error": str(exc)})
         return 2
     egress = None
     if spec.get("egressCheck"):
-        # Nothing of the command runs until its Pod is provably filtered (safeagent.preflight).
+        # Nothing of the command runs until its Pod is provably filtered (safeagent.sandbox.preflight).
         egress = preflight.check(spec["egressCheck"])
         if not egress["enforced"]:
-            emit({"kind": RESULT_KIND, "version": RESULT_VERSION, "exitCode": None, "egress": egress})
+            emit({"kind": RUNNER_RESULT_KIND, "version": RUNNER_RESULT_VERSION, "exitCode": None, "egress": egress})
             return 0
     try:
         record = {**run(spec), "egress": egress}
     except BaseException as exc:  # noqa: BLE001 - whatever went wrong, the job gets a record
         kill_leftovers()
         record = {
-            "kind": RESULT_KIND,
-            "version": RESULT_VERSION,
+            "kind": RUNNER_RESULT_KIND,
+            "version": RUNNER_RESULT_VERSION,
             "exitCode": None,
             "error": f"the runner failed after starting the command: {type(exc).__name__}: {exc}"[:1024],
         }

@@ -8,7 +8,7 @@ enough for a command to connect anywhere (measured on the test bed: 17 of 20 job
 reached a listener under the `none` profile). So the command waits until its own Pod is
 provably filtered, or never runs.
 
-How (see safeagent.canary): the safeagent canary answers on two ports. Every profile's policy
+How (see safeagent.sandbox.canary): the safeagent canary answers on two ports. Every profile's policy
 allows the canary's open port and nothing else of it, so in a filtered Pod
 
     open port   -> answers with the canary's banner
@@ -31,6 +31,7 @@ import random
 import socket
 import struct
 import time
+from collections.abc import Mapping
 from typing import Any
 
 BANNER_PREFIX = b"safeagent-canary"
@@ -93,7 +94,7 @@ def dns_answers(server: str, timeout: float = DNS_TIMEOUT) -> bool:
     return len(reply) >= 2 and struct.unpack("!H", reply[:2])[0] == ident
 
 
-def check(spec: dict[str, Any], clock: Any = time.monotonic, pause: Any = time.sleep) -> dict[str, Any]:
+def check(spec: Mapping[str, Any], clock: Any = time.monotonic, pause: Any = time.sleep) -> dict[str, Any]:
     host, open_port, closed_port = spec["host"], int(spec["openPort"]), int(spec["closedPort"])
     deadline_seconds = float(spec["deadlineSeconds"])
     servers = nameservers(spec.get("resolvConf", RESOLV_CONF)) if spec.get("checkDns") else []

@@ -1,7 +1,7 @@
 """Source-tree validation: refuse links, special files and oversized trees before a sandbox uses them.
 
 STANDARD LIBRARY ONLY: this module runs inside the sandbox image (no third-party packages), as
-``python3 -m safeagent.tree PATH``; ``safeagent validate-tree PATH`` is the same command.
+``python3 -m safeagent.sandbox.tree PATH``; ``safeagent validate-tree PATH`` is the same command.
 
 It never follows a symbolic link and never opens anything but a directory: each directory is opened
 with O_NOFOLLOW|O_DIRECTORY relative to its parent's descriptor and listed with ``os.scandir(fd)``,
@@ -165,7 +165,7 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m safeagent.tree", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m safeagent.sandbox.tree", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))  # argparse exits 2 on a usage error
 

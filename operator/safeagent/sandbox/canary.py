@@ -1,11 +1,11 @@
-"""The egress canary: `python3 -I -m safeagent.canary --open-port A --closed-port B`.
+"""The egress canary: `python3 -I -m safeagent.sandbox.canary --open-port A --closed-port B`.
 
 STDLIB ONLY: runs from the sandbox image as a small Deployment the chart installs.
 
 It answers every TCP connection on both ports with one fixed line and closes it, reading
 nothing. Every sandbox NetworkPolicy lets sandbox Pods reach port A of the canary and nothing
 else of it; port B is outside every profile. Before the command runs, the runner's pre-flight
-(safeagent.preflight) connects to A, then B, then A again, from inside the sandbox Pod: A must
+(safeagent.sandbox.preflight) connects to A, then B, then A again, from inside the sandbox Pod: A must
 answer (the canary is up, the network path works), B must not. Because one process serves both
 ports in one loop, "A answered just before and just after" means B was being served too, so a
 refused B is the NetworkPolicy at work, never a canary that happens to be down.
@@ -47,7 +47,7 @@ def serve(open_port: int, closed_port: int, host: str = "0.0.0.0") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -I -m safeagent.canary", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -I -m safeagent.sandbox.canary", description=__doc__.splitlines()[0])
     parser.add_argument("--open-port", type=int, required=True)
     parser.add_argument("--closed-port", type=int, required=True)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

@@ -1,36 +1,37 @@
-"""Validate the job's source and copy it into /workspace: `python3 -I -m safeagent.prepare SPEC`.
+"""Validate the job's source and copy it into /workspace: `python3 -I -m safeagent.sandbox.prepare SPEC`.
 
 STDLIB ONLY: runs as the init container of the sandbox Pod. SPEC is one JSON object:
 {"source": "configMap" | "persistentVolumeClaim", "sourceDir": "/source",
  "workspace": "/workspace", "maxFiles": 5000, "maxBytes": 104857600,
- "expectedDigest": "sha256:..." (only for an approved job)}.
+ "expectedDigest": "sha256:..." (only for an approved job)}; its shape, the record's kind and the
+reasons the operator interprets are in safeagent.sandbox.contract.
 
 Part of the trust base, like the runner: started with `python3 -I` from `/` (see
-safeagent.runner), so nothing in the source can replace it or a module it imports.
+safeagent.sandbox.runner), so nothing in the source can replace it or a module it imports.
 
 ConfigMap sources. A ConfigMap volume is not a plain tree: the kubelet writes the keys into a
 hidden timestamped directory, points the symlink `..data` at it and exposes every key as a
 symlink `key -> ..data/key`. Validating the mount as-is would reject every ConfigMap (symlinks),
 and following the links would defeat the point of refusing them. So we read `..data` exactly
 once with readlink, require it to name a sibling directory (`..2024_...`, no slash), validate
-*that real directory* with safeagent.tree (no symlinks, devices, FIFOs or sockets; size caps)
+*that real directory* with safeagent.sandbox.tree (no symlinks, devices, FIFOs or sockets; size caps)
 and copy from it. ConfigMap keys cannot contain '/', so directories are encoded in the key:
 `--` separates path components (`src--pkg--app.py` -> `src/pkg/app.py`). A key that decodes to
 an empty, `.` or `..` component, or to a path that is both a file and a directory, is rejected.
 
 PersistentVolumeClaim sources are mounted read-only at sourceDir (the kubelet applies the job's
-subPath), validated with safeagent.tree, then copied without following links.
+subPath), validated with safeagent.sandbox.tree, then copied without following links.
 
 The copy re-checks every entry as it goes (lstat, O_NOFOLLOW, fstat must say regular file) and
 re-applies the caps, so a tree that changes between validation and copy is rejected, not copied.
 Copied files are 0644, or 0755 when the source was executable; set-id bits are never kept.
-The copy is then digested (safeagent.digest). For an approved job the spec carries the digest
+The copy is then digested (safeagent.sandbox.digest). For an approved job the spec carries the digest
 the human reviewed; a different one means the source changed after the review, and nothing runs
 (reason `source_changed`; the job ends Failed, ApprovalMismatch). The workspace is a tmpfs whose
 size is its limit: a source that does not fit is rejected (`workspace_full`).
 Then every git directory in the copy (the top-level .git, nested repositories, submodules'
 .git/modules/**, whatever a nested gitfile names, a bare repository at the root) has its config
-cut down to inert keys, and the top-level index is refreshed once (safeagent.gitconfig), so that
+cut down to inert keys, and the top-level index is refreshed once (safeagent.sandbox.gitconfig), so that
 git's own settings cannot make `git status` or `git diff` run a program and the command's
 `git diff` has no index to rewrite. Before that git runs here, the process makes itself
 non-dumpable, like the runner: a git child cannot reach this record's descriptor through /proc.
@@ -48,13 +49,22 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from safeagent.digest import digest_files, digest_tree
-from safeagent.gitconfig import GitConfigRejected, sanitize_repository_config
-from safeagent.runner import PR_SET_DUMPABLE, prctl
+from safeagent.sandbox.contract import (
+    PREPARE_COPIED,
+    PREPARE_ERROR,
+    PREPARE_RESULT_KIND,
+    PREPARE_SOURCE_CHANGED,
+    PREPARE_SPEC_REQUIRED,
+    SOURCE_CONFIGMAP,
+    SOURCE_PVC,
+    PrepareSpec,
+)
+from safeagent.sandbox.digest import digest_files, digest_tree
+from safeagent.sandbox.gitconfig import GitConfigRejected, sanitize_repository_config
+from safeagent.sandbox.runner import PR_SET_DUMPABLE, prctl
 
-RESULT_KIND = "safeagent.ca/prepare-result"
 KEY_SEPARATOR = "--"
 COPY_CHUNK = 1 << 20
 
@@ -165,7 +175,7 @@ def configmap_layout(keys: Iterable[str]) -> dict[tuple[str, ...], str]:
 
 
 def configmap_digest(files: Mapping[str, bytes]) -> str:
-    """The digest (safeagent.digest) of the workspace a ConfigMap with these keys and contents
+    """The digest (safeagent.sandbox.digest) of the workspace a ConfigMap with these keys and contents
     becomes: what the operator pins in an Approval before anything is copied."""
     layout = configmap_layout(files)
     return digest_files({parts: files[key] for parts, key in layout.items()})
@@ -182,7 +192,7 @@ def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
 
 
 def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
-    from safeagent.tree import validate_tree
+    from safeagent.sandbox.tree import validate_tree
 
     report = validate_tree(path, max_files=max_files, max_bytes=max_bytes)
     if not report.get("ok"):
@@ -192,14 +202,14 @@ def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
     return report
 
 
-def _copy(spec: dict[str, Any], budget: _Budget) -> dict[str, Any]:
+def _copy(spec: PrepareSpec, budget: _Budget) -> dict[str, Any]:
     """Validate and copy the source into the workspace; returns the validation report."""
     source_dir, workspace = spec["sourceDir"], spec["workspace"]
-    if spec["source"] == "configMap":
+    if spec["source"] == SOURCE_CONFIGMAP:
         data_dir = configmap_data_dir(source_dir)
         report = _validate(data_dir, budget.max_files, budget.max_bytes)
         copy_configmap(data_dir, workspace, budget)
-    elif spec["source"] == "persistentVolumeClaim":
+    elif spec["source"] == SOURCE_PVC:
         report = _validate(source_dir, budget.max_files, budget.max_bytes)
         copy_tree(source_dir, workspace, budget)
     else:
@@ -207,7 +217,7 @@ def _copy(spec: dict[str, Any], budget: _Budget) -> dict[str, Any]:
     return report
 
 
-def prepare(spec: dict[str, Any]) -> dict[str, Any]:
+def prepare(spec: PrepareSpec) -> dict[str, Any]:
     workspace = spec["workspace"]
     budget = _Budget(int(spec["maxFiles"]), int(spec["maxBytes"]))
     try:
@@ -220,7 +230,7 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     expected = spec.get("expectedDigest")
     if expected is not None and digest != expected:
         raise Rejected(
-            "source_changed",
+            PREPARE_SOURCE_CHANGED,
             f"the source is not the one that was approved: its content digest is {digest}, "
             f"the Approval was given for {expected}",
         )
@@ -229,9 +239,9 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     except GitConfigRejected as exc:
         raise Rejected(exc.reason, exc.message) from None
     return {
-        "kind": RESULT_KIND,
+        "kind": PREPARE_RESULT_KIND,
         "ok": True,
-        "reason": "copied",
+        "reason": PREPARE_COPIED,
         "message": f"copied {budget.files} files ({budget.bytes} bytes) into the workspace",
         "files": budget.files,
         "bytes": budget.bytes,
@@ -241,17 +251,28 @@ def prepare(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def parse_spec(text: str) -> PrepareSpec:
+    """The spec, checked for the keys the contract requires (a missing one is a prepare_error)."""
+    spec = json.loads(text)
+    if not isinstance(spec, dict):
+        raise TypeError("spec must be a JSON object")
+    missing = sorted(PREPARE_SPEC_REQUIRED - set(spec))
+    if missing:
+        raise KeyError(missing[0])
+    return cast(PrepareSpec, spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     prctl(PR_SET_DUMPABLE, 0)
     try:
         if len(args) != 1:
-            raise ValueError("usage: python3 -I -m safeagent.prepare '<json spec>'")
-        record = prepare(json.loads(args[0]))
+            raise ValueError("usage: python3 -I -m safeagent.sandbox.prepare '<json spec>'")
+        record = prepare(parse_spec(args[0]))
         status = 0
     except Rejected as exc:
         record = {
-            "kind": RESULT_KIND,
+            "kind": PREPARE_RESULT_KIND,
             "ok": False,
             "reason": exc.reason,
             "message": exc.message,
@@ -259,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         status = 1
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        record = {"kind": RESULT_KIND, "ok": False, "reason": "prepare_error", "message": str(exc)}
+        record = {"kind": PREPARE_RESULT_KIND, "ok": False, "reason": PREPARE_ERROR, "message": str(exc)}
         status = 2
     print(json.dumps(record, ensure_ascii=True, separators=(",", ":")), flush=True)
     return status
