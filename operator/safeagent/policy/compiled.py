@@ -176,3 +176,12 @@ def compile_policy(policy: "Policy") -> CompiledPolicy:
         entries.sort(key=lambda entry: -len(entry[0]))
     approvals = {(rule.program, rule.subcommand): rule.message for rule in policy.require_approval}
     return CompiledPolicy(programs=programs, invocations=invocations, approvals=approvals)
+
+
+def compiled_for(policy: Policy) -> CompiledPolicy:
+    """The policy's lookup tables, compiled on first use and kept on the policy object."""
+    cached = policy._compiled
+    if not isinstance(cached, CompiledPolicy):
+        cached = compile_policy(policy)
+        policy._compiled = cached
+    return cached

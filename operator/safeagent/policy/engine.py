@@ -12,6 +12,7 @@ import re
 
 from . import text
 from .arguments import ParsedCommand, parse_arguments
+from .compiled import compiled_for
 from .decision import ALLOW, DENY, REQUIRE_APPROVAL, Decision
 from .errors import Refusal
 from .model import Policy
@@ -53,7 +54,7 @@ def check_program_path(policy: Policy, argv: list[str]) -> None:
 
 def select_program(policy: Policy, argv: list[str]) -> tuple[str, list[str]]:
     """The allowed program ``argv`` invokes and the words after the invocation."""
-    for prefix, name in policy._compiled.invocations.get(argv[0], ()):
+    for prefix, name in compiled_for(policy).invocations.get(argv[0], ()):
         if tuple(argv[: len(prefix)]) == prefix:
             return name, argv[len(prefix) :]
     kind = denial_kind(argv[0])
@@ -74,7 +75,7 @@ def check_paths(policy: Policy, parsed: ParsedCommand) -> None:
 
 
 def approval_message(policy: Policy, parsed: ParsedCommand) -> str | None:
-    approvals = policy._compiled.approvals
+    approvals = compiled_for(policy).approvals
     subcommand = parsed.path[1] if len(parsed.path) > 1 else None
     return approvals.get((parsed.path[0], subcommand)) or approvals.get((parsed.path[0], None))
 
@@ -91,7 +92,7 @@ def _decide(policy: Policy, line: str) -> Decision:
         check_assignment(policy, argv)
         check_program_path(policy, argv)
         program, args = select_program(policy, argv)
-        parsed = parse_arguments(program, policy._compiled.programs[program], args)
+        parsed = parse_arguments(program, compiled_for(policy).programs[program], args)
         check_paths(policy, parsed)
     except Refusal as refusal:
         return Decision(DENY, argv, refusal.reason, refusal.message)

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from . import extends
+from .compiled import compiled_for
 from .errors import PolicyError
 from .model import Policy
 
@@ -67,9 +68,14 @@ def parse_policy(document: object, source: str = "<policy>") -> Policy:
     if extends.EXTENDS in document:
         raise PolicyError(f"{source}: extends: only a policy file can extend another (load_policy reads both)")
     try:
-        return Policy.model_validate(document)
+        policy = Policy.model_validate(document)
     except ValidationError as error:
         raise PolicyError(format_validation_error(source, error)) from None
+    try:
+        compiled_for(policy)  # option sets, invocations and option names: refused at load time
+    except ValueError as error:
+        raise PolicyError(f"{source}: {error}") from None
+    return policy
 
 
 def _read_document(source: str) -> object:

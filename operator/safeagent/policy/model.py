@@ -209,12 +209,12 @@ class Policy(Strict):
     programs: dict[str, ProgramRule] = Field(min_length=1)
     require_approval: list[ApprovalRule] = Field(default_factory=list)
 
+    # The lookup tables the engine decides with, built once by safeagent.policy.compiled
+    # (compiled_for); this module does not know them, so the two never import each other.
     _compiled: object = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _compile(self) -> "Policy":
-        from .compiled import compile_policy  # local: compiled.py imports this module
-
+    def _check_programs_and_approvals(self) -> "Policy":
         for name in self.programs:
             if not PROGRAM_NAME.match(name):
                 raise ValueError(f"programs.{name}: not a plain program name")
@@ -231,7 +231,6 @@ class Policy(Strict):
                 raise ValueError(f"{where}: program {rule.program!r} is not in 'programs'")
             if rule.subcommand is not None and rule.subcommand not in (program.subcommands or {}):
                 raise ValueError(f"{where}: {rule.program} has no subcommand {rule.subcommand!r}")
-        self._compiled = compile_policy(self)
         return self
 
 
