@@ -778,7 +778,7 @@ def test_a_missing_configmap_source_is_waited_for_then_fails(world):
     world.kube.add_job("rm", "rm delete-me.txt")
     with pytest.raises(reconcile.TransientFailure):
         reconcile.reconcile_job(world.ctx, NS, "rm")
-    world.clock.advance(reconcile.SOURCE_WAIT_SECONDS + 1)
+    world.clock.advance(world.ctx.config.sandbox.sourceGraceSeconds + 1)
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
     assert status(world, "rm")["reason"] == "SourceNotFound" and world.kube.approvals == {}
 

@@ -33,11 +33,9 @@ from safeagent.reconcile.deadlines import parse_time, timestamp
 from safeagent.reconcile.ensure import reconcile_job
 from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
 from safeagent.reconcile.outcome import Outcome, outcome_of
-from safeagent.reconcile.source import SOURCE_WAIT_SECONDS
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
 
 __all__ = [
-    "SOURCE_WAIT_SECONDS",
     "STATUS_STREAM_BUDGET",
     "Context",
     "Outcome",

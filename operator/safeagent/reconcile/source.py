@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 
 from safeagent import audit, builders
-from safeagent.config import DEFAULT_SOURCE_GRACE_SECONDS
 from safeagent.kube import NotFound
 from safeagent.models import JobPhase, NetworkProfile, PrepareResult
 from safeagent.reconcile import outcome, pods, waiting
@@ -22,8 +21,6 @@ from safeagent.reconcile.status import MAX_MESSAGE, Update, finished, progress
 from safeagent.sandbox.prepare import Rejected as SourceRejected
 from safeagent.sandbox.prepare import configmap_digest
 
-# Default of sandbox.sourceGraceSeconds: how long a job waits for its source to appear.
-SOURCE_WAIT_SECONDS = DEFAULT_SOURCE_GRACE_SECONDS
 REVIEWING = "reviewing_source"
 
 
