@@ -262,6 +262,12 @@ def _pod(
         del spec["initContainers"]
     if sandbox.runtimeClassName:
         spec["runtimeClassName"] = sandbox.runtimeClassName
+    # Both Pods that run the sandbox image for a job (the run and the review) come through here,
+    # so both land on the nodes reserved for sandboxes.
+    if sandbox.nodeSelector:
+        spec["nodeSelector"] = dict(sandbox.nodeSelector)
+    if sandbox.tolerations:
+        spec["tolerations"] = [toleration.pod_field() for toleration in sandbox.tolerations]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
@@ -338,6 +344,10 @@ def build_review_pod(job: SandboxJob, config: OperatorConfig) -> dict[str, Any]:
 _SERVER_CONTAINER_KEYS = frozenset({"terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy"})
 # Pod-level keys that must be absent unless we set them.
 _FORBIDDEN_POD_KEYS = frozenset({"ephemeralContainers"})
+# Pod-level lists the API server adds to (the DefaultTolerationSeconds admission plugin appends
+# not-ready and unreachable tolerations, a RuntimeClass its own): ours must all be there, in any
+# place, beside whatever was added.
+_EXTENDED_POD_LISTS = frozenset({"tolerations"})
 
 
 def _empty(value: Any) -> bool:
@@ -385,9 +395,15 @@ def pod_mismatch(desired: dict[str, Any], actual: dict[str, Any]) -> str | None:
         if labels.get(key) != value:
             return f"metadata.labels.{key}"
     spec = actual.get("spec") or {}
-    problem = _covers(desired["spec"], spec, "spec")
+    exact = {key: value for key, value in desired["spec"].items() if key not in _EXTENDED_POD_LISTS}
+    problem = _covers(exact, spec, "spec")
     if problem:
         return problem
+    for kind in sorted(_EXTENDED_POD_LISTS):
+        served = spec.get(kind) or []
+        for index, item in enumerate(desired["spec"].get(kind) or []):
+            if not any(_covers(item, have, kind) is None for have in served):
+                return f"spec.{kind}[{index}]"
     extra = _FORBIDDEN_POD_KEYS & {key for key, value in spec.items() if not _empty(value)}
     if extra:
         return f"spec.{sorted(extra)[0]}"

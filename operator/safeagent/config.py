@@ -34,6 +34,9 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceMaxBytes: 104857600
       launchGraceSeconds: 120            # scheduling + preparation budget on top of timeoutSeconds
       sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
+      nodeSelector: {}                   # node labels every sandbox and review Pod must match
+      tolerations: []                    # e.g. [{key: safeagent.ca/sandbox, operator: Exists,
+                                         #        effect: NoSchedule}] for nodes tainted for sandboxes
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     egressCheck:                         # the pre-flight (safeagent.sandbox.preflight); required to run
@@ -61,6 +64,10 @@ What cannot disarm the sandbox by accident (each refused with the field's path):
   - workspaceSizeLimit + tmpSizeLimit not below resources.memory: both volumes are (or are about to
     become) memory-backed, so they count against the memory limit and must leave room for the
     command itself;
+  - a nodeSelector label or toleration the API server would refuse (a key that is not a label
+    key, a value that is not a label value, operator Exists with a value, an empty key without
+    Exists, tolerationSeconds on an effect other than NoExecute): every sandbox Pod would be
+    refused;
   - a sandbox namespace that is a system namespace: `kube-*` (kube-system, kube-public,
     kube-node-lease ...), `default`, or the operator's own namespace; and no namespaces at all
     (that would mean every namespace).
@@ -73,6 +80,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -118,6 +126,34 @@ def _positive_quantity(value: str) -> str:
 
 PositiveQuantity = Annotated[str, AfterValidator(_positive_quantity)]
 
+# A label key (also a taint's key): an optional DNS-subdomain prefix of at most 253 characters and
+# "/", then a name of at most 63; a label value is such a name or empty.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_KEY = re.compile(rf"((?P<prefix>{_DNS_LABEL}(\.{_DNS_LABEL})*)/)?{_LABEL_NAME}")
+_LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?")
+
+
+def _label_key(value: str) -> str:
+    match = _LABEL_KEY.fullmatch(value)
+    if not match or len(match.group("prefix") or "") > 253:
+        raise ValueError(f"{value!r} is not a Kubernetes label key")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Kubernetes label value")
+    return value
+
+
+def _label_key_or_empty(value: str) -> str:
+    return _label_key(value) if value else value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+
 
 class Quantities(_Strict):
     """Every key is required: a block that names some of them must name all three."""
@@ -125,6 +161,34 @@ class Quantities(_Strict):
     cpu: PositiveQuantity = Field(description="CPU (Kubernetes quantity).")
     memory: PositiveQuantity = Field(description="Memory (Kubernetes quantity).")
     ephemeralStorage: PositiveQuantity = Field(description="Ephemeral storage (quantity).")
+
+
+class Toleration(_Strict):
+    """A toleration of sandbox Pods, held to the rules the API server would apply to the Pod.
+
+    Empty strings mean what they mean to Kubernetes: no key (with Exists: every taint), no value,
+    no effect (every effect).
+    """
+
+    key: Annotated[str, AfterValidator(_label_key_or_empty)] = ""
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: LabelValue = ""
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
+    tolerationSeconds: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _accepted_by_the_api_server(self) -> Toleration:
+        if not self.key and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists")
+        if self.operator == "Exists" and self.value:
+            raise ValueError("operator Exists takes no value")
+        if self.tolerationSeconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds needs effect NoExecute")
+        return self
+
+    def pod_field(self) -> dict[str, str | int]:
+        """The toleration as a Pod spec holds it: empty fields left out, as the API server does."""
+        return {name: value for name, value in self.model_dump().items() if value not in ("", None)}
 
 
 class SandboxConfig(_Strict):
@@ -139,6 +203,10 @@ class SandboxConfig(_Strict):
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=120, ge=10, le=3600)
     sourceGraceSeconds: int = Field(default=DEFAULT_SOURCE_GRACE_SECONDS, ge=5, le=3600)
+    # Placement of every Pod that runs the sandbox image for a job (the sandbox and the review
+    # Pod): the nodes reserved for sandboxes, e.g. those behind configs/nftables-agent.conf.
+    nodeSelector: dict[LabelKey, LabelValue] = {}
+    tolerations: list[Toleration] = []
 
     @model_validator(mode="after")
     def _limits_hold_together(self) -> SandboxConfig:

@@ -174,7 +174,7 @@ def _as_served(pod: dict) -> dict:
         spec.pop(key)
     spec.update(dnsPolicy="ClusterFirst", schedulerName="default-scheduler", serviceAccountName="default",
                 nodeName="node-1", tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
-    for container in spec["initContainers"] + spec["containers"]:
+    for container in spec.get("initContainers", []) + spec["containers"]:
         container.pop("env")
         container["terminationMessagePath"] = "/dev/termination-log"
     return served
@@ -249,3 +249,76 @@ def test_the_runner_checks_egress_first_and_dns_only_where_the_profile_has_none(
     assert json.loads(git["spec"]["containers"][0]["args"][0])["egressCheck"]["checkDns"] is False  # allowDns
     with pytest.raises(ValueError):
         builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED)  # configured, but no address: never unchecked
+
+
+# ------------------------------------------------------- placement: nodes reserved for sandboxes
+
+PLACED = parse_config(
+    {
+        "sandbox": {
+            "nodeSelector": {"safeagent.ca/sandbox": "true"},
+            "tolerations": [
+                {"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"},
+                {"key": "example.com/maintenance", "value": "soon", "effect": "NoExecute", "tolerationSeconds": 60},
+            ],
+        }
+    }
+)
+PVC = {"persistentVolumeClaim": {"claimName": "repos", "path": "example-repo"}}
+
+
+def both_pods(config) -> list[dict]:
+    """Every Pod that runs the sandbox image for a job: the run, and the review of a volume."""
+    return [builders.build_sandbox_pod(job(PVC), ["ls"], 64, config), builders.build_review_pod(job(PVC), config)]
+
+
+def test_without_placement_the_pods_name_no_node_selector_and_no_toleration():
+    for pod in both_pods(CONFIG):
+        assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"], pod["metadata"]["name"]
+
+
+def test_the_sandbox_and_the_review_pod_land_on_the_same_nodes():
+    for pod in both_pods(PLACED):
+        spec = pod["spec"]
+        assert spec["nodeSelector"] == {"safeagent.ca/sandbox": "true"}
+        # Empty fields left out, the operator always spelt out: the Pod as the API server keeps it.
+        assert spec["tolerations"] == [
+            {"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "example.com/maintenance", "operator": "Equal", "value": "soon", "effect": "NoExecute",
+             "tolerationSeconds": 60},
+        ]
+
+
+def _served_with_default_tolerations(pod: dict) -> dict:
+    """As served after DefaultTolerationSeconds: its two tolerations first, ours after them."""
+    served = _as_served(pod)
+    served["spec"]["tolerations"] = [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        *(dict(toleration) for toleration in reversed(pod["spec"]["tolerations"])),
+    ]
+    served["spec"]["nodeSelector"]["kubernetes.io/os"] = "linux"  # e.g. a namespace's default selector
+    return served
+
+
+def test_a_placed_pod_as_served_is_recognised_despite_the_tolerations_the_server_adds():
+    for pod in both_pods(PLACED):
+        assert builders.pod_mismatch(pod, _served_with_default_tolerations(pod)) is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "where"),
+    [
+        (lambda spec: spec["tolerations"].pop(), "spec.tolerations[0]"),
+        (lambda spec: spec["tolerations"][2].update(tolerationSeconds=5), "spec.tolerations[1]"),
+        (lambda spec: spec.pop("tolerations"), "spec.tolerations[0]"),
+        (lambda spec: spec["nodeSelector"].update({"safeagent.ca/sandbox": "false"}), "spec.nodeSelector"),
+        (lambda spec: spec.pop("nodeSelector"), "spec.nodeSelector"),
+    ],
+)
+def test_a_pod_placed_elsewhere_is_not_recognised(tamper, where):
+    desired = builders.build_sandbox_pod(job(), ["ls"], 64, PLACED)
+    served = _served_with_default_tolerations(desired)
+    tamper(served["spec"])
+    problem = builders.pod_mismatch(desired, served)
+    assert problem is not None and problem.startswith(where), problem

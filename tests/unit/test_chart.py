@@ -218,6 +218,17 @@ BAD_PORT = [{"cidr": "10.0.0.1/32", "ports": [{"port": 70000, "protocol": "TCP"}
         ({"sandbox": {"runtimeClassName": "gVisor!"}}, "'/sandbox/runtimeClassName'"),
         ({"sandbox": {"resources": {"memory": "lots"}}}, "'/sandbox/resources/memory'"),
         ({"operator": {"logLevel": "trace"}}, "'/operator/logLevel'"),
+        ({"sandbox": {"nodeSelector": {"safeagent.ca/sandbox": True}}}, "'/sandbox/nodeSelector/safeagent.ca~1sandbox': got boolean"),
+        ({"sandbox": {"nodeSelector": {"bad key": "x"}}}, "'/sandbox/nodeSelector': additional properties 'bad key'"),
+        ({"sandbox": {"tolerations": [{"key": "a", "operator": "Maybe"}]}}, "'/sandbox/tolerations/0/operator'"),
+        ({"sandbox": {"tolerations": [{"key": "a", "effect": "NoRun"}]}}, "'/sandbox/tolerations/0/effect'"),
+        ({"sandbox": {"tolerations": [{"key": "a", "seconds": 1}]}}, "additional properties 'seconds' not allowed"),
+        ({"sandbox": {"tolerations": [{"operator": "Equal"}]}}, "'/sandbox/tolerations/0/operator': value must be 'Exists'"),
+        ({"sandbox": {"tolerations": [{"key": "a", "operator": "Exists", "value": "x"}]}}, "'/sandbox/tolerations/0/value'"),
+        ({"sandbox": {"tolerations": [{"key": "a", "effect": "NoSchedule", "tolerationSeconds": 9}]}},
+         "'/sandbox/tolerations/0/effect': value must be 'NoExecute'"),
+        ({"sandbox": {"tolerations": {"key": "a"}}}, "'/sandbox/tolerations': got object, want array"),
+        ({"operator": {"tolerations": [{"key": "a", "operator": "Maybe"}]}}, "'/operator/tolerations/0/operator'"),
         ({"image": {"pullPolicy": "Sometimes"}}, "'/image/pullPolicy'"),
     ],
 )
@@ -252,8 +263,53 @@ def test_operator_config_satisfies_the_operator_contract():
     )).sandbox.runtimeClassName is None
 
 
+PLACEMENT = {
+    "nodeSelector": {"safeagent.ca/sandbox": "true", "kubernetes.io/os": "linux"},
+    "tolerations": [
+        {"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "example.com/flaky", "value": "yes", "effect": "NoExecute", "tolerationSeconds": 3000000},
+    ],
+}
+
+
+def test_sandbox_placement_reaches_the_operator_config_and_both_sandbox_image_pods(tmp_path):
+    from safeagent import builders
+    from safeagent.models import SandboxJob
+
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"sandbox": PLACEMENT}))
+    objects = render("-f", str(path))
+    text = one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    config = parse_config(yaml.safe_load(text), "chart config.yaml")
+    assert config.sandbox.nodeSelector == PLACEMENT["nodeSelector"]
+    assert [toleration.pod_field() for toleration in config.sandbox.tolerations] == [
+        PLACEMENT["tolerations"][0], {**PLACEMENT["tolerations"][1], "operator": "Equal"},
+    ]
+    job = SandboxJob.model_validate({
+        "metadata": {"name": "j", "namespace": SANDBOX_NS, "uid": "u-1", "generation": 1},
+        "spec": {"command": "ls", "source": {"persistentVolumeClaim": {"claimName": "repos"}}},
+    })
+    for pod in (builders.build_sandbox_pod(job, ["ls"], 64, config, canary_address="10.96.0.9"),
+                builders.build_review_pod(job, config)):
+        assert pod["spec"]["nodeSelector"] == PLACEMENT["nodeSelector"]
+        assert len(pod["spec"]["tolerations"]) == 2
+    # The operator and the canary keep their own placement: never the sandbox nodes' toleration.
+    for name in (OPERATOR, "safeagent-canary"):
+        pod = one(objects, "Deployment", name)["spec"]["template"]["spec"]
+        assert "nodeSelector" not in pod and "tolerations" not in pod, name
+
+
+def test_without_placement_the_operator_config_places_nothing():
+    sandbox = parse_config(yaml.safe_load(
+        one(render(), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    )).sandbox
+    assert (sandbox.nodeSelector, sandbox.tolerations) == ({}, [])
+
+
 # Maps whose keys are data (labels, a Kubernetes resources block), not settings of the chart.
-FREE_FORM = {"operator.resources", "operator.nodeSelector", "dns.podLabels", "egressCheck.canary.resources"}
+FREE_FORM = {
+    "operator.resources", "operator.nodeSelector", "sandbox.nodeSelector", "dns.podLabels", "egressCheck.canary.resources",
+}
 
 
 def value_paths(node: object, prefix: str = "") -> list[str]:

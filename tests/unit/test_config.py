@@ -215,3 +215,65 @@ def test_a_wide_destination_gets_the_metadata_ranges_cut_out():
     assert blocks[0] == {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "100.100.100.200/32", "168.63.129.16/32"]}
     assert blocks[1] == {"cidr": "::/0", "except": ["fe80::/10", "fd00:ec2::254/128"]}
     assert blocks[2] == {"cidr": "10.0.0.0/8"}
+
+
+# --- placement of sandbox and review Pods ------------------------------------------------------
+
+
+def test_placement_defaults_to_none_and_takes_label_selectors_and_tolerations():
+    assert (config.parse_config({}).sandbox.nodeSelector, config.parse_config({}).sandbox.tolerations) == ({}, [])
+    sandbox = config.parse_config(sandbox_with(
+        nodeSelector={"safeagent.ca/sandbox": "true", "kubernetes.io/os": "linux", "pool": ""},
+        tolerations=[
+            {"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "dedicated", "value": "agents"},
+            {"operator": "Exists"},
+            {"key": "flaky", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 0},
+        ],
+    )).sandbox
+    assert sandbox.nodeSelector["safeagent.ca/sandbox"] == "true"
+    assert [toleration.pod_field() for toleration in sandbox.tolerations] == [
+        {"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "agents"},
+        {"operator": "Exists"},
+        {"key": "flaky", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "message"),
+    [
+        ([{"key": "a", "operator": "Maybe"}], r"sandbox\.tolerations\.0\.operator"),
+        ([{"key": "a", "effect": "NoRun"}], r"sandbox\.tolerations\.0\.effect"),
+        ([{"key": "a", "effects": "NoSchedule"}], r"sandbox\.tolerations\.0\.effects"),
+        ([{"key": "a b"}], r"sandbox\.tolerations\.0\.key.*not a Kubernetes label key"),
+        ([{"key": "a", "value": "not ok"}], r"sandbox\.tolerations\.0\.value.*not a Kubernetes label value"),
+        ([{"value": "x"}], "without a key must use operator Exists"),
+        ([{"key": "a", "operator": "Exists", "value": "x"}], "Exists takes no value"),
+        ([{"key": "a", "effect": "NoSchedule", "tolerationSeconds": 30}], "tolerationSeconds needs effect NoExecute"),
+        ([{"key": "a", "effect": "NoExecute", "tolerationSeconds": -1}], r"sandbox\.tolerations\.0\.tolerationSeconds"),
+        ({"key": "a"}, r"sandbox\.tolerations"),
+    ],
+)
+def test_a_toleration_the_api_server_would_refuse_is_refused(tolerations, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.parse_config(sandbox_with(tolerations=tolerations))
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"bad key": "x"},
+        {"a/b/c": "x"},
+        {"Example.com/x": "y"},
+        {"x" * 64: "y"},
+        {("a" * 60 + ".") * 5 + "x/y": "z"},  # a prefix over 253 characters
+        {"a": "bad value"},
+        {"a": "-leading"},
+        {"a": "y" * 64},
+        {"a": 1},
+    ],
+)
+def test_a_node_selector_that_is_not_labels_is_refused(selector):
+    with pytest.raises(config.ConfigError, match=r"sandbox\.nodeSelector"):
+        config.parse_config(sandbox_with(nodeSelector=selector))
