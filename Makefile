@@ -30,7 +30,7 @@ unit: venv ## pure unit tests (no cluster)
 	$(PYTEST) -q tests/unit
 
 .PHONY: cluster
-cluster: ## build (cached) and start the kind test-bed cluster with NetworkPolicy enforcement
+cluster: ## build (cached) and start the kind test bed: NetworkPolicy enforced, one sandbox node behind the nftables wall (SANDBOX_NODES=0, EGRESS_WALL=none to change)
 	tests/cluster/up.sh
 
 .PHONY: cluster-down
@@ -69,7 +69,9 @@ manifests: ## render the chart into manifests/safeagent.yaml
 
 lint: code-gates checkov ## the code gates, helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
 	helm lint --strict $(CHART)
-	bash -n charts/*.sh sandbox-images/build-images.sh configs/apply-nftables.sh tests/demo/demo.sh
+	@# One file per `bash -n`: with several, bash checks the first and reads the rest as arguments.
+	@for script in charts/*.sh sandbox-images/*.sh configs/apply-nftables.sh tests/demo/demo.sh tests/cluster/*.sh \
+	    tests/cluster/node/files/usr/local/bin/*; do bash -n "$$script" || exit 1; done
 
 # Configured in operator/pyproject.toml. Tests get pyflakes and syntax errors only (their style is
 # not gated); the package gets the full rule set, mypy --strict and the import contracts.

@@ -52,9 +52,19 @@ restart_if_images_changed() {
         && stamp_set "installed-images-$RELEASE" "$key"
 }
 
+# A cluster with nodes reserved for sandboxes (the test bed's `make cluster` makes one, labelled
+# and tainted safeagent.ca/sandbox=true) gets its sandbox Pods there; flags given to this script
+# come later on helm's command line and win.
+placement=()
+if [[ -n "$(kubectl get nodes -l safeagent.ca/sandbox=true -o name)" ]]; then
+    placement=(--set-json 'sandbox.nodeSelector={"safeagent.ca/sandbox":"true"}'
+               --set-json 'sandbox.tolerations=[{"key":"safeagent.ca/sandbox","operator":"Equal","value":"true","effect":"NoSchedule"}]')
+    log "    sandbox Pods go to the nodes labelled safeagent.ca/sandbox=true: $(kubectl get nodes -l safeagent.ca/sandbox=true -o name | sed 's|node/||' | tr '\n' ' ')"
+fi
+
 fresh_install=1
 helm status "$RELEASE" --namespace "$RELEASE_NAMESPACE" >/dev/null 2>&1 && fresh_install=0
 step "CRDs" apply_crds
-step "helm upgrade --install $RELEASE (namespace $RELEASE_NAMESPACE)" helm_upgrade "$@"
+step "helm upgrade --install $RELEASE (namespace $RELEASE_NAMESPACE)" helm_upgrade "${placement[@]}" "$@"
 step "operator rollout" restart_if_images_changed
 kubectl -n "$RELEASE_NAMESPACE" get deployment,pods -l app.kubernetes.io/instance="$RELEASE"

@@ -3,7 +3,15 @@
 # Idempotent: caches under $SAFEAGENT_CACHE; a healthy running cluster is reused.
 # KIND_NODE_IMAGE=<image> skips the node-image build (for hosts that can pull kindest/node); the
 # cluster then uses kind's default CNI and its NetworkPolicy support.
+# SANDBOX_NODES=<n> (default 1): worker nodes reserved for sandbox Pods (label and taint
+# safeagent.ca/sandbox=true); 0 gives the one-node cluster. EGRESS_WALL=nftables (default) loads
+# configs/nftables-agent.conf on each of them; EGRESS_WALL=none leaves them without it.
 source "$(dirname "$0")/lib.sh"
+SANDBOX_NODES=${SANDBOX_NODES:-1}
+EGRESS_WALL=${EGRESS_WALL:-nftables}
+[[ $SANDBOX_NODES =~ ^[0-9]$ ]] || die "SANDBOX_NODES must be a number from 0 to 9, not '$SANDBOX_NODES'"
+[[ $EGRESS_WALL == nftables || $EGRESS_WALL == none ]] || die "EGRESS_WALL must be nftables or none, not '$EGRESS_WALL'"
+SANDBOX_LABEL=safeagent.ca/sandbox
 T0=$SECONDS
 CONTEXT="kind-$CLUSTER_NAME"
 READY_FILE="$SAFEAGENT_CACHE/CLUSTER_READY"
@@ -16,6 +24,26 @@ kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 nodes:
   - role: control-plane
+YAML
+  local i
+  for ((i = 0; i < SANDBOX_NODES; i++)); do
+    # A node only for sandbox Pods: the chart's sandbox.nodeSelector/tolerations send them here,
+    # and the taint keeps everything else (the operator, CoreDNS, the canary) away.
+    cat <<YAML
+  - role: worker
+    labels:
+      $SANDBOX_LABEL: "true"
+    kubeadmConfigPatches:
+      - |
+        kind: JoinConfiguration
+        nodeRegistration:
+          taints:
+            - key: $SANDBOX_LABEL
+              value: "true"
+              effect: NoSchedule
+YAML
+  done
+  cat <<YAML
 kubeadmConfigPatches:
   - |
     kind: KubeletConfiguration
@@ -49,6 +77,22 @@ create_cluster() {
   kind_config >"$SAFEAGENT_CACHE/kind-config.yaml"
   kind create cluster --name "$CLUSTER_NAME" --image "$image" \
     --config "$SAFEAGENT_CACHE/kind-config.yaml" --wait 5m
+  [[ -n ${KIND_NODE_IMAGE:-} ]] || coredns_cluster_names_only
+}
+
+# CoreDNS inherits the node's resolver, Docker's embedded DNS server at 127.0.0.11, which inside
+# CoreDNS's own namespace is CoreDNS itself: its `loop` check would stop it. kind's own node image
+# redirects that address; ours answers cluster names only (there is no outside network here, so
+# outside names fail fast): take the `forward` block out of the Corefile.
+coredns_cluster_names_only() {
+  local corefile trimmed
+  corefile=$(kubectl --context "$CONTEXT" -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}')
+  trimmed=$(awk 'skip { if ($0 ~ /^ *}/) skip = 0; next } /^ *forward / { skip = ($NF == "{"); next } { print }' <<<"$corefile")
+  [[ $trimmed != "$corefile" ]] || return 0
+  kubectl --context "$CONTEXT" -n kube-system create configmap coredns --from-literal=Corefile="$trimmed" \
+    --dry-run=client -o yaml | kubectl --context "$CONTEXT" replace -f - >/dev/null
+  kubectl --context "$CONTEXT" -n kube-system rollout restart deployment coredns >/dev/null
+  log "    CoreDNS: forward to the node's resolver removed (cluster names only)"
 }
 
 wait_ready() {
@@ -74,12 +118,58 @@ running_image_id() {
   docker inspect --format '{{.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true
 }
 
+# The running cluster has the number of sandbox nodes asked for.
+layout_matches() {
+  local names
+  names=$(kubectl --context "$CONTEXT" get nodes -l "$SANDBOX_LABEL=true" -o name) || return 1
+  (($(grep -c . <<<"$names") == SANDBOX_NODES))
+}
+
+# With sandbox nodes, kind keeps the control plane tainted; the operator, CoreDNS and the tests'
+# own Pods run there, so make it schedulable (kind does the same for a one-node cluster).
+control_plane_schedulable() {
+  kubectl --context "$CONTEXT" taint nodes -l node-role.kubernetes.io/control-plane \
+    node-role.kubernetes.io/control-plane:NoSchedule- >/dev/null 2>&1 || true
+}
+
+# Load (or, with EGRESS_WALL=none, remove) configs/nftables-agent.conf on every sandbox node, keyed
+# on that node's pod CIDR, and record it in the node label safeagent.ca/egress-wall, which the e2e
+# tests read. Loading is atomic and idempotent, so a reused cluster gets the current file.
+egress_wall() {
+  local node cidr logf
+  for node in $(kubectl --context "$CONTEXT" get nodes -l "$SANDBOX_LABEL=true" -o jsonpath='{.items[*].metadata.name}'); do
+    docker exec "$node" mkdir -p /etc/safeagent
+    docker cp "$REPO_ROOT/configs/apply-nftables.sh" "$node:/etc/safeagent/apply-nftables.sh" >/dev/null
+    docker cp "$REPO_ROOT/configs/nftables-agent.conf" "$node:/etc/safeagent/nftables-agent.conf" >/dev/null
+    if [[ $EGRESS_WALL == none ]]; then
+      docker exec "$node" /etc/safeagent/apply-nftables.sh --remove >/dev/null
+      kubectl --context "$CONTEXT" label node "$node" safeagent.ca/egress-wall- >/dev/null 2>&1 || true
+      log "    $node: no egress wall (EGRESS_WALL=none)"
+      continue
+    fi
+    cidr=$(kubectl --context "$CONTEXT" get node "$node" -o jsonpath='{.spec.podCIDR}')
+    [[ -n $cidr ]] || { log "    node $node has no pod CIDR"; return 1; }
+    # IPv6 on, as on most hosts (Docker turns it off in containers): each Pod interface then has
+    # a link-local address on the node's side, and the wall's rule for them is exercised.
+    docker exec "$node" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+    logf="$SAFEAGENT_CACHE/logs/egress-wall-$node.log"
+    if ! docker exec -e SAFEAGENT_NFT_POD_CIDR="$cidr" "$node" /etc/safeagent/apply-nftables.sh >"$logf" 2>&1; then
+      tail -n 20 "$logf" >&2
+      return 1
+    fi
+    kubectl --context "$CONTEXT" label node "$node" --overwrite safeagent.ca/egress-wall=nftables >/dev/null
+    log "    $node: nftables egress wall loaded for pod CIDR $cidr (ruleset in $logf)"
+  done
+}
+
 ensure_cluster() {
   local image=$1 want have
   want=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
   have=$(running_image_id)
   if [[ -n $have && -n $want && $have != "$want" ]]; then
     log "    cluster $CLUSTER_NAME runs another node image than $image: recreating it"
+  elif cluster_healthy && ! layout_matches; then
+    log "    cluster $CLUSTER_NAME does not have exactly $SANDBOX_NODES sandbox node(s): recreating it"
   elif cluster_healthy; then
     log "    cluster $CLUSTER_NAME answers: reusing it"
     step "node Ready, system Pods Ready" wait_ready && return
@@ -106,6 +196,10 @@ else
   IMAGE=$(step "node image" "$CLUSTER_DIR/node-image.sh")
 fi
 step "kind cluster $CLUSTER_NAME" ensure_cluster "$IMAGE"
+if ((SANDBOX_NODES > 0)); then
+  step "control plane schedulable" control_plane_schedulable
+  step "egress wall on sandbox nodes ($EGRESS_WALL)" egress_wall
+fi
 kubectl config use-context "$CONTEXT" >/dev/null
 date -u +%FT%TZ >"$READY_FILE"
 log "cluster $CLUSTER_NAME ready in $((SECONDS - T0))s (kubectl context $CONTEXT; tools in $BIN)"

@@ -109,3 +109,28 @@ def running_ip(kubectl, namespace, pod):
     status = json.loads(out.stdout)["status"]
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
     return ready and status.get("podIP")
+
+
+# --- the test bed's sandbox nodes (tests/cluster/up.sh: SANDBOX_NODES, EGRESS_WALL) ---------------
+SANDBOX_LABEL = "safeagent.ca/sandbox"
+WALL_LABEL = "safeagent.ca/egress-wall"
+
+
+def sandbox_nodes(kubectl) -> list[dict]:
+    """Nodes reserved for sandbox Pods: labelled and tainted safeagent.ca/sandbox=true."""
+    return json.loads(kubectl("get", "nodes", "-l", f"{SANDBOX_LABEL}=true", "-o", "json").stdout)["items"]
+
+
+def sandbox_placement(kubectl) -> dict:
+    """The Pod spec fields that put a Pod on the sandbox nodes ({} on a cluster without them)."""
+    if not sandbox_nodes(kubectl):
+        return {}
+    return {
+        "nodeSelector": {SANDBOX_LABEL: "true"},
+        "tolerations": [{"key": SANDBOX_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+    }
+
+
+def sandbox_placement_flags(kubectl) -> list[str]:
+    """helm flags giving a release the same placement as charts/install.sh gives the main one."""
+    return [f"--set-json=sandbox.{key}={json.dumps(value)}" for key, value in sandbox_placement(kubectl).items()]

@@ -59,6 +59,16 @@ def namespace(kubectl):
 
 
 
+@pytest.fixture(scope="session")
+def burst_release(kubectl):
+    """A second release of the chart for bursts of jobs (burst.py), shared by the modules that use it."""
+    from burst import install_burst_release, remove_burst_release
+
+    install_burst_release(kubectl)
+    yield
+    remove_burst_release(kubectl)
+
+
 @pytest.fixture
 def sandbox(kubectl):
     """A sandbox namespace session for SandboxJob tests (needs safeagent installed); cleaned up after."""

@@ -104,11 +104,12 @@ class Sandbox:
     # hostPath-backed volumes, to put what a ConfigMap cannot hold (symlinks) into a source
 
     def node_volume(self, setup_script: str) -> str:
-        """A PVC bound to a hostPath PV whose directory the script (run on the kind node) fills."""
-        node = kind_node(self.kubectl)
+        """A PVC bound to a hostPath PV whose directory the script fills on every kind node (the
+        sandbox Pod may land on any of them: a sandbox node, or the one node of a small cluster)."""
         name = unique("repos")
         path = f"/var/lib/safeagent-e2e/{name}"
-        docker_exec(node, f"mkdir -p {path} && cd {path} && {setup_script} && chmod -R a+rX {path}")
+        for node in kind_nodes(self.kubectl):
+            docker_exec(node, f"mkdir -p {path} && cd {path} && {setup_script} && chmod -R a+rX {path}")
         self.node_dirs.append(path)
         self.kubectl("create", "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "PersistentVolume",
@@ -133,20 +134,22 @@ class Sandbox:
             scope = [] if kind == "persistentvolume" else ["-n", NS]
             self.kubectl(*scope, "delete", kind, name, "--ignore-not-found", "--wait=false", check=False)
         if self.node_dirs:
-            node = kind_node(self.kubectl)
-            for path in self.node_dirs:
-                docker_exec(node, f"rm -rf {path}", check=False)
+            for node in kind_nodes(self.kubectl):
+                for path in self.node_dirs:
+                    docker_exec(node, f"rm -rf {path}", check=False)
 
 
-def kind_node(kubectl) -> str:
+def kind_nodes(kubectl) -> list[str]:
+    """Every node's name, each a local kind container (skips the test otherwise)."""
     if shutil.which("docker") is None:
-        pytest.skip("needs docker to prepare a hostPath volume on the kind node")
+        pytest.skip("needs docker to prepare a hostPath volume on the kind nodes")
     nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    name = nodes[0]["metadata"]["name"]
-    probe = subprocess.run(["docker", "inspect", name], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"node {name} is not a local kind container; cannot seed a hostPath volume")
-    return name
+    names = [node["metadata"]["name"] for node in nodes]
+    for name in names:
+        probe = subprocess.run(["docker", "inspect", name], capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"node {name} is not a local kind container; cannot seed a hostPath volume")
+    return names
 
 
 def docker_exec(node: str, script: str, check: bool = True) -> None:

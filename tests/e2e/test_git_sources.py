@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from sbj_helpers import KEY_SEPARATOR, docker_exec, kind_node, unique
+from sbj_helpers import KEY_SEPARATOR, docker_exec, kind_nodes, unique
 
 ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C",
@@ -143,13 +143,13 @@ def _check(sandbox, job: str, command: str, want: str | None) -> list[str]:
 
 def _volume(sandbox, kubectl, repo: Path) -> dict:
     claim = sandbox.node_volume("true")
-    node = kind_node(kubectl)
     path = f"/var/lib/safeagent-e2e/{claim}"
     archive = subprocess.run(["tar", "-C", str(repo), "-cf", "-", "."], capture_output=True, check=True).stdout
-    done = subprocess.run(["docker", "exec", "-i", node, "tar", "-x", "-C", path], input=archive,
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    docker_exec(node, f"chmod -R a+rX {path}")
+    for node in kind_nodes(kubectl):
+        done = subprocess.run(["docker", "exec", "-i", node, "tar", "-x", "-C", path], input=archive,
+                              capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        docker_exec(node, f"chmod -R a+rX {path}")
     return {"persistentVolumeClaim": {"claimName": claim}}
 
 

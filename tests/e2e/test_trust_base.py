@@ -295,7 +295,7 @@ def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandb
     Approval pins. Unchanged, the approved command runs; changed on the volume after the review,
     nothing runs."""
     from safeagent.sandbox.digest import digest_files
-    from sbj_helpers import docker_exec, kind_node
+    from sbj_helpers import docker_exec, kind_nodes
 
     claim = sandbox.node_volume("mkdir -p a b && echo bye > a/delete-me.txt && echo bye > b/delete-me.txt")
     pinned = digest_files({("delete-me.txt",): b"bye\n"})
@@ -313,7 +313,8 @@ def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandb
         ], "the review Pod is deleted once its digest is read"
 
     path = [d for d in sandbox.node_dirs if claim in d][0]
-    docker_exec(kind_node(kubectl), f"echo swapped > {path}/b/delete-me.txt")
+    for node in kind_nodes(kubectl):
+        docker_exec(node, f"echo swapped > {path}/b/delete-me.txt")
     for status in awaiting.values():
         kubectl("-n", NS, "patch", "approval", status["approvalName"], "--type", "merge",
                 "-p", '{"spec":{"decision":"Approved","reviewer":"e2e"}}')
