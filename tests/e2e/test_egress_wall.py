@@ -12,7 +12,9 @@ host on the internet would be, but one the test owns.
 - The wall alone: plain Pods on a walled node, in a namespace without any NetworkPolicy, try
   from their first instant to reach that listener and their own node's kubelet. None may, while
   the same Pods do reach a listener Pod inside the cluster (the wall leaves the cluster to
-  NetworkPolicy) and a Pod on an unwalled node reaches both.
+  NetworkPolicy) and a Pod on an unwalled node reaches both. With the ruleset removed for a moment,
+  Pods on the same node do get through (then it is loaded again).
+- The node's IPv6 link-local address, which no pod range covers, refuses a Pod too.
 - The wall behind the operator: the same burst of SandboxJobs as the pre-flight tests, aimed at
   the outside listener, on the walled nodes.
 """
@@ -89,10 +91,11 @@ def outside_listener(kubectl, walled_nodes):
     kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def node_exec(node: str, *command: str) -> str:
+def node_exec(node: str, *command: str, env: dict[str, str] | None = None) -> str:
     if shutil.which("docker") is None:
         pytest.skip("needs docker to read a kind node's nftables ruleset")
-    proc = subprocess.run(["docker", "exec", node, *command], capture_output=True, text=True, timeout=60)
+    flags = [f"--env={key}={value}" for key, value in (env or {}).items()]
+    proc = subprocess.run(["docker", "exec", *flags, node, *command], capture_output=True, text=True, timeout=60)
     if proc.returncode != 0 and "No such container" in proc.stderr:
         pytest.skip(f"node {node} is not a local kind container")
     assert proc.returncode == 0, f"{' '.join(command)} on {node}: {proc.stderr}"
@@ -134,37 +137,72 @@ def results(kubectl, namespace: str, names: list[str]) -> dict[str, dict]:
     return found
 
 
-def test_the_wall_alone_stops_a_burst_at_the_first_packet(kubectl, namespace, walled_nodes, outside_listener):
-    """No NetworkPolicy in this namespace: whatever stops a packet here is the wall."""
-    listener_ns, listener_pod, outside = outside_listener
-    assert not json.loads(kubectl("-n", namespace, "get", "networkpolicy", "-o", "json").stdout)["items"]
+@pytest.fixture
+def inside_listener(kubectl, namespace) -> str:
+    """A counting listener Pod inside the cluster (on an unwalled node); returns its address."""
     apply(kubectl, namespace, hardened_pod("inside", ["python3", "-c", counting_listener(WALL_PORT)]))
     inside = wait_for(lambda: running_ip(kubectl, namespace, "inside"), timeout=120, what="the inside listener")
     wait_listening(kubectl, namespace, "inside", WALL_PORT)
-    walled = {node["metadata"]["name"] for node in walled_nodes}
-    before = len(accepted(kubectl, listener_ns, listener_pod))
+    return inside
+
+
+def probe_burst(kubectl, namespace: str, outside: str, inside: str, placed: dict[str, dict]) -> dict[str, dict]:
+    """One first-packet Pod per name, with that name's placement, all created at once; what each
+    reached of: the outside listener, the inside listener, its own node's kubelet."""
     # The kubelet of the Pod's own node, by the node's address from the downward API.
     targets = {"outside": [outside, WALL_PORT], "inside": [inside, WALL_PORT], "own-node": ["$(HOST_IP)", KUBELET_PORT]}
-
-    names = [f"walled-{index:02d}" for index in range(PODS)] + ["unwalled"]
+    assert not json.loads(kubectl("-n", namespace, "get", "networkpolicy", "-o", "json").stdout)["items"]
     pods = []
-    for name in names:
-        pod = first_packet_pod(name, targets, sandbox_placement(kubectl) if name != "unwalled" else {})
+    for name, placement in placed.items():
+        pod = first_packet_pod(name, targets, placement)
         pod["spec"]["containers"][0]["env"].insert(0, {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}})
         pods.append(pod)
     kubectl("-n", namespace, "create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
-    found = results(kubectl, namespace, names)
+    return results(kubectl, namespace, list(placed))
+
+
+def reached(found: dict[str, dict]) -> dict[str, int]:
+    return {key: sum(row[key] for row in found.values()) for key in ("outside", "inside", "own-node")}
+
+
+def test_the_wall_alone_stops_a_burst_at_the_first_packet(kubectl, namespace, walled_nodes, outside_listener, inside_listener):
+    """No NetworkPolicy in this namespace: whatever stops a packet here is the wall."""
+    listener_ns, listener_pod, outside = outside_listener
+    walled = {node["metadata"]["name"] for node in walled_nodes}
+    before = len(accepted(kubectl, listener_ns, listener_pod))
+    placed = {f"walled-{index:02d}": sandbox_placement(kubectl) for index in range(PODS)}
+    found = probe_burst(kubectl, namespace, outside, inside_listener, {**placed, "unwalled": {}})
 
     control = found.pop("unwalled")
     assert control["node"] not in walled, control
     # The targets answer: from a node without the wall, the same Pod reaches all three.
     assert control == {"node": control["node"], "outside": True, "inside": True, "own-node": True}, control
     assert {row["node"] for row in found.values()} <= walled, found
-    summary = {key: sum(row[key] for row in found.values()) for key in ("outside", "inside", "own-node")}
-    print(f"{PODS} Pods on walled nodes, reached: {summary}")
-    assert summary == {"outside": 0, "inside": PODS, "own-node": 0}, found
+    print(f"{PODS} Pods on walled nodes, reached: {reached(found)}")
+    assert reached(found) == {"outside": 0, "inside": PODS, "own-node": 0}, found
     peers = accepted(kubectl, listener_ns, listener_pod)[before:]
     assert len(peers) == 1, f"the outside listener saw {peers}: only the unwalled Pod may reach it"
+
+
+def test_without_the_wall_the_same_pods_get_through(kubectl, namespace, walled_nodes, outside_listener, inside_listener):
+    """The counterfactual on the same node: with the ruleset removed, Pods placed as above reach
+    the outside listener and their kubelet, so the zeros above are the wall's doing. The wall is
+    loaded again (as up.sh loaded it) and checked to be back, whatever happened."""
+    node = walled_nodes[0]["metadata"]["name"]
+    cidr = walled_nodes[0]["spec"]["podCIDR"]
+    loader = "/etc/safeagent/apply-nftables.sh"
+    if node_exec(node, "sh", "-c", f"test -x {loader} && echo present || true").strip() != "present":
+        pytest.skip(f"{node} has no {loader}: its wall was not loaded by tests/cluster/up.sh, so this test cannot reload it")
+    _, _, outside = outside_listener
+    node_exec(node, loader, "--remove")
+    try:
+        placed = {f"unguarded-{index}": {**sandbox_placement(kubectl), "nodeName": node} for index in range(5)}
+        found = probe_burst(kubectl, namespace, outside, inside_listener, placed)
+    finally:
+        node_exec(node, loader, env={"SAFEAGENT_NFT_POD_CIDR": cidr})
+        assert f"ip saddr {cidr} jump sandbox_egress" in node_exec(node, "nft", "list", "table", "inet", "safeagent_egress")
+    print(f"5 Pods on {node} without the wall, reached: {reached(found)}")
+    assert reached(found) == {"outside": 5, "inside": 5, "own-node": 5}, found
 
 
 def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace, walled_nodes):
