@@ -134,14 +134,18 @@ control_plane_schedulable() {
 
 # Load (or, with EGRESS_WALL=none, remove) configs/nftables-agent.conf on every sandbox node, keyed
 # on that node's pod CIDR, and record it in the node label safeagent.ca/egress-wall, which the e2e
-# tests read. Loading is atomic and idempotent, so a reused cluster gets the current file.
+# tests read. Loading is atomic and idempotent, so a reused cluster gets the current file. The
+# files stay in the node's /etc/safeagent, where the node image's safeagent-egress-wall unit loads
+# them again at boot, before the kubelet (load-egress-wall.sh).
 egress_wall() {
-  local node cidr logf
+  local node cidr logf file
   for node in $(kubectl --context "$CONTEXT" get nodes -l "$SANDBOX_LABEL=true" -o jsonpath='{.items[*].metadata.name}'); do
     docker exec "$node" mkdir -p /etc/safeagent
-    docker cp "$REPO_ROOT/configs/apply-nftables.sh" "$node:/etc/safeagent/apply-nftables.sh" >/dev/null
-    docker cp "$REPO_ROOT/configs/nftables-agent.conf" "$node:/etc/safeagent/nftables-agent.conf" >/dev/null
+    for file in "$REPO_ROOT/configs/apply-nftables.sh" "$REPO_ROOT/configs/nftables-agent.conf" "$CLUSTER_DIR/load-egress-wall.sh"; do
+      docker cp "$file" "$node:/etc/safeagent/" >/dev/null
+    done
     if [[ $EGRESS_WALL == none ]]; then
+      docker exec "$node" rm -f /etc/safeagent/egress-wall.env
       docker exec "$node" /etc/safeagent/apply-nftables.sh --remove >/dev/null
       kubectl --context "$CONTEXT" label node "$node" safeagent.ca/egress-wall- >/dev/null 2>&1 || true
       log "    $node: no egress wall (EGRESS_WALL=none)"
@@ -149,11 +153,9 @@ egress_wall() {
     fi
     cidr=$(kubectl --context "$CONTEXT" get node "$node" -o jsonpath='{.spec.podCIDR}')
     [[ -n $cidr ]] || { log "    node $node has no pod CIDR"; return 1; }
-    # IPv6 on, as on most hosts (Docker turns it off in containers): each Pod interface then has
-    # a link-local address on the node's side, and the wall's rule for them is exercised.
-    docker exec "$node" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+    docker exec "$node" sh -c "echo SAFEAGENT_NFT_POD_CIDR=$cidr >/etc/safeagent/egress-wall.env"
     logf="$SAFEAGENT_CACHE/logs/egress-wall-$node.log"
-    if ! docker exec -e SAFEAGENT_NFT_POD_CIDR="$cidr" "$node" /etc/safeagent/apply-nftables.sh >"$logf" 2>&1; then
+    if ! docker exec -e SAFEAGENT_NFT_POD_CIDR="$cidr" "$node" /etc/safeagent/load-egress-wall.sh >"$logf" 2>&1; then
       tail -n 20 "$logf" >&2
       return 1
     fi

@@ -267,3 +267,44 @@ def test_a_burst_of_jobs_behind_the_wall_reaches_nothing_outside_the_cluster(
                                 "-o", "json").stdout)["items"]
     nodes = {event["message"].rsplit(" ", 1)[-1] for event in events if event["involvedObject"]["name"] in pods}
     assert nodes and nodes <= walled, f"sandbox Pods scheduled on {nodes}, walled nodes are {walled}"
+
+
+def test_a_restarted_sandbox_node_loads_its_wall_before_its_kubelet(kubectl, namespace, walled_nodes):
+    """The wall lives in the node's network namespace, which a restarted node container gets anew.
+    The node image's safeagent-egress-wall unit loads it at boot and the kubelet requires that
+    unit, so no Pod runs there unwalled. Restarts the node, so it runs last in this module, and
+    waits until the node runs Pods and its NetworkPolicy enforcer again."""
+    node = walled_nodes[0]["metadata"]["name"]
+    cidr = walled_nodes[0]["spec"]["podCIDR"]
+    unit = "safeagent-egress-wall"
+    if node_exec(node, "systemctl", "show", "-p", "UnitFileState", "--value", unit).strip() != "enabled":
+        pytest.skip(f"{node} has no {unit} unit (not the test bed's node image)")
+    restarted = subprocess.run(["docker", "restart", node], capture_output=True, text=True, timeout=180)
+    assert restarted.returncode == 0, restarted.stderr
+
+    def active(name: str) -> bool:
+        proc = subprocess.run(["docker", "exec", node, "systemctl", "is-active", name], capture_output=True, text=True)
+        return proc.stdout.strip() == "active"
+
+    wait_for(lambda: active("kubelet"), timeout=120, what=f"the kubelet on {node} after the restart")
+    assert active(unit), node_exec(node, "systemctl", "status", "--no-pager", unit)
+
+    def since_boot(name: str, prop: str) -> int:
+        return int(node_exec(node, "systemctl", "show", "-p", prop, "--value", name).strip())
+
+    assert since_boot(unit, "ActiveEnterTimestampMonotonic") < since_boot("kubelet", "ExecMainStartTimestampMonotonic")
+    assert f"ip saddr {cidr} jump sandbox_egress" in node_exec(node, "nft", "list", "table", "inet", "safeagent_egress")
+
+    # Back in service for the tests after this one: a Pod runs there and its log is readable,
+    # and the NetworkPolicy enforcer's container runs again.
+    pod = hardened_pod("after-restart", ["python3", "-c", "print('ran')"])
+    pod["spec"].update(sandbox_placement(kubectl), nodeName=node)
+    apply(kubectl, namespace, pod)
+
+    def ran() -> bool:
+        phase = kubectl("-n", namespace, "get", "pod", "after-restart", "-o", "jsonpath={.status.phase}").stdout
+        return phase == "Succeeded" and kubectl("-n", namespace, "logs", "after-restart").stdout.strip() == "ran"
+
+    wait_for(ran, timeout=180, interval=2, what=f"a Pod to run on {node} after the restart")
+    wait_for(lambda: node_exec(node, "crictl", "ps", "--state", "Running", "--name", "kube-router", "-q").strip(),
+             timeout=180, interval=2, what=f"kube-router to run on {node} again")
