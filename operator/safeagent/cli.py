@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .sandbox import tree
@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _emit(decision: dict[str, Any]) -> None:
+def _emit(decision: Mapping[str, object]) -> None:
     sys.stdout.write(json.dumps(decision) + "\n")
     sys.stdout.flush()
 

@@ -138,6 +138,22 @@ def test_minimal_policy_is_accepted():
     assert decide(policy, "ls -l").reason == "option_unknown"
 
 
+def test_number_and_choice_operands_are_checked():
+    """Operands of kind number, and leading operands of kind number or choice, were once passed
+    unread: `seq /etc/passwd` was allowed under a rule that asks for numbers."""
+    numbers = parse_policy(with_changes(programs={"seq": {"operands": {"kind": "number", "max": 3}}}))
+    assert decide(numbers, "seq 1 +2 10").decision == "allow"
+    for command in ("seq /etc/passwd", "seq 1 x", "seq ''"):
+        assert decide(numbers, command).reason == "operand_not_allowed", command
+    leading = parse_policy(with_changes(programs={"ls": {"operands": {"leading_text": 1, "leading_kind": "number"}}}))
+    assert decide(leading, "ls 3 x").decision == "allow"
+    assert decide(leading, "ls /etc/passwd x").reason == "operand_not_allowed"
+    assert decide(leading, "ls 3 /etc/passwd").reason == "path_outside_workspace"
+    # choices belong to kind: choice, so a leading choice under kind: path has none to match
+    choice = parse_policy(with_changes(programs={"ls": {"operands": {"leading_text": 1, "leading_kind": "choice"}}}))
+    assert decide(choice, "ls x y").reason == "operand_not_allowed"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -147,6 +163,8 @@ def test_minimal_policy_is_accepted():
         ("version: [1\n", "not valid YAML"),
         ("", "must be a mapping"),
         ("programs: !!python/object:os.system {}\n", "not valid YAML"),
+        ("? [a, b]\n: 1\n", "a mapping key must be a scalar"),  # once a TypeError, not a PolicyError
+        ("programs:\n  ? {ls: 1}\n  : {}\n", "a mapping key must be a scalar"),
     ],
 )
 def test_bad_yaml_is_refused(tmp_path, text, expected):

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from .compiled import Command, Option
 from .errors import Refusal
 from .scripts import check_printf_format, check_sed_script
+
+if TYPE_CHECKING:
+    from .model import ArgumentKind, OperandRule
+    from .paths import PathKind
+
+#: The argument kinds judged by their content alone; ``number`` and ``choice`` are judged by whoever
+#: holds the value (an option or an operand), as the reason given differs.
+ContentKind = Literal["text", "path", "nodeid", "sed-script", "printf-format"]
 
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -35,7 +44,7 @@ class ParsedCommand:
     command: Command  # rules of the innermost subcommand
     options: list[str] = field(default_factory=list)  # every spelling of every option given, all levels
     #: (kind, value, where) for every option argument and operand that needs a content check
-    values: list[tuple[str, str, str]] = field(default_factory=list)
+    values: list[tuple[PathKind, str, str]] = field(default_factory=list)
     operands: list[str] = field(default_factory=list)
 
     @property
@@ -45,29 +54,51 @@ class ParsedCommand:
 
 def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown: str) -> None:
     where = f"{parsed.label}: {shown}"
-    if value is None:
+    kind = option.arg
+    if value is None or kind is None:
         return
-    if option.arg == "choice" and value not in option.choices:
-        allowed = ", ".join(sorted(option.choices))
-        raise Refusal("option_bad_value", f"{where} does not accept {value!r} (allowed: {allowed}).")
-    if option.arg == "number" and not _NUMBER.match(value):
-        raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
-    if option.arg in ("path", "nodeid") and value.startswith("-") and value != "-":
-        # an option's file argument that looks like an option is read as one by some programs and as a
-        # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
-        # standard input, or a workspace file named '-')
-        raise Refusal("path_option_like", f"{where} {value!r} starts with '-'; write ./{value} for such a file.")
-    _check_kind(parsed, option.arg, value, f"the argument of {shown}")
+    if kind == "choice":
+        if value not in option.choices:
+            allowed = ", ".join(sorted(option.choices))
+            raise Refusal("option_bad_value", f"{where} does not accept {value!r} (allowed: {allowed}).")
+    elif kind == "number":
+        if not _NUMBER.match(value):
+            raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
+    else:
+        if kind in ("path", "nodeid") and value.startswith("-") and value != "-":
+            # an option's file argument that looks like an option is read as one by some programs and as a
+            # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
+            # standard input, or a workspace file named '-')
+            raise Refusal("path_option_like", f"{where} {value!r} starts with '-'; write ./{value} for such a file.")
+        _check_kind(parsed, kind, value, f"the argument of {shown}")
 
 
-def _check_kind(parsed: ParsedCommand, kind: str | None, value: str, where: str) -> None:
+def _check_operand(parsed: ParsedCommand, rule: OperandRule, kind: ArgumentKind, value: str) -> None:
+    """One operand: every kind a rule can name is judged here, so none lets a word through unread."""
+    if kind == "choice":
+        # choices are set only with kind: choice (the model checks it), so under any other kind a
+        # leading_kind: choice has none and nothing matches
+        choices = rule.choices or []
+        if value not in choices:
+            raise Refusal(
+                "operand_not_allowed",
+                f"{parsed.label}: {value!r} is not allowed (allowed: {', '.join(choices)}).",
+            )
+    elif kind == "number":
+        if not _NUMBER.match(value):
+            raise Refusal("operand_not_allowed", f"{parsed.label}: operand {value!r} is not a number.")
+    else:
+        _check_kind(parsed, kind, value, "operand")
+
+
+def _check_kind(parsed: ParsedCommand, kind: ContentKind, value: str, where: str) -> None:
     """Content checks of one value: paths are collected for the path rules, scripts are read now."""
-    if kind in ("path", "nodeid"):
-        parsed.values.append((kind, value, where))
-    elif kind == "sed-script":
+    if kind == "sed-script":
         check_sed_script(value, f"{parsed.label}: {where}")
     elif kind == "printf-format":
         check_printf_format(value, f"{parsed.label}: {where}")
+    elif kind != "text":  # text is never looked at; every other kind is a path (the type checker holds us to it)
+        parsed.values.append((kind, value, where))
 
 
 def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:
@@ -184,16 +215,9 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
     if leading and command.leading_text_unless.intersection(parsed.options):
         leading = 0
     for value in operands[:leading]:
-        _check_kind(parsed, rule.leading_kind, value, "operand")
+        _check_operand(parsed, rule, rule.leading_kind, value)
     for value in operands[leading:]:
-        if rule.kind == "choice":
-            if value not in rule.choices:
-                raise Refusal(
-                    "operand_not_allowed",
-                    f"{parsed.label}: {value!r} is not allowed (allowed: {', '.join(rule.choices)}).",
-                )
-        else:
-            _check_kind(parsed, rule.kind, value, "operand")
+        _check_operand(parsed, rule, rule.kind, value)
 
 
 def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> None:

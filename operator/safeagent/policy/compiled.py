@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .model import FIND_PREDICATE, LONG_OPTION, PLAIN_TOKEN, SHORT_OPTION
+from .model import FIND_PREDICATE, LONG_OPTION, PLAIN_TOKEN, SHORT_OPTION, DeniedOption
 
 #: Interpreters that may start a fixed module of an allowed program (and nothing else).
 MODULE_LAUNCHERS = frozenset({"python3"})
 
 if TYPE_CHECKING:
-    from .model import CommandRule, OperandRule, Policy
+    from .model import Access, ArgumentKind, CommandRule, OperandRule, OptionRule, Policy, ShortValues, Syntax
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Option:
 
     canonical: str
     names: tuple[str, ...]
-    arg: str | None = None
+    arg: ArgumentKind | None = None
     optional: bool = False
     choices: frozenset[str] = frozenset()
     why: str | None = None  # set: the option is denied, and this says why
@@ -41,12 +41,12 @@ class Command:
     """One program or subcommand, ready for the argument parser."""
 
     name: str
-    syntax: str
+    syntax: Syntax
     abbreviations: bool
     permute: bool
     numeric_option: bool
-    short_values: str
-    access: str
+    short_values: ShortValues
+    access: Access
     long: dict[str, Option]
     short: dict[str, Option]
     predicates: dict[str, Option]
@@ -66,16 +66,18 @@ class CompiledPolicy:
     approvals: dict[tuple[str, str | None], str]
 
 
-def _option(rule, why: str | None = None) -> Option:
+def _option(rule: OptionRule | DeniedOption) -> Option:
     names = tuple(rule.names)
     longs = [name for name in names if name.startswith("--")]
+    canonical = longs[0] if longs else names[0]
+    if isinstance(rule, DeniedOption):
+        return Option(canonical=canonical, names=names, why=rule.why)
     return Option(
-        canonical=longs[0] if longs else names[0],
+        canonical=canonical,
         names=names,
-        arg=getattr(rule, "arg", None),
-        optional=getattr(rule, "optional", False),
-        choices=frozenset(getattr(rule, "choices", None) or ()),
-        why=why,
+        arg=rule.arg,
+        optional=rule.optional,
+        choices=frozenset(rule.choices or ()),
     )
 
 
@@ -110,7 +112,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
     for option_rule in allowed:
         add_option(_option(option_rule))
     for denied_rule in denied:
-        add_option(_option(denied_rule, why=denied_rule.why))
+        add_option(_option(denied_rule))
     for predicate_rule in rule.predicates:
         option = _option(predicate_rule)
         for name in option.names:
@@ -118,7 +120,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
                 raise ValueError(f"{where}: predicate {name!r} is not -name style")
             add(predicates, name, option)
     for denied_rule in rule.deny_predicates:
-        option = _option(denied_rule, why=denied_rule.why)
+        option = _option(denied_rule)
         for name in option.names:
             add(predicates, name, option)
 

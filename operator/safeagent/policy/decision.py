@@ -7,11 +7,12 @@ configs/README.md documents each one (a unit test checks that it does). Add code
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal, TypedDict
 
-ALLOW = "allow"
-DENY = "deny"
-REQUIRE_APPROVAL = "require_approval"
+# Final keeps each one its literal type, so that it can stand where a Verdict is expected.
+ALLOW: Final = "allow"
+DENY: Final = "deny"
+REQUIRE_APPROVAL: Final = "require_approval"
 
 Verdict = Literal["allow", "deny", "require_approval"]
 
@@ -43,7 +44,7 @@ REASONS: dict[str, str] = {
     "option_unexpected_argument": "an option that takes no argument was given one (--flag=value)",
     "argument_denied": "a word matches one of the command's deny_words (pytest's @file, tail's +f ...)",
     "option_bad_value": "an option's argument is not an allowed choice or not a number",
-    "operand_not_allowed": "an operand is not one of the allowed choices (make's target)",
+    "operand_not_allowed": "an operand is not one of the allowed choices (make's target), or not a number where one belongs",
     "operand_count": "too few or too many operands for the command",
     "path_option_like": "an option's path argument starts with '-' (a program may read it as an option)",
     "path_empty": "a path argument is the empty string",
@@ -57,6 +58,15 @@ REASONS: dict[str, str] = {
 }
 
 
+class DecisionDict(TypedDict):
+    """`Decision.to_dict`: the JSON shape the CLI prints and callers parse."""
+
+    decision: Verdict
+    argv: list[str] | None
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What may happen to one command line."""
@@ -66,7 +76,7 @@ class Decision:
     reason: str
     message: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> DecisionDict:
         return {
             "decision": self.decision,
             "argv": None if self.argv is None else list(self.argv),

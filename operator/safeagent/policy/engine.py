@@ -9,21 +9,22 @@ Anything not positively allowed is denied (fail closed), and an unexpected error
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from . import text
 from .arguments import ParsedCommand, parse_arguments
 from .compiled import compiled_for
 from .decision import ALLOW, DENY, REQUIRE_APPROVAL, Decision
 from .errors import Refusal
-from .model import Policy
+from .model import Limits, Policy
 from .paths import check_path, check_write_target
 from .programs import denial_kind
 from .words import split_words
 
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
-#: Checks on the raw line, in order. Each takes (line, limits).
-TEXT_CHECKS = (
+#: Checks on the raw line, in order.
+TEXT_CHECKS: tuple[Callable[[str, Limits], None], ...] = (
     text.check_not_empty,
     text.check_encoding,
     text.check_length,

@@ -4,6 +4,7 @@ extend another (extends.py)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 
 import yaml
 from pydantic import ValidationError
@@ -19,18 +20,25 @@ MAX_POLICY_BYTES = 1024 * 1024
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses aliases (no alias bombs; an anchor alone is harmless) and duplicate mapping keys."""
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            # types-PyYAML leaves peek_event unannotated (it returns the alias event checked for above)
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases are not allowed in a policy file", event.start_mark
             )
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, object]:
+        seen: set[Hashable] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                # a list or mapping as a key (`? [a, b]`): SafeLoader would refuse it too, but only after
+                # the look-up below had failed with a TypeError that no caller expects from a bad file
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a scalar", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -39,7 +47,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _field_path(location: tuple) -> str:
+def _field_path(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
         if isinstance(part, int):
@@ -94,7 +102,7 @@ def _read_document(source: str) -> object:
         raise PolicyError(f"{source}: not valid YAML: {error}") from None
 
 
-def load_policy_files(path: str | os.PathLike) -> tuple[Policy, tuple[str, ...]]:
+def load_policy_files(path: str | os.PathLike[str]) -> tuple[Policy, tuple[str, ...]]:
     """A policy file (and the base it extends, if any), validated, with the paths it was read from."""
     source = os.fspath(path)
     document = _read_document(source)
@@ -106,6 +114,6 @@ def load_policy_files(path: str | os.PathLike) -> tuple[Policy, tuple[str, ...]]
     return parse_policy(document, source), tuple(sources)
 
 
-def load_policy(path: str | os.PathLike) -> Policy:
+def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Load and validate a policy file; raises PolicyError naming the file and the field path."""
     return load_policy_files(path)[0]

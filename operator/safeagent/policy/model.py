@@ -24,6 +24,11 @@ from .programs import SCRIPTED, is_denied_program, script_rule_problem
 #:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
 #:  printf-format  a printf format without unbounded widths (`scripts.py`)
 ArgumentKind = Literal["text", "path", "nodeid", "number", "choice", "sed-script", "printf-format"]
+#: How a command's words are read, how a one-letter option finds its value, and whether it writes
+#: (see `CommandRule`); named so that the compiled tables carry the same closed sets.
+Syntax = Literal["gnu", "find"]
+ShortValues = Literal["attached_or_next", "next_word"]
+Access = Literal["read", "write"]
 
 SHORT_OPTION = re.compile(r"^-[A-Za-z0-9]$")
 LONG_OPTION = re.compile(r"^--[a-z0-9][a-z0-9-]*$")
@@ -42,9 +47,9 @@ class OptionRule(Strict):
     """An option the program may be given (or, under ``deny_options``, one it may not)."""
 
     names: list[str] = Field(min_length=1, description="spellings: -x, --long, or find's -predicate")
-    arg: ArgumentKind | None = Field(None, description="the option's argument, if it takes one")
-    optional: bool = Field(False, description="argument only in attached form: --opt=value or -xVALUE")
-    choices: list[str] | None = Field(None, description="allowed values when arg is 'choice'")
+    arg: ArgumentKind | None = Field(default=None, description="the option's argument, if it takes one")
+    optional: bool = Field(default=False, description="argument only in attached form: --opt=value or -xVALUE")
+    choices: list[str] | None = Field(default=None, description="allowed values when arg is 'choice'")
 
     @model_validator(mode="after")
     def _consistent(self) -> "OptionRule":
@@ -83,10 +88,10 @@ class OperandRule(Strict):
 
     kind: ArgumentKind = "path"
     choices: list[str] | None = None
-    min: int = Field(0, ge=0, le=4096)
-    max: int = Field(4096, ge=0, le=4096)
-    leading_text: int = Field(0, ge=0, le=4, description="leading operands of leading_kind (grep's pattern)")
-    leading_kind: ArgumentKind = Field("text", description="what the leading operands are (sed's script)")
+    min: int = Field(default=0, ge=0, le=4096)
+    max: int = Field(default=4096, ge=0, le=4096)
+    leading_text: int = Field(default=0, ge=0, le=4, description="leading operands of leading_kind (grep's pattern)")
+    leading_kind: ArgumentKind = Field(default="text", description="what the leading operands are (sed's script)")
     leading_text_unless: list[str] = Field(
         default_factory=list, description="options whose presence means there is no leading text operand"
     )
@@ -113,15 +118,15 @@ class OptionSet(Strict):
 class CommandRule(Strict):
     """How the arguments of one program (or one of its subcommands) are read and what they may be."""
 
-    syntax: Literal["gnu", "find"] = Field("gnu", description="gnu: getopt_long style; find: predicates")
-    abbreviations: bool = Field(True, description="long options may be abbreviated to a unique prefix")
-    permute: bool = Field(True, description="options may follow operands (GNU argument permutation)")
-    numeric_option: bool = Field(False, description="-NUM is an option (head -5, git log -3, grep -2)")
-    short_values: Literal["attached_or_next", "next_word"] = Field(
-        "attached_or_next",
+    syntax: Syntax = Field(default="gnu", description="gnu: getopt_long style; find: predicates")
+    abbreviations: bool = Field(default=True, description="long options may be abbreviated to a unique prefix")
+    permute: bool = Field(default=True, description="options may follow operands (GNU argument permutation)")
+    numeric_option: bool = Field(default=False, description="-NUM is an option (head -5, git log -3, grep -2)")
+    short_values: ShortValues = Field(
+        default="attached_or_next",
         description="next_word: a short option's value is always the next unused word, never the rest of its cluster (tree)",
     )
-    access: Literal["read", "write"] = Field("read", description="write: paths may not be the root or protected")
+    access: Access = Field(default="read", description="write: paths may not be the root or protected")
     option_sets: list[str] = Field(default_factory=list)
     options: list[OptionRule] = Field(default_factory=list)
     deny_options: list[DeniedOption] = Field(default_factory=list)
@@ -153,18 +158,18 @@ class ProgramRule(CommandRule):
 
     description: str = ""
     invocations: list[list[str]] | None = Field(
-        None, description="argv prefixes that select this program; default [[name]]"
+        default=None, description="argv prefixes that select this program; default [[name]]"
     )
 
 
 class Limits(Strict):
-    max_command_bytes: int = Field(4096, ge=16, le=65536)
-    max_arguments: int = Field(128, ge=1, le=4096)
+    max_command_bytes: int = Field(default=4096, ge=16, le=65536)
+    max_arguments: int = Field(default=128, ge=1, le=4096)
 
 
 class Characters(Strict):
     allow_non_ascii: bool = Field(
-        False, description="allow non-ASCII letters, digits and marks (never invisible or look-alike ones)"
+        default=False, description="allow non-ASCII letters, digits and marks (never invisible or look-alike ones)"
     )
 
 

@@ -9,8 +9,12 @@ and real resolution agree for the commands the policy allows.
 from __future__ import annotations
 
 import posixpath
+from typing import Literal
 
 from .errors import Refusal
+
+#: The argument kinds checked by these rules (see `model.ArgumentKind`).
+PathKind = Literal["path", "nodeid"]
 
 
 def resolve(workspace: str, value: str, where: str) -> str:
@@ -25,7 +29,7 @@ def resolve(workspace: str, value: str, where: str) -> str:
     return full
 
 
-def check_path(workspace: str, kind: str, value: str, where: str) -> str:
+def check_path(workspace: str, kind: PathKind, value: str, where: str) -> str:
     """Check one value of kind ``path`` or ``nodeid`` (``tests/x.py::name``: both parts are checked)."""
     full = resolve(workspace, value, where)
     if kind == "nodeid" and "::" in value:

@@ -9,6 +9,11 @@ which selects the pytest rules and never python3 itself.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    # model.py imports this module to refuse these programs, so its types are for the checker only
+    from .model import ArgumentKind, CommandRule
 
 #: Run another command given as arguments (or change how it runs).
 WRAPPERS = frozenset(
@@ -36,14 +41,14 @@ INTERPRETERS = frozenset(
 #: Programs whose own language can write files or run commands, allowed only with every script checked
 #: by a grammar of harmless commands (`scripts.py`). A policy may list them only in that form
 #: (`script_rule_problem`); a command naming one the policy does not list is an interpreter.
-SCRIPTED = {"sed": "sed-script"}
+SCRIPTED: dict[str, ArgumentKind] = {"sed": "sed-script"}
 #: Options of a scripted program that may never be allowed: they edit files or read unchecked scripts.
 SCRIPTED_NEVER = {"sed": frozenset({"-i", "--in-place", "-f", "--file", "--follow-symlinks"})}
 
 _VERSIONED_INTERPRETER = re.compile(r"^(python|pypy|perl|ruby|php|lua|node|pip)[0-9][0-9.]*$")
 
 
-def denial_kind(program: str) -> str | None:
+def denial_kind(program: str) -> Literal["wrapper", "interpreter"] | None:
     """Return ``"wrapper"``, ``"interpreter"`` or None for a program name (its last path part)."""
     name = program.rsplit("/", 1)[-1].lower()
     if name in WRAPPERS:
@@ -53,7 +58,7 @@ def denial_kind(program: str) -> str | None:
     return None
 
 
-def script_rule_problem(name: str, rule) -> str | None:
+def script_rule_problem(name: str, rule: CommandRule) -> str | None:
     """Why the rule of a `SCRIPTED` program is unsafe, or None: every script it can be given must be
     checked (its first operand, unless an option gave the script), and nothing else may carry code or
     name a file of code (an option value can only be a script, a number or a choice)."""

@@ -9,8 +9,13 @@ words (`words.py`).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import Refusal
+
+if TYPE_CHECKING:
+    from .model import Limits
 
 #: Bidirectional-text controls (the "Trojan Source" characters).
 BIDI_CONTROLS = frozenset(
@@ -35,19 +40,19 @@ def describe(char: str) -> str:
     return f"U+{ord(char):04X} {name}"
 
 
-def _first(line: str, predicate) -> str | None:
+def _first(line: str, predicate: Callable[[str], bool]) -> str | None:
     for char in line:
         if predicate(char):
             return char
     return None
 
 
-def check_not_empty(line: str, limits) -> None:
+def check_not_empty(line: str, limits: Limits) -> None:
     if not line.strip(" \t"):
         raise Refusal("empty_command", "The command is empty.")
 
 
-def check_encoding(line: str, limits) -> None:
+def check_encoding(line: str, limits: Limits) -> None:
     if line.isascii():
         return
     try:
@@ -56,13 +61,13 @@ def check_encoding(line: str, limits) -> None:
         raise Refusal("invalid_encoding", f"The command is not valid text (at character {error.start}).") from None
 
 
-def check_length(line: str, limits) -> None:
+def check_length(line: str, limits: Limits) -> None:
     size = len(line) if line.isascii() else len(line.encode("utf-8"))
     if size > limits.max_command_bytes:
         raise Refusal("command_too_long", f"The command is {size} bytes; the limit is {limits.max_command_bytes}.")
 
 
-def check_bidi(line: str, limits) -> None:
+def check_bidi(line: str, limits: Limits) -> None:
     if line.isascii():
         return
     char = _first(line, BIDI_CONTROLS.__contains__)
@@ -77,7 +82,7 @@ def _invisible(char: str) -> bool:
     return category == "Cf" or category in ("Zl", "Zp") or (category == "Zs" and char != " ")
 
 
-def check_invisible(line: str, limits) -> None:
+def check_invisible(line: str, limits: Limits) -> None:
     if line.isascii():
         return
     char = _first(line, _invisible)
@@ -89,7 +94,7 @@ def _control(char: str) -> bool:
     return (char < " " and char not in "\t\n") or "\x7f" <= char <= "\x9f"
 
 
-def check_control(line: str, limits) -> None:
+def check_control(line: str, limits: Limits) -> None:
     char = _first(line, _control)
     if char is not None:
         raise Refusal("control_character", f"The command holds the control character {describe(char)}.")
@@ -110,15 +115,15 @@ def _lookalike_token(token: str) -> str | None:
     return None
 
 
-def check_unicode(line: str, limits, allow_non_ascii: bool = False) -> None:
+def check_unicode(line: str, limits: Limits, allow_non_ascii: bool = False) -> None:
     if line.isascii():
         return
     if not allow_non_ascii:
-        char = _first(line, lambda c: not c.isascii())
+        char = next(c for c in line if not c.isascii())  # there is one: the line is not ASCII
         raise Refusal("non_ascii_character", f"The command holds {describe(char)}; only ASCII is allowed.")
     for token in line.split():
-        char = _lookalike_token(token)
-        if char is not None:
+        lookalike = _lookalike_token(token)
+        if lookalike is not None:
             raise Refusal(
-                "unicode_lookalike", f"The command holds {describe(char)}, which can pass for another character."
+                "unicode_lookalike", f"The command holds {describe(lookalike)}, which can pass for another character."
             )
