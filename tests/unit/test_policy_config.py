@@ -149,9 +149,18 @@ def test_number_and_choice_operands_are_checked():
     assert decide(leading, "ls 3 x").decision == "allow"
     assert decide(leading, "ls /etc/passwd x").reason == "operand_not_allowed"
     assert decide(leading, "ls 3 /etc/passwd").reason == "path_outside_workspace"
-    # choices belong to kind: choice, so a leading choice under kind: path has none to match
-    choice = parse_policy(with_changes(programs={"ls": {"operands": {"leading_text": 1, "leading_kind": "choice"}}}))
-    assert decide(choice, "ls x y").reason == "operand_not_allowed"
+    choice = parse_policy(with_changes(programs={"ls": {"operands": {
+        "kind": "choice", "choices": ["a", "b"], "leading_text": 1, "leading_kind": "choice"}}}))
+    assert decide(choice, "ls a b").decision == "allow"
+    assert decide(choice, "ls c b").reason == "operand_not_allowed"
+    assert decide(choice, "ls a c").reason == "operand_not_allowed"
+
+
+def test_a_leading_choice_without_choices_is_refused_at_load():
+    """The choices belong to kind: choice; a leading choice under another kind would have none and
+    refuse every word at run time, so the policy is refused when it is loaded."""
+    with pytest.raises(PolicyError, match="leading_kind: choice"):
+        parse_policy(with_changes(programs={"ls": {"operands": {"leading_text": 1, "leading_kind": "choice"}}}))
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,9 @@ class OperandRule(Strict):
             raise ValueError("'choices' is required with kind: choice and allowed only with it")
         if self.min > self.max:
             raise ValueError("'min' is larger than 'max'")
+        if self.leading_text and self.leading_kind == "choice" and self.kind != "choice":
+            # the choices belong to kind: choice; without them a leading choice refuses every word
+            raise ValueError("'leading_kind: choice' needs 'kind: choice' (the leading operands use its 'choices')")
         return self
 
 
