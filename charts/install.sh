@@ -56,10 +56,11 @@ restart_if_images_changed() {
 # and tainted safeagent.ca/sandbox=true) gets its sandbox Pods there; flags given to this script
 # come later on helm's command line and win.
 placement=()
-if [[ -n "$(kubectl get nodes -l safeagent.ca/sandbox=true -o name)" ]]; then
+sandbox_nodes=$(kubectl get nodes -l safeagent.ca/sandbox=true -o jsonpath='{.items[*].metadata.name}')
+if [[ -n "$sandbox_nodes" ]]; then
     placement=(--set-json 'sandbox.nodeSelector={"safeagent.ca/sandbox":"true"}'
                --set-json 'sandbox.tolerations=[{"key":"safeagent.ca/sandbox","operator":"Equal","value":"true","effect":"NoSchedule"}]')
-    log "    sandbox Pods go to the nodes labelled safeagent.ca/sandbox=true: $(kubectl get nodes -l safeagent.ca/sandbox=true -o name | sed 's|node/||' | tr '\n' ' ')"
+    log "    sandbox Pods go to the nodes labelled safeagent.ca/sandbox=true: $sandbox_nodes"
 fi
 
 fresh_install=1

@@ -170,12 +170,14 @@ ensure_cluster() {
   have=$(running_image_id)
   if [[ -n $have && -n $want && $have != "$want" ]]; then
     log "    cluster $CLUSTER_NAME runs another node image than $image: recreating it"
-  elif cluster_healthy && ! layout_matches; then
-    log "    cluster $CLUSTER_NAME does not have exactly $SANDBOX_NODES sandbox node(s): recreating it"
   elif cluster_healthy; then
-    log "    cluster $CLUSTER_NAME answers: reusing it"
-    step "node Ready, system Pods Ready" wait_ready && return
-    log "    reused cluster is not healthy: recreating it"
+    if layout_matches; then
+      log "    cluster $CLUSTER_NAME answers: reusing it"
+      step "node Ready, system Pods Ready" wait_ready && return
+      log "    reused cluster is not healthy: recreating it"
+    else
+      log "    cluster $CLUSTER_NAME does not have exactly $SANDBOX_NODES sandbox node(s): recreating it"
+    fi
   elif kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
     log "    cluster $CLUSTER_NAME exists but does not answer: recreating it"
   fi

@@ -97,8 +97,8 @@ PROBE = (
 SLEEPER = ["python3", "-c", "import time; time.sleep(3600)"]
 
 
-def probe(kubectl, namespace, pod, ip):
-    out = kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", PROBE, ip, str(PORT), timeout=30)
+def probe(kubectl, namespace, pod, ip, port=PORT):
+    out = kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", PROBE, ip, str(port), timeout=30)
     return out.stdout.strip()
 
 

@@ -34,6 +34,7 @@ from clusterlib import (
     WALL_LABEL,
     apply,
     hardened_pod,
+    probe,
     running_ip,
     sandbox_placement,
     wait_for,
@@ -71,6 +72,12 @@ def walled_nodes(kubectl) -> list[dict]:
         pytest.skip(f"no node labelled {WALL_LABEL}=nftables: the kind test bed's `make cluster` makes one "
                     "(SANDBOX_NODES=1, EGRESS_WALL=nftables, the defaults)")
     return nodes
+
+
+@pytest.fixture(scope="module")
+def placement(kubectl, walled_nodes) -> dict:
+    """The Pod spec fields that send a Pod to the sandbox nodes (read once for the module)."""
+    return sandbox_placement(kubectl)
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +172,13 @@ def reached(found: dict[str, dict]) -> dict[str, int]:
     return {key: sum(row[key] for row in found.values()) for key in ("outside", "inside", "own-node")}
 
 
-def test_the_wall_alone_stops_a_burst_at_the_first_packet(kubectl, namespace, walled_nodes, outside_listener, inside_listener):
+def test_the_wall_alone_stops_a_burst_at_the_first_packet(kubectl, namespace, walled_nodes, placement, outside_listener,
+                                                          inside_listener):
     """No NetworkPolicy in this namespace: whatever stops a packet here is the wall."""
     listener_ns, listener_pod, outside = outside_listener
     walled = {node["metadata"]["name"] for node in walled_nodes}
     before = len(accepted(kubectl, listener_ns, listener_pod))
-    placed = {f"walled-{index:02d}": sandbox_placement(kubectl) for index in range(PODS)}
+    placed = {f"walled-{index:02d}": placement for index in range(PODS)}
     found = probe_burst(kubectl, namespace, outside, inside_listener, {**placed, "unwalled": {}})
 
     control = found.pop("unwalled")
@@ -184,7 +192,8 @@ def test_the_wall_alone_stops_a_burst_at_the_first_packet(kubectl, namespace, wa
     assert len(peers) == 1, f"the outside listener saw {peers}: only the unwalled Pod may reach it"
 
 
-def test_without_the_wall_the_same_pods_get_through(kubectl, namespace, walled_nodes, outside_listener, inside_listener):
+def test_without_the_wall_the_same_pods_get_through(kubectl, namespace, walled_nodes, placement, outside_listener,
+                                                    inside_listener):
     """The counterfactual on the same node: with the ruleset removed, Pods placed as above reach
     the outside listener and their kubelet, so the zeros above are the wall's doing. The wall is
     loaded again (as up.sh loaded it) and checked to be back, whatever happened."""
@@ -196,7 +205,7 @@ def test_without_the_wall_the_same_pods_get_through(kubectl, namespace, walled_n
     _, _, outside = outside_listener
     node_exec(node, loader, "--remove")
     try:
-        placed = {f"unguarded-{index}": {**sandbox_placement(kubectl), "nodeName": node} for index in range(5)}
+        placed = {f"unguarded-{index}": {**placement, "nodeName": node} for index in range(5)}
         found = probe_burst(kubectl, namespace, outside, inside_listener, placed)
     finally:
         node_exec(node, loader, env={"SAFEAGENT_NFT_POD_CIDR": cidr})
@@ -205,7 +214,7 @@ def test_without_the_wall_the_same_pods_get_through(kubectl, namespace, walled_n
     assert reached(found) == {"outside": 5, "inside": 5, "own-node": 5}, found
 
 
-def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace, walled_nodes):
+def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace, walled_nodes, placement):
     """A Pod has an automatic IPv6 link-local address, outside every pod range: the wall matches
     traffic to the node by the Pod's interface, so that address reaches nothing on the node."""
     node = walled_nodes[0]["metadata"]["name"]
@@ -213,9 +222,9 @@ def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace,
     listener = counting_listener(WALL_PORT).replace("socket.socket()", "socket.socket(socket.AF_INET6)")
     listener = listener.replace("s.bind(('0.0.0.0',", "s.bind(('::',")
     host = hardened_pod("node-listener", ["python3", "-c", listener])
-    host["spec"].update(sandbox_placement(kubectl), hostNetwork=True)
+    host["spec"].update(placement, hostNetwork=True)
     client = hardened_pod("client", ["python3", "-c", "import time; time.sleep(600)"])
-    client["spec"].update(sandbox_placement(kubectl))
+    client["spec"].update(placement)
     client["spec"]["nodeName"] = host["spec"]["nodeName"] = node
     label = f"sa-e2e-wall-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", label)
@@ -232,11 +241,6 @@ def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace,
         if "inet6" not in addresses:
             pytest.skip(f"{device} on {node} has no IPv6 link-local address (IPv6 is off on this node)")
         link_local = addresses[addresses.index("inet6") + 1].split("/")[0]
-        connect = ("import socket, sys\n"
-                   "try:\n"
-                   "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close(); print('open')\n"
-                   "except OSError as e:\n"
-                   "    print('blocked:', e)\n")
         # From the node itself the listener answers on that address (it is a real target), once the
         # new address has passed duplicate address detection.
         def from_node():
@@ -246,8 +250,8 @@ def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace,
             return done.stdout.strip() == "open"
 
         wait_for(from_node, timeout=30, what=f"the node listener to answer on {link_local}%{device}")
-        via_v6 = kubectl("-n", label, "exec", "client", "--", "python3", "-c", connect, f"{link_local}%eth0", str(WALL_PORT))
-        assert via_v6.stdout.startswith("blocked"), via_v6.stdout
+        via_v6 = probe(kubectl, label, "client", f"{link_local}%eth0", WALL_PORT)
+        assert via_v6.startswith("blocked"), via_v6
     finally:
         kubectl("delete", "namespace", label, "--wait=false", check=False)
 
@@ -269,7 +273,7 @@ def test_a_burst_of_jobs_behind_the_wall_reaches_nothing_outside_the_cluster(
     assert nodes and nodes <= walled, f"sandbox Pods scheduled on {nodes}, walled nodes are {walled}"
 
 
-def test_a_restarted_sandbox_node_loads_its_wall_before_its_kubelet(kubectl, namespace, walled_nodes):
+def test_a_restarted_sandbox_node_loads_its_wall_before_its_kubelet(kubectl, namespace, walled_nodes, placement):
     """The wall lives in the node's network namespace, which a restarted node container gets anew.
     The node image's safeagent-egress-wall unit loads it at boot and the kubelet requires that
     unit, so no Pod runs there unwalled. Restarts the node, so it runs last in this module, and
@@ -298,7 +302,7 @@ def test_a_restarted_sandbox_node_loads_its_wall_before_its_kubelet(kubectl, nam
     # Back in service for the tests after this one: a Pod runs there and its log is readable,
     # and the NetworkPolicy enforcer's container runs again.
     pod = hardened_pod("after-restart", ["python3", "-c", "print('ran')"])
-    pod["spec"].update(sandbox_placement(kubectl), nodeName=node)
+    pod["spec"].update(placement, nodeName=node)
     apply(kubectl, namespace, pod)
 
     def ran() -> bool:
