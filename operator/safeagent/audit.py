@@ -89,6 +89,8 @@ class AuditRecord:
     stdoutTruncated: bool | None = None
     stderrTruncated: bool | None = None
     changedFiles: int | None = None
+    egressCheckMs: int | None = None
+    egressProof: str | None = None
     time: str = ""
     schema: str = SCHEMA
 

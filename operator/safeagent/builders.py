@@ -11,6 +11,7 @@ Pod, its NetworkPolicy and the review Pod share the same hardened pieces.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -272,9 +273,10 @@ def _pod(
 
 
 def egress_check_spec(
-    profile: NetworkProfile, config: OperatorConfig, canary_address: str | None
+    profile: NetworkProfile, config: OperatorConfig, canary_address: str | None, pending_pods: int = 0
 ) -> EgressCheckSpec | None:
-    """What the runner's pre-flight (safeagent.sandbox.preflight) checks for this profile, or None."""
+    """What the runner's pre-flight (safeagent.sandbox.preflight) checks for this profile, or None;
+    `pending_pods`: the operator's unfinished sandbox Pods, which lengthen the wait (a burst)."""
     check = config.egressCheck
     if check is None:
         return None
@@ -284,8 +286,9 @@ def egress_check_spec(
         "host": canary_address,
         "openPort": check.canary.openPort,
         "closedPort": check.canary.closedPort,
-        "deadlineSeconds": check.deadlineSeconds,
+        "deadlineSeconds": check.deadline_for(pending_pods),
         "checkDns": not config.profile(profile).allowDns,
+        "proof": check.proof,
     }
 
 
@@ -296,6 +299,7 @@ def build_sandbox_pod(
     config: OperatorConfig,
     source_digest: str | None = None,
     canary_address: str | None = None,
+    pending_pods: int = 0,
 ) -> dict[str, Any]:
     """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
 
@@ -311,7 +315,7 @@ def build_sandbox_pod(
         "maxOutputBytes": max_output_kb * 1024,
         "scratch": {"workspace": WORKSPACE, "tmp": TMP},
     }
-    egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address)
+    egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address, pending_pods)
     if egress_check is not None:
         runner_spec["egressCheck"] = egress_check
     runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.runner", runner_spec, _scratch_mounts(), config)
@@ -376,6 +380,38 @@ def _covers(desired: Any, actual: Any, where: str) -> str | None:
                 return problem
         return None
     return None if desired == actual else where
+
+
+def _runner_spec(pod: dict[str, Any]) -> dict[str, Any] | None:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == RUNNER_CONTAINER:
+            try:
+                spec = json.loads((container.get("args") or [""])[0])
+            except (ValueError, TypeError):
+                return None
+            return spec if isinstance(spec, dict) else None
+    return None
+
+
+def egress_deadline_of(pod: dict[str, Any]) -> int | None:
+    """The egress proof's deadline a sandbox Pod was given (None: none, or not readable)."""
+    check = (_runner_spec(pod) or {}).get("egressCheck")
+    deadline = check.get("deadlineSeconds") if isinstance(check, dict) else None
+    return deadline if isinstance(deadline, int) and not isinstance(deadline, bool) else None
+
+
+def with_egress_deadline(pod: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """`pod` with its runner's egress proof deadline set to `seconds` (a copy).
+
+    The deadline depends on how many Pods were pending when the Pod was built, so a Pod built
+    before a restart may differ from today's in this number only; adoption compares it so."""
+    copied = copy.deepcopy(pod)
+    for container in copied["spec"]["containers"]:
+        if container["name"] == RUNNER_CONTAINER:
+            spec = json.loads(container["args"][0])
+            spec["egressCheck"]["deadlineSeconds"] = seconds
+            container["args"] = [json.dumps(spec, sort_keys=True, separators=(",", ":"))]
+    return copied
 
 
 def pod_mismatch(desired: dict[str, Any], actual: dict[str, Any]) -> str | None:

@@ -32,7 +32,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       tmpSizeLimit: 64Mi                 # emptyDir /tmp
       sourceMaxFiles: 5000               # source-tree caps checked before copying
       sourceMaxBytes: 104857600
-      launchGraceSeconds: 120            # scheduling + preparation budget on top of timeoutSeconds
+      launchGraceSeconds: 300            # scheduling + preparation + egress proof, on top of timeoutSeconds
       sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
       nodeSelector: {}                   # node labels every sandbox and review Pod must match
       tolerations: []                    # e.g. [{key: safeagent.ca/sandbox, operator: Exists,
@@ -40,7 +40,10 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     egressCheck:                         # the pre-flight (safeagent.sandbox.preflight); required to run
-      deadlineSeconds: 30                # below launchGraceSeconds
+      deadlineSeconds: 30                # wait for proof: 30 s + 2 s per unfinished sandbox Pod,
+      perPendingPodSeconds: 2            # at most maxDeadlineSeconds (below launchGraceSeconds)
+      maxDeadlineSeconds: 240
+      proof: refusal                     # or silence, for enforcers that drop (README: threat model)
       canary: {namespace: safeagent-system, service: safeagent-canary,
                podLabels: {app.kubernetes.io/component: canary}, openPort: 8081, closedPort: 8082}
     networkProfiles:                     # egress of each profile; `none` always denies everything
@@ -89,6 +92,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from safeagent.models import NetworkProfile
 from safeagent.quantity import QuantityError, parse_quantity
+from safeagent.sandbox.contract import EgressProof
 
 DEFAULT_CONFIG_PATH = "/etc/safeagent/config.yaml"
 DEFAULT_POLICY_PATH = "/etc/safeagent/policy.yaml"
@@ -201,7 +205,7 @@ class SandboxConfig(_Strict):
     tmpSizeLimit: PositiveQuantity = "64Mi"
     sourceMaxFiles: int = Field(default=5000, ge=1)
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
-    launchGraceSeconds: int = Field(default=120, ge=10, le=3600)
+    launchGraceSeconds: int = Field(default=300, ge=10, le=3600)
     sourceGraceSeconds: int = Field(default=DEFAULT_SOURCE_GRACE_SECONDS, ge=5, le=3600)
     # Placement of every Pod that runs the sandbox image for a job (the sandbox and the review
     # Pod): the nodes reserved for sandboxes, e.g. those behind configs/nftables-agent.conf.
@@ -331,10 +335,30 @@ class CanaryConfig(_Strict):
 
 
 class EgressCheckConfig(_Strict):
-    """The runner's pre-flight: the command runs only once its Pod is provably filtered."""
+    """The runner's pre-flight: the command runs only once its Pod is provably filtered.
+
+    A Pod waits for the proof `deadline_for(pending)` seconds: `deadlineSeconds`, plus
+    `perPendingPodSeconds` for every sandbox Pod of this operator that has not finished when the
+    Pod is created (an enforcer programs a burst's Pods one sync at a time), never more than
+    `maxDeadlineSeconds`. Past it the job ends EgressNotEnforced and nothing of it has run.
+    """
 
     deadlineSeconds: int = Field(default=30, ge=1, le=600)
+    perPendingPodSeconds: float = Field(default=2.0, ge=0, le=60)
+    maxDeadlineSeconds: int = Field(default=240, ge=1, le=3000)
+    proof: EgressProof = "refusal"
     canary: CanaryConfig
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> EgressCheckConfig:
+        if self.maxDeadlineSeconds < self.deadlineSeconds:
+            raise ValueError("egressCheck.maxDeadlineSeconds must be at least egressCheck.deadlineSeconds")
+        return self
+
+    def deadline_for(self, pending: int) -> int:
+        """Seconds a Pod created while `pending` other sandbox Pods are unfinished waits for proof."""
+        grown = self.deadlineSeconds + self.perPendingPodSeconds * max(0, pending)
+        return int(min(self.maxDeadlineSeconds, grown))
 
 
 class MetricsConfig(_Strict):
@@ -357,9 +381,9 @@ class OperatorConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_fits_the_launch_budget(self) -> OperatorConfig:
-        if self.egressCheck and self.egressCheck.deadlineSeconds >= self.sandbox.launchGraceSeconds:
+        if self.egressCheck and self.egressCheck.maxDeadlineSeconds >= self.sandbox.launchGraceSeconds:
             raise ValueError(
-                "egressCheck.deadlineSeconds must be below sandbox.launchGraceSeconds: the "
+                "egressCheck.maxDeadlineSeconds must be below sandbox.launchGraceSeconds: the "
                 "pre-flight runs inside the Pod's launch budget"
             )
         return self

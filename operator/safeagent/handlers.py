@@ -53,6 +53,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 
 class _Runtime:
     context: reconcile.Context | None = None
+    pending = reconcile.PendingPods()
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
 
@@ -83,7 +84,8 @@ def build_context() -> reconcile.Context:
     policy.current()  # fail fast on a bad policy file
     kube = KubeApi(observer=METRICS.observe_api_call)
     auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
-    return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor)
+    return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor,
+                             pending_pods=_Runtime.pending.count)
 
 
 @kopf.on.startup()
@@ -176,8 +178,14 @@ def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kop
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_SANDBOX: "true"})
-def sandbox_pod_event(body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
-    """A sandbox Pod changed: look at its job now instead of at the next tick."""
+def sandbox_pod_event(
+    event: kopf.RawEvent, body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any
+) -> None:
+    """A sandbox Pod changed: count it as pending or not, and look at its job now instead of at
+    the next tick."""
+    if meta.get("uid"):
+        phase = (body.get("status") or {}).get("phase")
+        _Runtime.pending.seen(str(meta["uid"]), phase, deleted=event.get("type") == "DELETED")
     try:
         METRICS.observe_sandbox_pod(dict(body))
     except Exception:  # metrics never keep a job from moving on

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # Buckets in seconds: a decision takes well under a second, a run up to an hour, an approval a day.
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+# The proof takes milliseconds where enforcement is in place; seconds to minutes behind a lagging enforcer.
+EGRESS_PROOF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 240)
+EGRESS_OUTCOMES = ("refusal", "silence", "not_proven")
 STAGES = ("decision", "approval", "launch", "run", "result", "total")
 MAX_REASONS = 200
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -158,6 +161,12 @@ class Metrics:
             "Time a SandboxJob spent in each stage: decision, approval, launch, run, result, total.",
             ["stage"], buckets=STAGE_BUCKETS, registry=self.registry,
         )
+        self.egress_proof_seconds = Histogram(
+            "safeagent_egress_proof_wait_seconds",
+            "Time a sandbox Pod waited for proof that its egress is filtered, by outcome "
+            "(refusal or silence: what proved it; not_proven: it gave up and ran nothing).",
+            ["outcome"], buckets=EGRESS_PROOF_BUCKETS, registry=self.registry,
+        )
         self.api_requests = Counter(
             "safeagent_kube_requests", "Kubernetes API requests made by safeagent's own code.",
             ["verb", "resource"], registry=self.registry,
@@ -181,6 +190,8 @@ class Metrics:
         self.registry.register(self.active_jobs)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
+        for outcome in EGRESS_OUTCOMES:
+            self.egress_proof_seconds.labels(outcome)
         for kind in ("SandboxJob", "Approval"):
             self.reconcile_retries.labels(kind)
             self.reconcile_failures.labels(kind)
@@ -230,6 +241,9 @@ class Metrics:
             self._observe("approval", _seconds(parse_timestamp(status.get("approvalRequestedAt")), end))
         if record.phase in _FINAL_PHASES:
             self.jobs_finished.labels(record.phase, self._reason(record.reason or record.event)).inc()
+            if record.egressCheckMs is not None:
+                outcome = record.egressProof if record.egressProof in EGRESS_OUTCOMES else "not_proven"
+                self.egress_proof_seconds.labels(outcome).observe(max(0, record.egressCheckMs) / 1000)
             self._observe("total", _seconds(created, end))
             finished = self._runner_finished.pop(record.uid)
             if isinstance(finished, datetime.datetime):

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from safeagent.sandbox.contract import PrepareResultKind, RunnerResultKind, RunnerResultVersion
+from safeagent.sandbox.contract import EgressProof, PrepareResultKind, RunnerResultKind, RunnerResultVersion
 
 GROUP = "safeagent.ca"
 VERSION = "v1alpha1"
@@ -291,7 +291,13 @@ class SandboxJobStatus(BaseModel):
     )
     egressCheckMs: int | None = Field(
         default=None,
-        description="Milliseconds the runner's pre-flight took to prove the Pod's egress filtered.",
+        description="Milliseconds the runner's pre-flight waited for proof that the Pod's egress is "
+        "filtered (until it gave up, for EgressNotEnforced).",
+    )
+    egressProof: EgressProof | None = Field(
+        default=None,
+        description="What proved the Pod's egress filtered: refusal (the enforcer refused the canary's "
+        "closed port) or silence (it stayed silent while the canary saw no drops).",
     )
     decidedAt: str | None = Field(default=None, description="When the policy decided (RFC 3339).")
     approvalRequestedAt: str | None = Field(default=None, description="When the Approval was created.")
@@ -451,6 +457,7 @@ class EgressCheck(BaseModel):
     rounds: int = 0
     elapsedMs: int = 0
     detail: str = ""
+    proof: EgressProof | None = None  # what proved it, when enforced
 
 
 class RunnerResult(BaseModel):

@@ -11,8 +11,9 @@ IMAGE=${1:-safeagent/debian-base:$DEBIAN_SUITE}
 host_mirror() {
   local kind=$1  # "main" or "security"
   local uris
-  uris=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*//p'; \
-         cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '$1=="deb" {print $2}')
+  # A host may have only one of the two formats: a missing file is no error here.
+  uris=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } | sed -n 's/^URIs:[[:space:]]*//p'; \
+          { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } | awk '$1=="deb" {print $2}')
   if [[ $kind == security ]]; then grep -m1 -- '-security' <<<"$uris" || true
   else grep -v -- '-security' <<<"$uris" | head -n1; fi
 }

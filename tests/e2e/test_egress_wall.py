@@ -15,8 +15,9 @@ host on the internet would be, but one the test owns.
   NetworkPolicy) and a Pod on an unwalled node reaches both. With the ruleset removed for a moment,
   Pods on the same node do get through (then it is loaded again).
 - The node's IPv6 link-local address, which no pod range covers, refuses a Pod too.
-- The wall behind the operator: the same burst of SandboxJobs as the pre-flight tests, aimed at
-  the outside listener, on the walled nodes.
+- The wall behind the operator: the pre-flight's bursts of SandboxJobs
+  (test_egress_preflight.py) aim at the same kind of outside listener, and check that their Pods
+  ran on the walled nodes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import uuid
 
 import pytest
 
-from burst import SANDBOX_NS, accepted, assert_nothing_reached, counting_listener, run_burst, wait_listening
+from burst import accepted, counting_listener, start_outside_listener, wait_listening
 from clusterlib import (
     SANDBOX_LABEL,
     WALL_LABEL,
@@ -83,19 +84,9 @@ def placement(kubectl, walled_nodes) -> dict:
 @pytest.fixture(scope="module")
 def outside_listener(kubectl, walled_nodes):
     """A counting listener on an unwalled node's own network; returns (namespace, pod, address)."""
-    namespace = f"sa-e2e-wall-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", namespace)
-    # Only this Pod needs the node's network; Pod Security has to allow that for this namespace.
-    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=privileged", "safeagent.ca/e2e=true")
-    pod = hardened_pod("outside", ["python3", "-c", counting_listener(WALL_PORT)])
-    pod["spec"]["hostNetwork"] = True
-    pod["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": SANDBOX_LABEL, "operator": "DoesNotExist"}]}]}}}
-    apply(kubectl, namespace, pod)
-    address = wait_for(lambda: running_ip(kubectl, namespace, "outside"), timeout=120, what="the outside listener")
-    wait_listening(kubectl, namespace, "outside", WALL_PORT)
-    yield namespace, "outside", address
-    kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    found = start_outside_listener(kubectl, WALL_PORT)
+    yield found
+    kubectl("delete", "namespace", found[0], "--wait=false", check=False)
 
 
 def node_exec(node: str, *command: str, env: dict[str, str] | None = None) -> str:
@@ -254,23 +245,6 @@ def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace,
         assert via_v6.startswith("blocked"), via_v6
     finally:
         kubectl("delete", "namespace", label, "--wait=false", check=False)
-
-
-@pytest.mark.parametrize("profile", ["none", "git-read"])
-def test_a_burst_of_jobs_behind_the_wall_reaches_nothing_outside_the_cluster(
-        kubectl, walled_nodes, burst_release, outside_listener, profile):
-    listener_ns, listener_pod, outside = outside_listener
-    before = len(accepted(kubectl, listener_ns, listener_pod))
-    final = run_burst(kubectl, profile, outside, port=WALL_PORT)
-    counts = assert_nothing_reached(final, accepted(kubectl, listener_ns, listener_pod)[before:])
-    print(f"{profile} behind the wall: {counts}")
-    # The jobs' Pods ran on the walled nodes.
-    walled = {node["metadata"]["name"] for node in walled_nodes}
-    pods = {status["podName"] for status in final.values() if status.get("podName")}
-    events = json.loads(kubectl("-n", SANDBOX_NS, "get", "events", "--field-selector", "reason=Scheduled",
-                                "-o", "json").stdout)["items"]
-    nodes = {event["message"].rsplit(" ", 1)[-1] for event in events if event["involvedObject"]["name"] in pods}
-    assert nodes and nodes <= walled, f"sandbox Pods scheduled on {nodes}, walled nodes are {walled}"
 
 
 def test_a_restarted_sandbox_node_loads_its_wall_before_its_kubelet(kubectl, namespace, walled_nodes, placement):

@@ -244,11 +244,36 @@ def test_the_runner_checks_egress_first_and_dns_only_where_the_profile_has_none(
     closed = builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED, canary_address="10.96.7.7")
     spec = json.loads(closed["spec"]["containers"][0]["args"][0])
     assert spec["egressCheck"] == {"host": "10.96.7.7", "openPort": 8081, "closedPort": 8082,
-                                   "deadlineSeconds": 20, "checkDns": True}
+                                   "deadlineSeconds": 20, "checkDns": True, "proof": "refusal"}
     git = builders.build_sandbox_pod(job(profile="git-read"), ["ls"], 64, CHECKED, canary_address="10.96.7.7")
     assert json.loads(git["spec"]["containers"][0]["args"][0])["egressCheck"]["checkDns"] is False  # allowDns
     with pytest.raises(ValueError):
         builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED)  # configured, but no address: never unchecked
+
+
+def test_the_wait_for_proof_grows_with_the_pods_pending_and_stops_at_its_cap():
+    check = CHECKED.egressCheck
+    assert check is not None and check.perPendingPodSeconds == 2 and check.maxDeadlineSeconds == 240
+
+    def deadline(pending: int) -> int:
+        pod = builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED, canary_address="10.96.7.7", pending_pods=pending)
+        seconds = builders.egress_deadline_of(pod)
+        assert seconds is not None
+        return seconds
+
+    assert [deadline(n) for n in (0, 1, 30, 100, 5000)] == [20, 22, 80, 220, 240]
+
+
+def test_a_pod_built_while_other_pods_were_pending_is_still_adopted():
+    """After a restart the count of pending Pods differs: the deadline alone must not make the
+    operator refuse its own Pod; any other difference still does."""
+    before = _as_served(builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED, canary_address="10.96.7.7",
+                                                   pending_pods=12))
+    today = builders.build_sandbox_pod(job(), ["ls"], 64, CHECKED, canary_address="10.96.7.7")
+    assert builders.pod_mismatch(today, before) is not None
+    assert builders.pod_mismatch(builders.with_egress_deadline(today, 44), before) is None
+    other = builders.build_sandbox_pod(job(), ["ls", "-a"], 64, CHECKED, canary_address="10.96.7.7", pending_pods=12)
+    assert builders.pod_mismatch(builders.with_egress_deadline(today, 44), _as_served(other)) is not None
 
 
 # ------------------------------------------------------- placement: nodes reserved for sandboxes

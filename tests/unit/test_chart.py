@@ -430,7 +430,9 @@ def pod_labels(deployment: dict) -> dict:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--set", "egressCheck.deadlineSeconds=120"], "must be below sandbox.launchGraceSeconds"),
+        (["--set", "egressCheck.maxDeadlineSeconds=300"], "must be below sandbox.launchGraceSeconds"),
+        (["--set", "egressCheck.deadlineSeconds=250"], "must be at least egressCheck.deadlineSeconds"),
+        (["--set", "egressCheck.proof=hope"], "proof"),
         (["--set", "egressCheck.canary.closedPort=8081"], "must differ"),
     ],
 )

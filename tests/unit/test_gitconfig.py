@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,11 @@ def test_nested_repositories_run_programs_when_only_the_top_config_is_rewritten(
     marker = tmp_path / "ran"
     repo = Path(fixtures.worktree_fixture(str(tmp_path / "workspace"), str(marker)))
     gitconfig.neutralise_git_dir(str(repo), str(repo / ".git"))
+    # A tracked file of the submodule whose size is unchanged but whose mtime moved: git must read
+    # its content through the filter. Without this the filter ran only when the fixture's files
+    # happened to be "racily clean" (written in the same second as the index): 2 runs in 20 failed.
+    later = time.time() + 10
+    os.utime(repo / "sub" / ".gitattributes", (later, later))
     git(repo, "status", env=dict(COMMAND_ENV))  # .gitmodules says ignore = none: status enters sub
     assert marker.exists(), "control: the submodule's own filter should have run"
 

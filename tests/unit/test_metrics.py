@@ -170,3 +170,31 @@ def test_metrics_are_served_over_http():
     assert 'safeagent_kube_requests_total{resource="pods",verb="get"} 1.0' in text
     assert 'safeagent_stage_duration_seconds_bucket{le="86400.0",stage="approval"} 0.0' in text
     assert "safeagent_active_jobs" in text
+
+
+def test_the_wait_for_the_egress_proof_is_a_histogram_by_outcome(setup):
+    registry, auditor = setup
+    auditor.record(job(uid="a"), audit.COMMAND_FINISHED, phase="Succeeded", reason="Completed",
+                   egressCheckMs=4, egressProof="refusal")
+    auditor.record(job(uid="b"), audit.EGRESS_NOT_ENFORCED, phase="Failed", reason="EgressNotEnforced",
+                   egressCheckMs=30_000)
+    auditor.record(job(uid="c"), audit.POLICY_DENIED, phase="Denied", reason="denied")  # no Pod, no wait
+    name = "safeagent_egress_proof_wait_seconds"
+    assert value(registry, f"{name}_count", outcome="refusal") == 1
+    assert value(registry, f"{name}_bucket", outcome="refusal", le="0.005") == 1
+    assert value(registry, f"{name}_count", outcome="not_proven") == 1
+    assert value(registry, f"{name}_sum", outcome="not_proven") == 30
+    assert value(registry, f"{name}_count", outcome="silence") == 0
+
+
+def test_pending_pods_follow_the_pod_watch():
+    pending = reconcile.PendingPods()
+    pending.seen("a", "Pending")
+    pending.seen("b", None)
+    pending.seen("c", "Running")
+    pending.seen("a", "Running")
+    assert pending.count() == 3
+    pending.seen("b", "Succeeded")
+    pending.seen("c", "Running", deleted=True)
+    pending.seen("d", "Failed")
+    assert pending.count() == 1

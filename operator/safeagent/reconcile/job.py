@@ -77,6 +77,8 @@ class Job:
             stdoutTruncated=status.stdoutTruncated,
             stderrTruncated=status.stderrTruncated,
             changedFiles=status.changedFiles.total if status.changedFiles else None,
+            egressCheckMs=status.egressCheckMs,
+            egressProof=status.egressProof,
         )
 
     def delete_pods(self) -> None:

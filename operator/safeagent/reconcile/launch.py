@@ -43,6 +43,7 @@ def launch(job: Job) -> Update:
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
         source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
+        pending_pods=ctx.pending_pods(),
     )
     name = pod["metadata"]["name"]
     created = pods.create_or_adopt(job, pod)

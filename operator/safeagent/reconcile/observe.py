@@ -79,8 +79,10 @@ def _still_running(job: Job, name: str, pod: dict[str, Any]) -> Update | None:
 
 def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update:
     judged = outcome.outcome_of(result, max_file_writes, job.model.spec.timeoutSeconds)
+    waited = result.egress.elapsedMs if result.egress else None
     if judged.reason == outcome.EGRESS_NOT_ENFORCED:
-        return finished(*judged)  # nothing ran: no exit code, no output, no changed files
+        # Nothing ran: no exit code, no output, no changed files; only how long the proof was awaited.
+        return finished(*judged, egressCheckMs=waited)
     stdout, stdout_cut = fit_for_status(result.stdout)
     stderr, stderr_cut = fit_for_status(result.stderr)
     return finished(
@@ -94,5 +96,6 @@ def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update
         stdoutTruncated=result.stdoutTruncated or stdout_cut,
         stderrTruncated=result.stderrTruncated or stderr_cut,
         changedFiles=result.changedFiles,
-        egressCheckMs=result.egress.elapsedMs if result.egress else None,
+        egressCheckMs=waited,
+        egressProof=result.egress.proof if result.egress else None,
     )

@@ -30,6 +30,10 @@ def create_or_adopt(job: Job, pod: dict[str, Any]) -> dict[str, Any]:
     # Ours from before a restart, or someone else's: adopt only the Pod we would have built.
     created = job.ctx.kube.get_pod(job.namespace, name)
     problem = builders.pod_mismatch(pod, created)
+    check, deadline = job.ctx.config.egressCheck, builders.egress_deadline_of(created)
+    if problem and check and deadline is not None and check.deadlineSeconds <= deadline <= check.maxDeadlineSeconds:
+        # Built before a restart, when a different number of Pods was pending: that wait is fine too.
+        problem = builders.pod_mismatch(builders.with_egress_deadline(pod, deadline), created)
     if problem is not None:
         message = f"Pod {name} exists and is not the Pod this job would run ({problem} differs)"
         final = finished(JobPhase.FAILED, "PodNameConflict", message, audit.JOB_FAILED)

@@ -38,6 +38,12 @@ SOURCE_CONFIGMAP: Final[SourceKind] = "configMap"
 SOURCE_PVC: Final[SourceKind] = "persistentVolumeClaim"
 
 
+# What proves the closed port filtered (safeagent.sandbox.preflight): an explicit refusal only, or
+# also a silence the canary vouches for (for enforcers that drop rather than refuse).
+EgressProof = Literal["refusal", "silence"]
+EGRESS_PROOFS: Final[tuple[EgressProof, ...]] = ("refusal", "silence")
+
+
 class EgressCheckSpec(TypedDict):
     """What the runner's pre-flight (safeagent.sandbox.preflight) connects to before anything runs."""
 
@@ -46,6 +52,7 @@ class EgressCheckSpec(TypedDict):
     closedPort: int
     deadlineSeconds: float
     checkDns: NotRequired[bool]  # also prove that DNS is filtered (the profile does not allow it)
+    proof: NotRequired[EgressProof]  # what counts as filtered; default "refusal"
 
 
 class RunnerSpec(TypedDict):

@@ -3,64 +3,126 @@
 STDLIB ONLY: the runner calls `check(spec)` before anything of the command runs.
 
 Why: a NetworkPolicy exists before the Pod, but the enforcer (the CNI's policy agent) programs
-the rules for a new Pod some time after the Pod has its address. Under load that gap is long
-enough for a command to connect anywhere (measured on the test bed: 17 of 20 jobs of a burst
-reached a listener under the `none` profile). So the command waits until its own Pod is
-provably filtered, or never runs.
+the rules for a new Pod some time after the Pod has its address, and under a burst that gap grows
+to tens of seconds. So the command waits until its own Pod is provably filtered, or never runs.
 
-How (see safeagent.sandbox.canary): the safeagent canary answers on two ports. Every profile's policy
-allows the canary's open port and nothing else of it, so in a filtered Pod
+How (the canary is safeagent.sandbox.canary): every profile's policy allows the canary's open
+port and nothing else of it. One round is
 
-    open port   -> answers with the canary's banner
-    closed port -> the connection fails
-    open port   -> answers again
+    open port   -> the canary's state: boot id B, drop count D
+    closed port -> refused, connected, or silent
+    open port   -> the canary's state again: must be B (same process, both listeners held
+                   throughout), and D' for the silence rule below
 
-and in an unfiltered Pod the closed port answers too. One canary process serves both ports, so
-the two answers on the open port bracket the closed port's failure: the canary was up, and the
-failure is the policy, never a canary that is down (a down canary fails the open port, and the
-check keeps waiting, then fails closed). Where the profile allows no DNS, a DNS query to each
-server in /etc/resolv.conf must also go unanswered.
+and a round proves the Pod filtered only by something an outsider cannot cause:
+
+- **refusal** (the default proof): the closed port's connection is refused (ECONNREFUSED,
+  EHOSTUNREACH, ENETUNREACH, EACCES, EPERM). The canary held that port open throughout, and a
+  listening port answers a flood by dropping, never by refusing, so the refusal came from the
+  path: the enforcer's REJECT (kube-router's, on the test bed). A forged refusal would need an
+  ICMP error or reset quoting this connection's random port and sequence number.
+- **silence** (`proof: silence`, for enforcers that drop): the closed port stays silent for a
+  window of max(SILENCE_MIN, SILENCE_RTT_FACTOR x the round's open-port round trip), the canary's
+  drop count did not move in that round, and that for SILENT_ROUNDS rounds in a row. Weaker: it
+  assumes nothing between the Pod and the canary drops packets for other reasons (a full
+  connection-tracking table on a node, say) -- see the README's threat model.
+
+Under either proof a closed port that connects means "not filtered yet", and anything else (the
+canary down, restarted, flooded, something else answering) proves nothing: the check tries again
+until its deadline, then fails closed. Where the profile allows no DNS, a DNS query to each server
+in /etc/resolv.conf must also go unanswered.
 
 Spec: {"host": canary address, "openPort": A, "closedPort": B, "deadlineSeconds": N,
-"checkDns": bool}. Result: {"enforced": bool, "rounds": n, "elapsedMs": ms, "detail": text}.
+"checkDns": bool, "proof": "refusal" | "silence"}. Result: {"enforced": bool, "rounds": n,
+"elapsedMs": ms, "detail": text, "proof": what proved it (when enforced)}.
 """
 
 from __future__ import annotations
 
+import errno
 import random
+import select
 import socket
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-BANNER_PREFIX = b"safeagent-canary"
+from safeagent.sandbox.contract import EGRESS_PROOFS
+
+CANARY_PREFIX = "safeagent-canary 2"
+PROOF_REFUSAL, PROOF_SILENCE = EGRESS_PROOFS
 OPEN_TIMEOUT = 1.0
-# The closed port is given this long to connect. Inside one cluster a reachable port connects in
-# well under a millisecond; a filtered one is refused at once (REJECT) or never answers (DROP).
+# How long the closed port is watched in the refusal proof: a refusal arrives in about one round
+# trip; silence proves nothing there, so this only bounds one round.
 CLOSED_TIMEOUT = 0.5
+SILENCE_MIN = 0.2
+SILENCE_MAX = 2.0
+SILENCE_RTT_FACTOR = 20
+SILENT_ROUNDS = 3
 DNS_TIMEOUT = 0.3
 RETRY_PAUSE = 0.05
 RESOLV_CONF = "/etc/resolv.conf"
+# The errors a refused connection gives: a TCP reset, or an ICMP port/host/net unreachable or
+# administratively prohibited (what iptables' REJECT and its kin send).
+REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM})
+
+REACHABLE, REFUSED, SILENT = "reachable", "refused", "silent"
 
 
-def _answers(host: str, port: int, timeout: float) -> bool | None:
-    """True: the canary answered; False: the connection failed; None: something else answered."""
+@dataclass(frozen=True)
+class CanaryState:
+    boot: str
+    drops: int
+    seconds: float  # how long the answer took (connect to first line)
+
+
+def canary_state(host: str, port: int, timeout: float = OPEN_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> CanaryState | str:
+    """The canary's state from its open port, or why there is none."""
+    started = clock()
     try:
         with socket.create_connection((host, port), timeout=timeout) as connection:
             connection.settimeout(timeout)
-            data = connection.recv(len(BANNER_PREFIX))
-    except OSError:
-        return False
-    return True if data.startswith(BANNER_PREFIX) else None
+            data = b""
+            while not data.endswith(b"\n") and len(data) < 128:
+                chunk = connection.recv(128)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as error:
+        return f"the canary {host}:{port} did not answer ({error.strerror or error})"
+    words = data.decode("ascii", "replace").split()
+    if " ".join(words[:2]) != CANARY_PREFIX or len(words) != 4 or not words[3].lstrip("-").isdigit():
+        return f"something other than the canary answers at {host}:{port}"
+    return CanaryState(boot=words[2], drops=int(words[3]), seconds=clock() - started)
 
 
-def _connects(host: str, port: int, timeout: float) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def probe(host: str, port: int, window: float) -> str:
+    """Try `port` once, for up to `window` seconds: REACHABLE, REFUSED or SILENT.
+
+    The socket stays open for the whole window (a late answer still counts as reachable), and a
+    reset or ICMP error is read off the socket itself (SO_ERROR), not guessed from a timeout."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as attempt:
+        attempt.setblocking(False)
+        code = attempt.connect_ex((host, port))
+        if code == 0:
+            return REACHABLE
+        if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            return REFUSED if code in REFUSALS else SILENT
+        _, writable, failed = select.select([], [attempt], [attempt], window)
+        if not writable and not failed:
+            return SILENT
+        code = attempt.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == 0:
+            return REACHABLE
+        return REFUSED if code in REFUSALS else SILENT
+
+
+def silence_window(open_seconds: float) -> float:
+    return min(SILENCE_MAX, max(SILENCE_MIN, SILENCE_RTT_FACTOR * open_seconds))
 
 
 def nameservers(path: str = RESOLV_CONF) -> list[str]:
@@ -94,32 +156,68 @@ def dns_answers(server: str, timeout: float = DNS_TIMEOUT) -> bool:
     return len(reply) >= 2 and struct.unpack("!H", reply[:2])[0] == ident
 
 
-def check(spec: Mapping[str, Any], clock: Any = time.monotonic, pause: Any = time.sleep) -> dict[str, Any]:
+@dataclass
+class Round:
+    """What one round showed: `proof` when it proved the Pod filtered, else why not."""
+
+    proof: str | None
+    detail: str
+    silent: bool = False  # a clean silent round (counts towards SILENT_ROUNDS)
+
+
+def one_round(host: str, open_port: int, closed_port: int, proof: str,
+              clock: Callable[[], float] = time.monotonic) -> Round:
+    before = canary_state(host, open_port, clock=clock)
+    if isinstance(before, str):
+        return Round(None, before)
+    window = silence_window(before.seconds) if proof == PROOF_SILENCE else CLOSED_TIMEOUT
+    outcome = probe(host, closed_port, window)
+    after = canary_state(host, open_port, clock=clock)
+    if isinstance(after, str):
+        return Round(None, after)
+    if after.boot != before.boot:
+        return Round(None, "the canary restarted during the round")
+    if outcome == REACHABLE:
+        return Round(None, f"the canary's closed port {host}:{closed_port} is reachable: not filtered yet")
+    if outcome == REFUSED:
+        return Round(PROOF_REFUSAL, "refused")
+    if proof != PROOF_SILENCE:
+        return Round(None, f"the canary's closed port {host}:{closed_port} stayed silent, which proves nothing: "
+                           "either the Pod is not filtered yet or the enforcer drops instead of refusing "
+                           "(for such an enforcer set egressCheck.proof=silence; the README says what it assumes)")
+    if before.drops < 0 or after.drops != before.drops:
+        return Round(None, "the canary dropped connections during the round (under load): its silence proves nothing")
+    return Round(None, "silent", silent=True)
+
+
+def check(spec: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
+          pause: Callable[[float], None] = time.sleep,
+          round_: Callable[..., Round] = one_round) -> dict[str, Any]:
     host, open_port, closed_port = spec["host"], int(spec["openPort"]), int(spec["closedPort"])
     deadline_seconds = float(spec["deadlineSeconds"])
+    proof = spec.get("proof", PROOF_REFUSAL)
+    if proof not in EGRESS_PROOFS:
+        raise ValueError(f"unknown egress proof {proof!r}: one of {', '.join(EGRESS_PROOFS)}")
     servers = nameservers(spec.get("resolvConf", RESOLV_CONF)) if spec.get("checkDns") else []
     started = clock()
-    rounds = 0
+    rounds = silent = 0
     detail = "no round finished"
     while True:
         rounds += 1
-        before = _answers(host, open_port, OPEN_TIMEOUT)
-        closed_open = _connects(host, closed_port, CLOSED_TIMEOUT)
-        after = _answers(host, open_port, OPEN_TIMEOUT)
-        if before is not True or after is not True:
-            detail = (
-                f"the canary {host}:{open_port} did not answer"
-                if before is False or after is False
-                else f"something other than the canary answers at {host}:{open_port}"
-            )
-        elif closed_open:
-            detail = f"the canary's closed port {host}:{closed_port} is reachable: not filtered yet"
-        else:
+        shown = round_(host, open_port, closed_port, proof)
+        silent = silent + 1 if shown.silent else 0
+        proved = shown.proof or (PROOF_SILENCE if silent >= SILENT_ROUNDS else None)
+        detail = shown.detail
+        if shown.silent and not proved:
+            detail = f"silent for {silent} of {SILENT_ROUNDS} rounds in a row"
+        if proved:
             answering = [server for server in servers if dns_answers(server)]
             if not answering:
                 elapsed = int((clock() - started) * 1000)
-                return {"enforced": True, "rounds": rounds, "elapsedMs": elapsed, "detail": "enforced"}
+                return {"enforced": True, "rounds": rounds, "elapsedMs": elapsed, "detail": "enforced",
+                        "proof": proved}
             detail = f"DNS server {answering[0]} answers although the profile allows no DNS"
+            silent = 0
         if clock() - started >= deadline_seconds:
             elapsed = int((clock() - started) * 1000)
             return {
@@ -128,5 +226,5 @@ def check(spec: Mapping[str, Any], clock: Any = time.monotonic, pause: Any = tim
                 "elapsedMs": elapsed,
                 "detail": f"egress not enforced within {deadline_seconds:g} seconds: {detail}",
             }
-        pause(RETRY_PAUSE)
-
+        if not shown.silent:
+            pause(RETRY_PAUSE)

@@ -64,6 +64,7 @@ from typing import Any, cast
 from safeagent.sandbox import preflight
 from safeagent.sandbox.contract import (
     EGRESS_CHECK_REQUIRED,
+    EGRESS_PROOFS,
     RUNNER_RESULT_KIND,
     RUNNER_RESULT_VERSION,
     RunnerSpec,
@@ -440,6 +441,8 @@ def parse_spec(text: str) -> RunnerSpec:
         isinstance(check, dict) and EGRESS_CHECK_REQUIRED.issubset(check)
     ):
         raise SpecError("egressCheck needs host, openPort, closedPort and deadlineSeconds")
+    if check is not None and check.get("proof", EGRESS_PROOFS[0]) not in EGRESS_PROOFS:
+        raise SpecError(f"egressCheck.proof must be one of {', '.join(EGRESS_PROOFS)}")
     scratch = spec.get("scratch", {})
     if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
         raise SpecError("scratch must map volume names to paths")
