@@ -70,7 +70,7 @@ manifests: ## render the chart into manifests/safeagent.yaml
 lint: code-gates checkov ## the code gates, helm lint (strict), checkov on the rendered chart, a syntax check of the shell scripts
 	helm lint --strict $(CHART)
 	@# One file per `bash -n`: with several, bash checks the first and reads the rest as arguments.
-	@for script in charts/*.sh sandbox-images/*.sh configs/apply-nftables.sh tests/demo/demo.sh tests/cluster/*.sh \
+	@for script in charts/*.sh sandbox-images/*.sh configs/apply-nftables.sh tests/demo/demo.sh tests/e2e/soak.sh tests/cluster/*.sh \
 	    tests/cluster/node/files/usr/local/bin/*; do bash -n "$$script" || exit 1; done
 
 # Configured in operator/pyproject.toml. Tests get pyflakes and syntax errors only (their style is
@@ -112,6 +112,13 @@ test: ## all tests: lint, unit, then end-to-end on the kind cluster
 	SAFEAGENT_ARITY_PROBE=image $(MAKE) unit
 	$(MAKE) oracle
 	$(MAKE) e2e
+
+# Not run by CI (it takes about an hour): bursts of 100 per profile, bursts under a flood of the
+# egress canary, and each e2e module that launches many jobs 5 times in a row (tests/e2e/soak.sh).
+.PHONY: soak
+soak: venv ## bursts of 100, floods and 5x repeats of the e2e modules that launch many jobs (not in CI)
+	$(MAKE) cluster images images-load install
+	tests/e2e/soak.sh
 
 # --- the behavioural oracle (issue 9): allowed command lines run under strace in the sandbox image ---
 ORACLE_IMAGE ?= safeagent/sandbox-oracle:dev

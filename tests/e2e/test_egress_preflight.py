@@ -19,6 +19,7 @@ filtered: every job must end `EgressNotEnforced` within its stated wait, its com
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -263,3 +264,61 @@ def test_without_an_enforcer_no_command_runs(kubectl, namespace, burst_release, 
     waits = [status["egressCheckMs"] / 1000 for status in final.values()]
     print(f"no enforcer: {counts}; waited {sorted(waits)} s (stated at most {longest} s + one round)")
     assert all(config["deadlineSeconds"] <= wait <= longest + 3.5 for wait in waits), waits
+
+
+# --------------------------------------------------------------------------- make soak only
+
+# A sandbox job's "test" that floods the canary's open port (all a filtered sandbox may reach).
+FLOOD_JOB = """\
+import socket, struct, time
+def test_flood():
+    end, made = time.monotonic() + {seconds}, 0
+    while time.monotonic() < end and made < 2_000_000:
+        s = socket.socket()
+        s.settimeout(0.5)
+        try:
+            s.connect(("{host}", {port}))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            made += 1
+        except OSError:
+            pass
+        s.close()
+    print("FLOODED", made)
+"""
+
+
+@pytest.mark.parametrize("profile", ["none", "git-read", DNS_PROFILE])
+def test_a_burst_completes_while_the_canary_is_flooded(kubectl, namespace, burst_release, listener, outside,
+                                                       profile):
+    """`make soak`: a burst while a Pod outside the sandbox namespaces and a sandbox job both
+    flood the canary: every job completes, nothing is reached, and the proof waits are printed."""
+    if os.environ.get("SAFEAGENT_SOAK") != "1":
+        pytest.skip("a soak test: `make soak` runs it (SAFEAGENT_SOAK=1), CI does not")
+    pod, ip = listener
+    outside_ns, outside_pod, outside_ip = outside
+    service = json.loads(kubectl("-n", RELEASE_NS, "get", "service", f"{RELEASE}-canary", "-o", "json").stdout)
+    host = service["spec"]["clusterIP"]
+    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    seconds = 300
+    flooder = hardened_pod("flood-outside", ["python3", "-c", FLOODER, host, f"{ports['open']},{ports['closed']}",
+                                             str(seconds)])
+    apply(kubectl, namespace, flooder)
+    repo = f"flood-{profile}"
+    kubectl("-n", SANDBOX_NS, "create", "configmap", repo, "--from-literal=test_flood.py="
+            + FLOOD_JOB.format(seconds=seconds, host=host, port=ports["open"]))
+    kubectl("-n", SANDBOX_NS, "create", "-f", "-", input=json.dumps({
+        "apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob",
+        "metadata": {"name": repo, "namespace": SANDBOX_NS},
+        "spec": {"command": "python3 -m pytest -q -s test_flood.py", "source": {"configMap": {"name": repo}},
+                 "networkProfile": "none", "timeoutSeconds": seconds + 60}}))
+    try:
+        wait_for(lambda: json.loads(kubectl("-n", SANDBOX_NS, "get", "sbj", repo, "-o", "json").stdout)
+                 .get("status", {}).get("phase") == "Running", timeout=120, what="the flooding job to run")
+        before = len(accepted(kubectl, outside_ns, outside_pod))
+        final = run_burst(kubectl, profile, targets=[(ip, 8080), (outside_ip, OUTSIDE_PORT)])
+        reached = accepted(kubectl, namespace, pod) + accepted(kubectl, outside_ns, outside_pod)[before:]
+        counts = assert_nothing_reached(final, reached)
+        print(f"{profile}, burst of {BURST} under a flood: {counts}; {proof_waits(final)}")
+    finally:
+        kubectl("-n", namespace, "delete", "pod", "flood-outside", "--wait=false", check=False)
+        kubectl("-n", SANDBOX_NS, "delete", "sbj", repo, "--wait=false", check=False)
