@@ -142,6 +142,7 @@ bench-policy: venv ## benchmark the command policy: decisions/s and p99 latency 
 bench-egress: venv ## on the cluster: what the egress pre-flight costs a job, alone and in a burst (not a test)
 	$(PY) tests/bench/bench_egress.py --jobs 10 --parallel 1
 	$(PY) tests/bench/bench_egress.py --jobs 20 --parallel 10
+	$(PY) tests/bench/bench_egress.py --reprove 100
 
 .PHONY: bench
 bench: bench-policy bench-egress ## all benchmarks

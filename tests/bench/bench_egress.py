@@ -67,11 +67,80 @@ def run(jobs: int, parallel: int) -> dict:
     }
 
 
+REPROVE = """\
+import json, sys, time
+from safeagent.sandbox import preflight
+spec, count = json.loads(sys.argv[1]), int(sys.argv[2])
+for spacing in (0.0, 1.0):
+    for _ in range(count):
+        result = preflight.check(spec)
+        print("PROOF", json.dumps({"spacing": spacing, "ms": result["elapsedMs"], "enforced": result["enforced"]}),
+              flush=True)
+        time.sleep(spacing)
+"""
+
+
+def reprove(count: int) -> dict:
+    """One filtered Pod proving its egress `count` times per spacing; percentiles in ms."""
+    release_ns = os.environ.get("SAFEAGENT_RELEASE_NAMESPACE", "safeagent-system")
+    service = json.loads(kubectl("-n", release_ns, "get", "service", "-l", "app.kubernetes.io/component=canary",
+                                 "-o", "json"))["items"][0]
+    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    spec = {"host": service["spec"]["clusterIP"], "openPort": ports["open"], "closedPort": ports["closed"],
+            "deadlineSeconds": 10, "proof": "refusal"}
+    if not kubectl("-n", NS, "get", "networkpolicy", "-l", "safeagent.ca/network-profile=none", "-o", "name").strip():
+        raise SystemExit(f"no `none` NetworkPolicy in {NS} yet: run one job of that profile first (make demo)")
+    name = f"bench-reprove-{uuid.uuid4().hex[:6]}"
+    image = json.loads(kubectl("-n", release_ns, "get", "deployment", "-l", "app.kubernetes.io/component=canary",
+                               "-o", "json"))["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"]
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"safeagent.ca/sandbox": "true", "safeagent.ca/network-profile": "none"}},
+        "spec": {
+            "restartPolicy": "Never", "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+            "nodeSelector": {"safeagent.ca/sandbox": "true"} if kubectl(
+                "get", "nodes", "-l", "safeagent.ca/sandbox=true", "-o", "name").strip() else {},
+            "tolerations": [{"key": "safeagent.ca/sandbox", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{
+                "name": "main", "image": image, "imagePullPolicy": "IfNotPresent", "workingDir": "/",
+                "command": ["python3", "-I", "-c", REPROVE, json.dumps(spec), str(count)],
+                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]}},
+            }],
+        },
+    }
+    kubectl("-n", NS, "create", "-f", "-", stdin=json.dumps(pod))
+    try:
+        deadline = time.monotonic() + 120 + 2 * count
+        while kubectl("-n", NS, "get", "pod", name, "-o", "jsonpath={.status.phase}") not in ("Succeeded", "Failed"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not finish")
+            time.sleep(1)
+        lines = [json.loads(line[6:]) for line in kubectl("-n", NS, "logs", name).splitlines()
+                 if line.startswith("PROOF ")]
+    finally:
+        kubectl("-n", NS, "delete", "pod", name, "--wait=false")
+    summary = {}
+    for spacing in (0.0, 1.0):
+        times = [float(line["ms"]) for line in lines if line["spacing"] == spacing and line["enforced"]]
+        key = "back to back" if spacing == 0 else "one a second"
+        summary[key] = {"proofs": len(times), "p50": percentile(times, 0.5), "p99": percentile(times, 0.99),
+                        "max": max(times)} if times else None
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--reprove", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.reprove:
+        summary = reprove(args.reprove)
+        print(f"one filtered Pod re-proving its egress {args.reprove} times per spacing, ms: {summary}")
+        print(json.dumps(summary))
+        return 0
     result = run(args.jobs, args.parallel)
     print(f"egress pre-flight over {args.jobs} jobs ({args.parallel} at a time): {result['egressCheckMs']} ms; "
           f"job end to end {result['jobSeconds']} s; outcomes {result['reasons']}")

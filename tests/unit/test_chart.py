@@ -423,6 +423,23 @@ def test_the_egress_canary_is_hardened_has_no_egress_and_is_configured_for_the_o
     assert canary.podLabels.items() <= pod_labels(deployment).items()
 
 
+def test_only_the_sandbox_namespaces_reach_the_canary_and_it_never_leaves_its_endpoints():
+    """Issue 15: a Pod elsewhere cannot flood the canary; no readiness probe (an unready canary
+    would make kube-proxy refuse its ports, a refusal that is not the enforcer's)."""
+    objects = render("--set", "sandboxNamespaces={team-a,team-b}")
+    (rule,) = one(objects, "NetworkPolicy", "safeagent-canary")["spec"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]}}]
+    assert {port["port"] for port in rule["ports"]} == {8081, 8082}
+    deployment = one(objects, "Deployment", "safeagent-canary")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "readinessProbe" not in container and container["livenessProbe"]["tcpSocket"] == {"port": "open"}
+    assert "--workers=2" in container["args"]
+    config = parse_config(yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]))
+    assert config.egressCheck is not None and config.egressCheck.proof == "refusal"
+    assert (config.egressCheck.deadline_for(0), config.egressCheck.deadline_for(30)) == (30, 90)
+
+
 def pod_labels(deployment: dict) -> dict:
     return deployment["spec"]["template"]["metadata"]["labels"]
 
