@@ -334,6 +334,11 @@ class CanaryConfig(_Strict):
         return self
 
 
+# What the launch budget keeps beside the longest wait for egress proof: scheduling, preparing the
+# workspace, and the last round of the proof, which may end a few seconds past its deadline.
+EGRESS_LAUNCH_MARGIN_SECONDS = 30
+
+
 class EgressCheckConfig(_Strict):
     """The runner's pre-flight: the command runs only once its Pod is provably filtered.
 
@@ -381,10 +386,12 @@ class OperatorConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_fits_the_launch_budget(self) -> OperatorConfig:
-        if self.egressCheck and self.egressCheck.maxDeadlineSeconds >= self.sandbox.launchGraceSeconds:
+        check = self.egressCheck
+        if check and check.maxDeadlineSeconds + EGRESS_LAUNCH_MARGIN_SECONDS > self.sandbox.launchGraceSeconds:
             raise ValueError(
-                "egressCheck.maxDeadlineSeconds must be below sandbox.launchGraceSeconds: the "
-                "pre-flight runs inside the Pod's launch budget"
+                f"egressCheck.maxDeadlineSeconds must be at least {EGRESS_LAUNCH_MARGIN_SECONDS} seconds below "
+                "sandbox.launchGraceSeconds: the pre-flight runs inside the Pod's launch budget, after "
+                "scheduling and preparation"
             )
         return self
 

@@ -85,7 +85,7 @@ def build_context() -> reconcile.Context:
     kube = KubeApi(observer=METRICS.observe_api_call)
     auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
     return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor,
-                             pending_pods=_Runtime.pending.count)
+                             pending=_Runtime.pending)
 
 
 @kopf.on.startup()

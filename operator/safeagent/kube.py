@@ -68,7 +68,7 @@ class Kube(Protocol):
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
-    def get_service_address(self, namespace: str, name: str) -> str: ...
+    def get_canary_address(self, namespace: str, service: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
@@ -130,6 +130,7 @@ class KubeApi:
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
         self._networking = client.NetworkingV1Api(api_client)
+        self._discovery = client.DiscoveryV1Api(api_client)
 
     def _call(self, what: str, function: Any, *args: Any, creating: bool = False, **kwargs: Any) -> Any:
         try:
@@ -207,15 +208,29 @@ class KubeApi:
             self._core.read_namespaced_persistent_volume_claim, name, namespace,
         )
         return self._plain(claim)
-    def get_service_address(self, namespace: str, name: str) -> str:
-        """The cluster IP of a Service (NotFound when it has none)."""
-        service = self._plain(
-            self._call(f"get services/{name}", self._core.read_namespaced_service, name, namespace)
-        )
-        address = (service.get("spec") or {}).get("clusterIP")
-        if not address or address == "None":
-            raise NotFound(f"service {namespace}/{name} has no cluster IP")
-        return str(address)
+    def get_canary_address(self, namespace: str, service: str) -> str:
+        """The address of the one ready Pod behind the canary's Service (NotFound unless exactly one).
+
+        The pre-flight talks to the Pod itself, not to the Service's cluster IP: kube-proxy
+        refuses a Service port that has no ready endpoint, and during a rollout two canaries
+        stand behind one address; either would give a refusal that is not the enforcer's."""
+        slices = self._plain(self._call(
+            "list endpointslices", self._discovery.list_namespaced_endpoint_slice, namespace,
+            label_selector=f"kubernetes.io/service-name={service}",
+        ))
+        addresses = sorted({
+            str(address)
+            for item in slices.get("items") or [] if item.get("addressType") == "IPv4"
+            for endpoint in item.get("endpoints") or []
+            if (endpoint.get("conditions") or {}).get("ready") is True
+            and not (endpoint.get("conditions") or {}).get("terminating")
+            for address in (endpoint.get("addresses") or [])[:1]
+        })
+        if len(addresses) != 1:
+            raise NotFound(
+                f"service {namespace}/{service} has {len(addresses)} ready canary Pods; the pre-flight needs exactly one"
+            )
+        return addresses[0]
 
     # pods
 

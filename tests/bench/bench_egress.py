@@ -86,7 +86,11 @@ def reprove(count: int) -> dict:
     service = json.loads(kubectl("-n", release_ns, "get", "service", "-l", "app.kubernetes.io/component=canary",
                                  "-o", "json"))["items"][0]
     ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
-    spec = {"host": service["spec"]["clusterIP"], "openPort": ports["open"], "closedPort": ports["closed"],
+    slices = json.loads(kubectl("-n", release_ns, "get", "endpointslices", "-l",
+                                f"kubernetes.io/service-name={service['metadata']['name']}", "-o", "json"))["items"]
+    address = next(endpoint["addresses"][0] for item in slices for endpoint in item.get("endpoints") or []
+                   if (endpoint.get("conditions") or {}).get("ready"))  # the canary Pod, as the operator hands it out
+    spec = {"host": address, "openPort": ports["open"], "closedPort": ports["closed"],
             "deadlineSeconds": 10, "proof": "refusal"}
     if not kubectl("-n", NS, "get", "networkpolicy", "-l", "safeagent.ca/network-profile=none", "-o", "name").strip():
         raise SystemExit(f"no `none` NetworkPolicy in {NS} yet: run one job of that profile first (make demo)")

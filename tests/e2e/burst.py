@@ -88,6 +88,10 @@ def install_burst_release(kubectl) -> None:
     """The chart once more, for the burst namespace, with the execution policy."""
     if shutil.which("helm") is None:
         pytest.skip("needs helm to install a second release of the chart")
+    for namespace in (SANDBOX_NS, RELEASE_NS):  # a previous run's, still being deleted
+        wait_for(lambda ns=namespace: kubectl("get", "namespace", ns, "-o", "jsonpath={.status.phase}",
+                                              check=False).stdout != "Terminating",
+                 timeout=300, interval=2, what=f"namespace {namespace} from a previous run to be deleted")
     helm(
         "upgrade", "--install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
         "--skip-crds", "--wait", "--timeout", "5m",
@@ -100,6 +104,19 @@ def install_burst_release(kubectl) -> None:
         "--set", "networkProfiles.packageMirror.allowDns=true",
         *sandbox_placement_flags(kubectl),
     )
+
+
+def canary(kubectl) -> tuple[str, dict[str, int]]:
+    """The burst release's canary as the operator hands it to sandbox Pods: its one ready Pod's
+    address (from the Service's EndpointSlices) and its ports by name."""
+    service = json.loads(kubectl("-n", RELEASE_NS, "get", "service", f"{RELEASE}-canary", "-o", "json").stdout)
+    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    slices = json.loads(kubectl("-n", RELEASE_NS, "get", "endpointslices", "-l",
+                                f"kubernetes.io/service-name={RELEASE}-canary", "-o", "json").stdout)["items"]
+    addresses = {endpoint["addresses"][0] for item in slices for endpoint in item.get("endpoints") or []
+                 if (endpoint.get("conditions") or {}).get("ready")}
+    assert len(addresses) == 1, f"the canary should have one ready Pod: {addresses}"
+    return addresses.pop(), ports
 
 
 def remove_burst_release(kubectl) -> None:

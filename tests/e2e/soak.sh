@@ -15,12 +15,14 @@ summary=()
 
 run() {  # run NAME PYTEST-ARGS...: one step, its verdict and time in the summary
   local name=$1; shift
-  local started=$SECONDS
+  local started=$SECONDS out verdict line
+  out=$(mktemp)
   echo "==> $name" | tee -a "$SOAK_LOG"
-  "$PYTEST" -q -s -rs -p no:cacheprovider "$@" 2>&1 | tee -a "$SOAK_LOG" \
-    | grep -E '^(none|git-read|package-mirror|flood|unfiltered|no enforcer)|passed|failed|error|SKIPPED' || true
-  local verdict=${PIPESTATUS[0]}
-  local line
+  "$PYTEST" -q -s -rs -p no:cacheprovider "$@" >"$out" 2>&1
+  verdict=$?
+  cat "$out" >>"$SOAK_LOG"
+  grep -E '^\.?(none|git-read|package-mirror|flood|unfiltered|no enforcer)|passed|failed|error|SKIPPED' "$out" || true
+  rm -f "$out"
   line=$(printf '%-70s %s (%ss)' "$name" "$([[ $verdict == 0 ]] && echo passed || echo FAILED)" "$((SECONDS - started))")
   summary+=("$line")
   echo "<== $line" | tee -a "$SOAK_LOG"

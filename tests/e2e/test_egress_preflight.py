@@ -34,6 +34,7 @@ from burst import (
     SANDBOX_NS,
     accepted,
     assert_nothing_reached,
+    canary,
     counting_listener,
     proof_waits,
     run_burst,
@@ -147,10 +148,7 @@ def test_a_flooded_canary_never_proves_an_unfiltered_pod(kubectl, namespace, bur
     "enforced". A Pod that the `none` policy does select runs the same check: it must still be
     proven during the flood, so the canary kept serving."""
     run_burst(kubectl, "none", "127.0.0.1", count=1)  # the `none` NetworkPolicy exists from here on
-    service = json.loads(kubectl("-n", RELEASE_NS, "get", "service", f"{RELEASE}-canary",
-                                 "-o", "json").stdout)
-    host = service["spec"]["clusterIP"]
-    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    host, ports = canary(kubectl)
     spec = {"host": host, "openPort": ports["open"], "closedPort": ports["closed"], "deadlineSeconds": 3}
     placement = sandbox_placement(kubectl)
     both = f"{ports['open']},{ports['closed']}"
@@ -296,9 +294,7 @@ def test_a_burst_completes_while_the_canary_is_flooded(kubectl, namespace, burst
         pytest.skip("a soak test: `make soak` runs it (SAFEAGENT_SOAK=1), CI does not")
     pod, ip = listener
     outside_ns, outside_pod, outside_ip = outside
-    service = json.loads(kubectl("-n", RELEASE_NS, "get", "service", f"{RELEASE}-canary", "-o", "json").stdout)
-    host = service["spec"]["clusterIP"]
-    ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    host, ports = canary(kubectl)
     seconds = 300
     flooder = hardened_pod("flood-outside", ["python3", "-c", FLOODER, host, f"{ports['open']},{ports['closed']}",
                                              str(seconds)])

@@ -109,9 +109,9 @@ def test_operator_rbac_is_least_privilege():
             assert set(rule["resources"]) <= {"customresourcedefinitions", "namespaces"}, rule
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         elif namespace == "safeagent-system":
-            # In its own namespace: the egress canary's Service address, and nothing else.
-            assert rule == {"apiGroups": [""], "resources": ["services"],
-                            "resourceNames": ["safeagent-canary"], "verbs": ["get"]}, rule
+            # In its own namespace: the egress canary Pod's address, from EndpointSlices, and nothing else.
+            assert rule == {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                            "verbs": ["list"]}, rule
         else:
             assert namespace in {"team-a", "team-b"}, rule
     pods = [rule for _, _, rule in rules if "pods" in rule.get("resources", [])]
@@ -433,7 +433,10 @@ def test_only_the_sandbox_namespaces_reach_the_canary_and_it_never_leaves_its_en
     assert {port["port"] for port in rule["ports"]} == {8081, 8082}
     deployment = one(objects, "Deployment", "safeagent-canary")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert "readinessProbe" not in container and container["livenessProbe"]["tcpSocket"] == {"port": "open"}
+    assert "readinessProbe" not in container
+    assert container["livenessProbe"]["exec"]["command"] == [
+        "python3", "-I", "-m", "safeagent.sandbox.canary", "--probe", "--open-port=8081"]
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two canaries at once
     assert "--workers=2" in container["args"]
     config = parse_config(yaml.safe_load(one(objects, "ConfigMap", "safeagent-config")["data"]["config.yaml"]))
     assert config.egressCheck is not None and config.egressCheck.proof == "refusal"
@@ -447,7 +450,7 @@ def pod_labels(deployment: dict) -> dict:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--set", "egressCheck.maxDeadlineSeconds=300"], "must be below sandbox.launchGraceSeconds"),
+        (["--set", "egressCheck.maxDeadlineSeconds=271"], "at least 30 seconds below sandbox.launchGraceSeconds"),
         (["--set", "egressCheck.deadlineSeconds=250"], "must be at least egressCheck.deadlineSeconds"),
         (["--set", "egressCheck.proof=hope"], "proof"),
         (["--set", "egressCheck.canary.closedPort=8081"], "must differ"),

@@ -188,7 +188,8 @@ def test_the_wait_for_the_egress_proof_is_a_histogram_by_outcome(setup):
 
 
 def test_pending_pods_follow_the_pod_watch():
-    pending = reconcile.PendingPods()
+    now = [0.0]
+    pending = reconcile.PendingPods(horizon=100, clock=lambda: now[0])
     pending.seen("a", "Pending")
     pending.seen("b", None)
     pending.seen("c", "Running")
@@ -197,4 +198,7 @@ def test_pending_pods_follow_the_pod_watch():
     pending.seen("b", "Succeeded")
     pending.seen("c", "Running", deleted=True)
     pending.seen("d", "Failed")
+    assert pending.count() == 1
+    now[0] = 150.0  # "a" was first seen at 0: past the horizon, a missed deletion stops counting
+    pending.seen("e", "Pending")
     assert pending.count() == 1

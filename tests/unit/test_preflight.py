@@ -34,7 +34,7 @@ class Canary:
         self.sockets = canary.listeners(0, 0, host="127.0.0.1")
         ports = {is_open: sock.getsockname()[1] for sock, is_open in self.sockets.items()}
         self.open, self.closed = ports[True], ports[False]
-        self.boot = "b00t"
+        self.boot = "b007"
         threading.Thread(target=canary.work, args=(self.sockets, self.boot, limit), daemon=True).start()
 
     def close(self) -> None:
@@ -120,7 +120,8 @@ def test_a_canary_that_is_down_never_counts_as_refused():
 
 
 @pytest.mark.parametrize("reply", [b"HTTP/1.1 200 OK\r\n\r\n", b"safeagent-canary 1\n",
-                                   b"safeagent-canary 2 b00t many\n", b"safeagent-canary 2 b00t 1 2\n"])
+                                   b"safeagent-canary 2 b007 many\n", b"safeagent-canary 2 b007 1 2\n",
+                                   b"safeagent-canary 2 b007 --5\n", b"safeagent-canary 2 not-hex 5\n"])
 def test_something_other_than_the_canary_does_not_count(made, reply):
     made.append(Impostor(reply))
     result = preflight.check(spec(made[-1].port, free_port()))
@@ -236,7 +237,7 @@ def test_the_canary_answers_its_state_on_the_open_port_and_names_the_closed_one(
     state = preflight.canary_state("127.0.0.1", live.open)
     assert isinstance(state, preflight.CanaryState) and state.boot == live.boot and state.drops >= 0
     with socket.create_connection(("127.0.0.1", live.closed), timeout=1) as connection:
-        assert connection.recv(64) == b"safeagent-canary 2 b00t closed\n"
+        assert connection.recv(64) == b"safeagent-canary 2 b007 closed\n"
 
 
 def test_drops_add_the_kernel_counters_the_canary_reads(tmp_path):
@@ -285,7 +286,7 @@ def test_the_canary_process_serves_both_ports_from_its_workers_and_stops_when_on
     open_port, closed_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "operator")}
     process = subprocess.Popen(
-        [sys.executable, "-I", "-m", "safeagent.sandbox.canary", f"--open-port={open_port}",
+        [sys.executable, "-m", "safeagent.sandbox.canary", f"--open-port={open_port}",
          f"--closed-port={closed_port}", "--workers=3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=env["PYTHONPATH"],
     )
@@ -294,6 +295,9 @@ def test_the_canary_process_serves_both_ports_from_its_workers_and_stops_when_on
         assert "with 3 workers" in banner, banner + process.stderr.read()
         states = {preflight.canary_state("127.0.0.1", open_port).boot for _ in range(30)}
         assert len(states) == 1 and states.pop() in banner
+        probe = [sys.executable, "-m", "safeagent.sandbox.canary", "--probe"]
+        assert subprocess.run([*probe, f"--open-port={open_port}"], env=env, cwd=env["PYTHONPATH"]).returncode == 0
+        assert subprocess.run([*probe, f"--open-port={free_port()}"], env=env, cwd=env["PYTHONPATH"]).returncode == 1
         workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
                                                       text=True).stdout.split()]
         assert len(workers) == 3
@@ -304,3 +308,33 @@ def test_the_canary_process_serves_both_ports_from_its_workers_and_stops_when_on
     finally:
         process.kill()
         process.wait()
+
+
+def test_an_error_that_is_neither_refusal_nor_silence_proves_nothing(monkeypatch):
+    monkeypatch.setattr(preflight, "canary_state", lambda *a, **k: preflight.CanaryState("b", 0, 0.001))
+    monkeypatch.setattr(preflight, "probe", lambda host, port, window: preflight.INCONCLUSIVE)
+    for proof in ("refusal", "silence"):
+        result = preflight.check(spec(1, 2, deadline=0.3, proof=proof), pause=lambda seconds: None)
+        assert result["enforced"] is False and "proves nothing" in result["detail"], result
+
+
+def test_no_readable_nameserver_fails_closed_where_dns_must_be_blocked(live, tmp_path):
+    result = preflight.check(spec(live.open, free_port(), resolvConf=str(tmp_path / "missing"), checkDns=True))
+    assert result["enforced"] is False and "no nameserver could be read" in result["detail"]
+
+
+def test_the_source_limit_stays_bounded_however_many_sources_come():
+    now = [0.0]
+    limit = canary.SourceLimit(rate=1, burst=2, clock=lambda: now[0])
+    for index in range(3 * canary.MAX_SOURCES):
+        limit.allow(f"10.{index >> 16}.{(index >> 8) & 255}.{index & 255}")
+        now[0] += 0.0001
+    assert len(limit.buckets) <= canary.MAX_SOURCES
+
+
+@pytest.mark.parametrize(("content", "refuses"), [("0\n", False), ("1\n", True), (None, True)])
+def test_the_canary_will_not_run_where_a_full_queue_may_reset(tmp_path, content, refuses):
+    path = tmp_path / "tcp_abort_on_overflow"
+    if content is not None:
+        path.write_text(content)
+    assert canary.abort_on_overflow(str(path)) is refuses

@@ -127,8 +127,8 @@ class FakeKube:
     def list_pod_events(self, namespace, pod_uid):
         self._maybe_fail("list_pod_events")
         return copy.deepcopy(self.pod_events.get(pod_uid, []))
-    def get_service_address(self, namespace, name):
-        self._maybe_fail("get_service_address")
+    def get_canary_address(self, namespace, name):
+        self._maybe_fail("get_canary_address")
         if name not in self.services:
             raise NotFound(name)
         return self.services[name]
@@ -1003,4 +1003,37 @@ def test_a_pod_whose_egress_was_never_proven_filtered_ran_nothing(world):
     st = status(world, "list")
     assert st["reason"] == "EgressNotEnforced" and "never ran" in st["message"]
     assert not {"exitCode", "stdout", "changedFiles"} & set(st)
+    assert st["egressCheckMs"] == 20000 and "egressProof" not in st  # how long it waited, in vain
     assert reasons(world.kube)[-1] == "EgressNotEnforced"
+
+
+UNCHANGED = {"created": 0, "modified": 0, "deleted": 0, "total": 0, "complete": True, "paths": []}
+
+
+def test_a_pod_counts_as_pending_from_its_launch_and_lengthens_the_next_wait(world):
+    """A burst's own Pods count at once (not when the watch reports them), and stop counting when
+    the job ends, whether or not the watch saw the Pod go."""
+    world.ctx.config = parse_config({"egressCheck": {**EGRESS_CHECK, "perPendingPodSeconds": 5}})
+    waits = []
+    for name in ("one", "two", "three"):
+        world.kube.add_job(name, "ls")
+        assert reconcile.reconcile_job(world.ctx, NS, name) == "Running"
+        runner = world.kube.pods[status(world, name)["podName"]]["spec"]["containers"][0]
+        waits.append(json.loads(runner["args"][0])["egressCheck"]["deadlineSeconds"])
+    assert waits == [20, 25, 30] and world.ctx.pending.count() == 3
+    world.kube.finish_pod(status(world, "one")["podName"], {"kind": "safeagent.ca/runner-result", "version": 1,
+                                                             "exitCode": 0, "changedFiles": UNCHANGED})
+    assert reconcile.reconcile_job(world.ctx, NS, "one") == "Succeeded"
+    assert world.ctx.pending.count() == 2
+
+
+def test_the_egress_wait_and_proof_reach_the_status(world):
+    world.kube.add_job("list", "ls")
+    reconcile.reconcile_job(world.ctx, NS, "list")
+    egress = {"enforced": True, "rounds": 1, "elapsedMs": 7, "detail": "enforced", "proof": "refusal"}
+    world.kube.finish_pod(status(world, "list")["podName"], {"kind": "safeagent.ca/runner-result", "version": 1,
+                                                              "exitCode": 0, "egress": egress,
+                                                              "changedFiles": UNCHANGED})
+    assert reconcile.reconcile_job(world.ctx, NS, "list") == "Succeeded"
+    st = status(world, "list")
+    assert (st["egressCheckMs"], st["egressProof"]) == (7, "refusal")

@@ -117,8 +117,8 @@ policy.custom.yaml: |
 {{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
 {{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) must be below sandbox.resources.memory (%v): the workspace and /tmp are memory-backed and count against the memory limit" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.resources.memory) -}}
 {{- end -}}
-{{- if ge (int .Values.egressCheck.maxDeadlineSeconds) (int $sandbox.launchGraceSeconds) -}}
-{{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget" .Values.egressCheck.maxDeadlineSeconds $sandbox.launchGraceSeconds) -}}
+{{- if gt (add (int .Values.egressCheck.maxDeadlineSeconds) 30) (int $sandbox.launchGraceSeconds) -}}
+{{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least 30 seconds below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget, after scheduling and preparation" .Values.egressCheck.maxDeadlineSeconds $sandbox.launchGraceSeconds) -}}
 {{- end -}}
 {{- if lt (int .Values.egressCheck.maxDeadlineSeconds) (int .Values.egressCheck.deadlineSeconds) -}}
 {{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least egressCheck.deadlineSeconds (%v)" .Values.egressCheck.maxDeadlineSeconds .Values.egressCheck.deadlineSeconds) -}}

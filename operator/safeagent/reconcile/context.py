@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,34 +25,37 @@ def default_decided_by(approval: Approval) -> str:
     return approval.spec.reviewer.strip() or "unknown"
 
 
-def no_pending_pods() -> int:
-    return 0
-
-
 class PendingPods:
-    """The operator's sandbox Pods that have not finished, as its Pod watch last saw them.
+    """The operator's sandbox Pods that have not finished, as it launched them and as its Pod
+    watch last saw them.
 
-    Fed by the watch (safeagent.handlers) and read at launch: each unfinished Pod lengthens the
-    next Pod's wait for its egress proof (EgressCheckConfig.deadline_for), because an enforcer
-    programs a burst's Pods one sync after another. Thread-safe; rebuilt from the watch's first
-    listing after a restart.
+    Read at launch: each unfinished Pod lengthens the next Pod's wait for its egress proof
+    (EgressCheckConfig.deadline_for), because an enforcer programs a burst's Pods one sync after
+    another. A Pod counts from its launch (before the watch reports it, so a burst's own Pods
+    count at once) until the watch sees it finish or go, or the operator deletes it; a Pod first
+    seen longer than `horizon` seconds ago no longer counts (it is past any wait for proof, and a
+    deletion the watch missed cannot inflate the count for ever). Thread-safe; rebuilt from the
+    watch's first listing after a restart.
     """
 
     FINISHED = frozenset({"Succeeded", "Failed"})
 
-    def __init__(self) -> None:
-        self._pods: set[str] = set()
+    def __init__(self, horizon: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pods: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._horizon, self._clock = horizon, clock
 
     def seen(self, uid: str, phase: str | None, deleted: bool = False) -> None:
         with self._lock:
             if deleted or phase in self.FINISHED:
-                self._pods.discard(uid)
+                self._pods.pop(uid, None)
             else:
-                self._pods.add(uid)
+                self._pods.setdefault(uid, self._clock())
 
     def count(self) -> int:
         with self._lock:
+            oldest = self._clock() - self._horizon
+            self._pods = {uid: first for uid, first in self._pods.items() if first >= oldest}
             return len(self._pods)
 
 
@@ -68,4 +72,4 @@ class Context:
     auditor: Auditor
     now: Callable[[], datetime.datetime] = utc_now
     decided_by: Callable[[Approval], str] = default_decided_by
-    pending_pods: Callable[[], int] = no_pending_pods  # unfinished sandbox Pods (PendingPods.count)
+    pending: PendingPods = dataclasses.field(default_factory=PendingPods)  # unfinished sandbox Pods

@@ -89,6 +89,8 @@ class Job:
         ):
             if not name:
                 continue
+            if uid:
+                self.ctx.pending.seen(uid, None, deleted=True)  # no longer waits for its egress proof
             try:
                 # Only the Pod we launched: the UID precondition spares another object under the name.
                 self.ctx.kube.delete_pod(self.namespace, name, uid=uid)

@@ -27,7 +27,7 @@ def _canary_address(job: Job) -> str | None:
     if check is None:
         return None
     try:
-        return job.ctx.kube.get_service_address(check.canary.namespace, check.canary.service)
+        return job.ctx.kube.get_canary_address(check.canary.namespace, check.canary.service)
     except NotFound as error:
         raise TransientFailure(f"egress canary missing: {error}") from error
 
@@ -43,16 +43,19 @@ def launch(job: Job) -> Update:
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
         source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
-        pending_pods=ctx.pending_pods(),
+        pending_pods=ctx.pending.count(),
     )
     name = pod["metadata"]["name"]
     created = pods.create_or_adopt(job, pod)
+    uid = pods.uid_of(created)
+    if uid:  # counted now, not when the watch reports it: the rest of a burst waits longer at once
+        ctx.pending.seen(uid, (created.get("status") or {}).get("phase"))
     return progress(
         audit.SANDBOX_LAUNCHED,
         (ConditionChange("Launched", "True", audit.SANDBOX_LAUNCHED, f"Pod {name}"),),
         phase=JobPhase.RUNNING,
         podName=name,
-        podUid=pods.uid_of(created),
+        podUid=uid,
         startTime=job.now(),
         reason=LAUNCHED,
         message=launched_message(name),

@@ -20,11 +20,13 @@ interfaces): the pre-flight's "silence" proof (for enforcers that drop rather th
 a silent B only when this number did not move, so a flooded canary proves nothing.
 
 Staying up under a flood: N worker processes share both listeners (a backlog of 4096 each), and
-each refuses (reset, at once) a source address that opens more than PER_SOURCE_RATE connections a
-second beyond a burst of PER_SOURCE_BURST, so one noisy sandbox cannot slow every other job's
-proof. If a worker dies the canary exits, and its next process draws a new boot id. The canary
-refuses to start where the kernel answers a full listen queue with a reset
-(net.ipv4.tcp_abort_on_overflow), since a reset must only ever mean "refused by the path".
+each worker resets at once a source address that opens more than PER_SOURCE_RATE connections a
+second to it beyond a burst of PER_SOURCE_BURST, so one noisy sandbox cannot slow every other
+job's proof much. If a worker dies the canary exits, and its next process draws a new boot id.
+The canary refuses to start where the kernel answers a full listen queue with a reset
+(net.ipv4.tcp_abort_on_overflow), or where it cannot tell, since a reset must only ever mean
+"refused by the path". `--probe` is its liveness check: one answer from the open port, over
+loopback, within two seconds (a hung canary whose kernel still completes handshakes fails it).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ BACKLOG = 4096
 PER_SOURCE_RATE = 200.0  # connections per second, per source address, per worker
 PER_SOURCE_BURST = 400.0
 DEFAULT_WORKERS = 2
+MAX_SOURCES = 4096
+PROBE_TIMEOUT = 2.0
 NETSTAT = "/proc/net/netstat"
 NETDEV = "/proc/net/dev"
 ABORT_ON_OVERFLOW = "/proc/sys/net/ipv4/tcp_abort_on_overflow"
@@ -62,12 +66,15 @@ def drops(netstat: str = NETSTAT, netdev: str = NETDEV) -> int:
             lines = handle.read().splitlines()
     except OSError:
         return -1  # unknown: never equal to a count, so no silence counts as proof
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if not names.startswith("TcpExt:"):
-            continue
-        for name, value in zip(names.split()[1:], values.split()[1:], strict=False):
-            if name in DROP_COUNTERS:
-                total += int(value)
+    try:
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            if not names.startswith("TcpExt:"):
+                continue
+            for name, value in zip(names.split()[1:], values.split()[1:], strict=False):
+                if name in DROP_COUNTERS:
+                    total += int(value)
+    except ValueError:
+        return -1
     try:
         with open(netdev, encoding="ascii") as handle:
             for line in handle.read().splitlines()[2:]:
@@ -100,8 +107,15 @@ class SourceLimit:
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         allowed: bool = tokens >= 1.0
         self.buckets[address] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self.buckets) > 4096:  # forget full buckets: they behave as new ones
-            self.buckets = {key: value for key, value in self.buckets.items() if value[0] < self.burst}
+        if len(self.buckets) > MAX_SOURCES:
+            # Forget buckets that have refilled by now: a new bucket for them would be the same.
+            self.buckets = {
+                key: (left, last) for key, (left, last) in self.buckets.items()
+                if left + (now - last) * self.rate < self.burst
+            }
+            if len(self.buckets) > MAX_SOURCES:  # all busy: forget the oldest half
+                ordered = sorted(self.buckets.items(), key=lambda item: item[1][1])
+                self.buckets = dict(ordered[len(ordered) // 2:])
         return allowed
 
 
@@ -155,17 +169,19 @@ def work(sockets: dict[socket.socket, bool], boot: str, limit: SourceLimit | Non
 
 
 def abort_on_overflow(path: str = ABORT_ON_OVERFLOW) -> bool:
+    """True where a full listen queue may answer with a reset, or where that cannot be read."""
     try:
         with open(path, encoding="ascii") as handle:
-            return handle.read().strip() not in ("", "0")
+            return handle.read().strip() != "0"
     except OSError:
-        return False  # not readable: the kernel default (0) is assumed
+        return True
 
 
 def serve(open_port: int, closed_port: int, workers: int = DEFAULT_WORKERS, host: str = "0.0.0.0") -> int:
     if abort_on_overflow():
-        print("canary refuses to start: net.ipv4.tcp_abort_on_overflow is on, so a flooded port "
-              "would answer with resets that look like a refusal by the enforcer", file=sys.stderr, flush=True)
+        print("canary refuses to start: net.ipv4.tcp_abort_on_overflow is on (or unreadable), so a "
+              "flooded port could answer with resets that look like a refusal by the enforcer",
+              file=sys.stderr, flush=True)
         return 2
     boot = secrets.token_hex(8)
     sockets = listeners(open_port, closed_port, host)
@@ -202,12 +218,27 @@ def serve(open_port: int, closed_port: int, workers: int = DEFAULT_WORKERS, host
     return 1
 
 
+def probe(open_port: int, host: str = "127.0.0.1", timeout: float = PROBE_TIMEOUT) -> int:
+    """The liveness check: 0 when the open port answers as the canary within `timeout`."""
+    try:
+        with socket.create_connection((host, open_port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            return 0 if connection.recv(64).startswith(PREFIX + b" ") else 1
+    except OSError:
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -I -m safeagent.sandbox.canary", description=__doc__.splitlines()[0])
     parser.add_argument("--open-port", type=int, required=True)
-    parser.add_argument("--closed-port", type=int, required=True)
+    parser.add_argument("--closed-port", type=int)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--probe", action="store_true", help="check that the canary answers, then exit")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.probe:
+        return probe(args.open_port)
+    if args.closed_port is None:
+        parser.error("--closed-port is required to serve")
     return serve(args.open_port, args.closed_port, args.workers)
 
 

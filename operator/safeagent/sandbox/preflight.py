@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import errno
 import random
+import re
 import select
 import socket
 import struct
@@ -51,7 +52,6 @@ from typing import Any
 
 from safeagent.sandbox.contract import EGRESS_PROOFS
 
-CANARY_PREFIX = "safeagent-canary 2"
 PROOF_REFUSAL, PROOF_SILENCE = EGRESS_PROOFS
 OPEN_TIMEOUT = 1.0
 # How long the closed port is watched in the refusal proof: a refusal arrives in about one round
@@ -68,7 +68,10 @@ RESOLV_CONF = "/etc/resolv.conf"
 # administratively prohibited (what iptables' REJECT and its kin send).
 REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM})
 
-REACHABLE, REFUSED, SILENT = "reachable", "refused", "silent"
+# What one try of the closed port showed. INCONCLUSIVE: an error that is neither a refusal nor
+# silence (a reset after connecting, no buffer, no local port...), which proves nothing either way.
+REACHABLE, REFUSED, SILENT, INCONCLUSIVE = "reachable", "refused", "silent", "inconclusive"
+CANARY_LINE = re.compile(r"^safeagent-canary 2 ([0-9a-f]{1,64}) (-1|[0-9]{1,20})\n?$")
 
 
 @dataclass(frozen=True)
@@ -93,32 +96,32 @@ def canary_state(host: str, port: int, timeout: float = OPEN_TIMEOUT,
                 data += chunk
     except OSError as error:
         return f"the canary {host}:{port} did not answer ({error.strerror or error})"
-    words = data.decode("ascii", "replace").split()
-    if " ".join(words[:2]) != CANARY_PREFIX or len(words) != 4 or not words[3].lstrip("-").isdigit():
+    line = CANARY_LINE.match(data.decode("ascii", "replace"))
+    if line is None:
         return f"something other than the canary answers at {host}:{port}"
-    return CanaryState(boot=words[2], drops=int(words[3]), seconds=clock() - started)
+    return CanaryState(boot=line.group(1), drops=int(line.group(2)), seconds=clock() - started)
 
 
 def probe(host: str, port: int, window: float) -> str:
-    """Try `port` once, for up to `window` seconds: REACHABLE, REFUSED or SILENT.
+    """Try `port` once, for up to `window` seconds: REACHABLE, REFUSED, SILENT or INCONCLUSIVE.
 
     The socket stays open for the whole window (a late answer still counts as reachable), and a
-    reset or ICMP error is read off the socket itself (SO_ERROR), not guessed from a timeout."""
+    reset or ICMP error is read off the socket itself (SO_ERROR), not guessed from a timeout.
+    Only "nothing at all within the window" is SILENT."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as attempt:
         attempt.setblocking(False)
         code = attempt.connect_ex((host, port))
         if code == 0:
             return REACHABLE
-        if code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
-            return REFUSED if code in REFUSALS else SILENT
-        _, writable, failed = select.select([], [attempt], [attempt], window)
-        if not writable and not failed:
-            return SILENT
-        code = attempt.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            _, writable, failed = select.select([], [attempt], [attempt], window)
+            if not writable and not failed:
+                return SILENT
+            code = attempt.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code == 0:
             return REACHABLE
-        return REFUSED if code in REFUSALS else SILENT
+        return REFUSED if code in REFUSALS else INCONCLUSIVE
 
 
 def silence_window(open_seconds: float) -> float:
@@ -181,6 +184,8 @@ def one_round(host: str, open_port: int, closed_port: int, proof: str,
         return Round(None, f"the canary's closed port {host}:{closed_port} is reachable: not filtered yet")
     if outcome == REFUSED:
         return Round(PROOF_REFUSAL, "refused")
+    if outcome == INCONCLUSIVE:
+        return Round(None, f"the canary's closed port {host}:{closed_port} failed in a way that proves nothing")
     if proof != PROOF_SILENCE:
         return Round(None, f"the canary's closed port {host}:{closed_port} stayed silent, which proves nothing: "
                            "either the Pod is not filtered yet or the enforcer drops instead of refusing "
@@ -198,7 +203,12 @@ def check(spec: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
     proof = spec.get("proof", PROOF_REFUSAL)
     if proof not in EGRESS_PROOFS:
         raise ValueError(f"unknown egress proof {proof!r}: one of {', '.join(EGRESS_PROOFS)}")
-    servers = nameservers(spec.get("resolvConf", RESOLV_CONF)) if spec.get("checkDns") else []
+    servers: list[str] = []
+    if spec.get("checkDns"):
+        servers = nameservers(spec.get("resolvConf", RESOLV_CONF))
+        if not servers:  # cannot tell which servers to prove silent: fail closed, say why
+            return {"enforced": False, "rounds": 0, "elapsedMs": 0,
+                    "detail": "the profile allows no DNS, but no nameserver could be read from resolv.conf"}
     started = clock()
     rounds = silent = 0
     detail = "no round finished"
