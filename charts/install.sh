@@ -29,8 +29,9 @@ helm_upgrade() {
         --skip-crds --wait --timeout 5m "$@"
 }
 
-# Images keep their :dev tag when rebuilt, so the Deployment's spec does not change; restart the
-# operator when the image behind the tag differs from what the last install used.
+# Images keep their :dev tag when rebuilt, so the Deployments' specs do not change; restart the
+# operator and the egress canary (which runs the sandbox image and must speak the same protocol as
+# the runner in new sandbox Pods) when an image behind a tag differs from what the last install used.
 restart_if_images_changed() {
     local ids=""
     ids=$(docker image inspect --format '{{.Id}}' "$OPERATOR_IMAGE" "$SANDBOX_IMAGE" 2>/dev/null | tr '\n' ' ') || true
@@ -43,12 +44,15 @@ restart_if_images_changed() {
         stamp_set "installed-images-$RELEASE" "$key"
         return 0
     fi
-    local deployment
-    deployment=$(kubectl -n "$RELEASE_NAMESPACE" get deployment -o name \
-        -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=operator")
-    [[ -n "$deployment" ]] || die "no operator Deployment of release $RELEASE in $RELEASE_NAMESPACE"
-    kubectl -n "$RELEASE_NAMESPACE" rollout restart "$deployment" >/dev/null \
-        && kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s \
+    local deployments
+    deployments=$(kubectl -n "$RELEASE_NAMESPACE" get deployment -o name \
+        -l "app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component in (operator,canary)")
+    [[ -n "$deployments" ]] || die "no operator Deployment of release $RELEASE in $RELEASE_NAMESPACE"
+    # shellcheck disable=SC2086  # one name per word
+    kubectl -n "$RELEASE_NAMESPACE" rollout restart $deployments >/dev/null \
+        && for deployment in $deployments; do
+               kubectl -n "$RELEASE_NAMESPACE" rollout status "$deployment" --timeout=180s || return 1
+           done \
         && stamp_set "installed-images-$RELEASE" "$key"
 }
 
