@@ -210,3 +210,11 @@ def start_outside_listener(kubectl, port: int):
     address = wait_for(lambda: running_ip(kubectl, namespace, "outside"), timeout=120, what="the outside listener")
     wait_listening(kubectl, namespace, "outside", port)
     return namespace, "outside", address
+
+
+def stop_outside_listener(kubectl, found) -> None:
+    """Delete the outside listener and wait until it is gone: it holds a port on the node's own
+    network, which the next run's listener needs (runs back to back, as `make soak` does)."""
+    namespace, pod, _ = found
+    kubectl("-n", namespace, "delete", "pod", pod, "--wait=true", "--timeout=90s", check=False, timeout=120)
+    kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -39,6 +39,7 @@ from burst import (
     proof_waits,
     run_burst,
     start_outside_listener,
+    stop_outside_listener,
     summary,
     wait_listening,
 )
@@ -63,7 +64,7 @@ def outside(kubectl):
     """A listener on a (non-sandbox) node's own network: (namespace, pod, address)."""
     found = start_outside_listener(kubectl, OUTSIDE_PORT)
     yield found
-    kubectl("delete", "namespace", found[0], "--wait=false", check=False)
+    stop_outside_listener(kubectl, found)
 
 
 @pytest.mark.parametrize("profile", ["none", "git-read", DNS_PROFILE])

@@ -29,7 +29,7 @@ import uuid
 
 import pytest
 
-from burst import accepted, counting_listener, start_outside_listener, wait_listening
+from burst import accepted, counting_listener, start_outside_listener, stop_outside_listener, wait_listening
 from clusterlib import (
     SANDBOX_LABEL,
     WALL_LABEL,
@@ -86,7 +86,7 @@ def outside_listener(kubectl, walled_nodes):
     """A counting listener on an unwalled node's own network; returns (namespace, pod, address)."""
     found = start_outside_listener(kubectl, WALL_PORT)
     yield found
-    kubectl("delete", "namespace", found[0], "--wait=false", check=False)
+    stop_outside_listener(kubectl, found)
 
 
 def node_exec(node: str, *command: str, env: dict[str, str] | None = None) -> str:
@@ -244,6 +244,8 @@ def test_the_wall_refuses_the_node_by_its_link_local_address(kubectl, namespace,
         via_v6 = probe(kubectl, label, "client", f"{link_local}%eth0", WALL_PORT)
         assert via_v6.startswith("blocked"), via_v6
     finally:
+        # The listener holds a port on the node's network: gone before the next run needs it.
+        kubectl("-n", label, "delete", "pod", "node-listener", "--wait=true", "--timeout=90s", check=False, timeout=120)
         kubectl("delete", "namespace", label, "--wait=false", check=False)
 
 
