@@ -145,6 +145,11 @@ def _resources(config: OperatorConfig) -> dict[str, Any]:
     }
 
 
+def _spec_argument(spec: RunnerSpec | PrepareSpec | dict[str, Any]) -> str:
+    """A container's spec as its one JSON argument (sorted, compact: the same Pod, the same text)."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
 def _container(
     name: str, module: str, spec: RunnerSpec | PrepareSpec, mounts: list[dict[str, Any]], config: OperatorConfig
 ) -> dict[str, Any]:
@@ -154,7 +159,7 @@ def _container(
         "imagePullPolicy": config.sandbox.imagePullPolicy,
         # Isolated mode, from a directory the source cannot write: see safeagent.sandbox.runner.
         "command": ["python3", "-I", "-m", module],
-        "args": [json.dumps(spec, sort_keys=True, separators=(",", ":"))],
+        "args": [_spec_argument(spec)],
         "workingDir": ENTRY_DIRECTORY,
         "env": [],
         "resources": _resources(config),
@@ -410,7 +415,7 @@ def with_egress_deadline(pod: dict[str, Any], seconds: int) -> dict[str, Any]:
         if container["name"] == RUNNER_CONTAINER:
             spec = json.loads(container["args"][0])
             spec["egressCheck"]["deadlineSeconds"] = seconds
-            container["args"] = [json.dumps(spec, sort_keys=True, separators=(",", ":"))]
+            container["args"] = [_spec_argument(spec)]
     return copied
 
 

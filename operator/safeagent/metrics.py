@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 
 from safeagent import audit
 from safeagent.models import TERMINAL_JOB_PHASES, JobPhase
+from safeagent.sandbox.contract import EGRESS_PROOFS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 # The proof takes milliseconds where enforcement is in place; seconds to minutes behind a lagging enforcer.
 EGRESS_PROOF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 240)
-EGRESS_OUTCOMES = ("refusal", "silence", "not_proven")
+EGRESS_OUTCOMES = (*EGRESS_PROOFS, "not_proven")
 STAGES = ("decision", "approval", "launch", "run", "result", "total")
 MAX_REASONS = 200
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")

@@ -43,8 +43,9 @@ import time
 from collections.abc import Callable
 from typing import cast
 
-VERSION = "2"
-PREFIX = b"safeagent-canary " + VERSION.encode()
+from safeagent.sandbox.contract import CANARY_PREFIX
+
+PREFIX = CANARY_PREFIX.encode()
 BACKLOG = 4096
 PER_SOURCE_RATE = 200.0  # connections per second, per source address, per worker
 PER_SOURCE_BURST = 400.0

@@ -42,6 +42,8 @@ SOURCE_PVC: Final[SourceKind] = "persistentVolumeClaim"
 # also a silence the canary vouches for (for enforcers that drop rather than refuse).
 EgressProof = Literal["refusal", "silence"]
 EGRESS_PROOFS: Final[tuple[EgressProof, ...]] = ("refusal", "silence")
+# How every line of the egress canary (safeagent.sandbox.canary) begins, protocol version included.
+CANARY_PREFIX: Final = "safeagent-canary 2"
 
 
 class EgressCheckSpec(TypedDict):

@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from safeagent.sandbox.contract import EGRESS_PROOFS
+from safeagent.sandbox.contract import CANARY_PREFIX, EGRESS_PROOFS
 
 PROOF_REFUSAL, PROOF_SILENCE = EGRESS_PROOFS
 OPEN_TIMEOUT = 1.0
@@ -71,7 +71,7 @@ REFUSALS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
 # What one try of the closed port showed. INCONCLUSIVE: an error that is neither a refusal nor
 # silence (a reset after connecting, no buffer, no local port...), which proves nothing either way.
 REACHABLE, REFUSED, SILENT, INCONCLUSIVE = "reachable", "refused", "silent", "inconclusive"
-CANARY_LINE = re.compile(r"^safeagent-canary 2 ([0-9a-f]{1,64}) (-1|[0-9]{1,20})\n?$")
+CANARY_LINE = re.compile("^" + re.escape(CANARY_PREFIX) + r" ([0-9a-f]{1,64}) (-1|[0-9]{1,20})\n?$")
 
 
 @dataclass(frozen=True)
