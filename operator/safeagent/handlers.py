@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import kopf
@@ -53,6 +54,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 
 class _Runtime:
     context: reconcile.Context | None = None
+    factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
@@ -88,6 +90,16 @@ def build_context() -> reconcile.Context:
                              pending=_Runtime.pending)
 
 
+def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
+    """Build the operator's context with `factory` at the next startup instead of from the
+    configuration files (None: from the files again).
+
+    The API tier's seam (tests/api): its operator runs here, in the test's process, against a
+    real API server with no kubelet, so the test supplies the client whose Pod-log read it plays.
+    The Pod watch's pending-Pod count is kept whatever the factory returns."""
+    _Runtime.factory = factory
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -103,7 +115,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 300
     logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
-        _Runtime.context = build_context()
+        _Runtime.context = dataclasses.replace((_Runtime.factory or build_context)(), pending=_Runtime.pending)
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None
     except Exception as error:  # PolicyError and friends: do not run without a policy

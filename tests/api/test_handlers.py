@@ -1,0 +1,140 @@
+"""handlers.py under Kopf (kopf.testing.KopfRunner), in this process, on the real API server, as
+the chart's operator ServiceAccount, in a sandbox namespace the chart's admission policy binds.
+
+What only this shows: Kopf's bookkeeping is in annotations (the CRD's structural schema would prune
+it from status), its finalizer comes and goes with the timer, the timer enforces deadlines with no
+event at all, a finished Pod nudges its job, an Approval's decision reaches its job, and many
+events for many jobs at once give each job exactly one Pod.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import kopf
+import pytest
+
+from safeagent import handlers
+from safeagent.models import GROUP
+from tests.api.stage import BOUND_NAMESPACE
+from tests.api.world import World, runner_record
+
+WAIT = 45.0  # seconds; the timer runs every 5
+
+
+def eventually(check, what: str, timeout: float = WAIT):
+    """Poll `check` until it returns something true; fail naming `what` and the last value."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    pytest.fail(f"not within {timeout:.0f} s: {what} (last seen: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def operated(stage):
+    """The operator running under Kopf for the module; its world's namespace is shared, so every
+    test names its jobs uniquely.
+
+    Kopf logs in as the chart's operator ServiceAccount through a login handler of this module
+    (with one registered, Kopf's own, which read ~/.kube/config, stay unused), so the operator
+    can never reach another cluster from here."""
+    from kopf.testing import KopfRunner
+
+    @kopf.on.login()
+    def as_the_operator(**_):
+        return kopf.ConnectionInfo(server=stage.server.url, ca_path=str(stage.server.ca_file),
+                                   token=stage.operator_token, default_namespace=BOUND_NAMESPACE)
+
+    world = World(stage, BOUND_NAMESPACE)
+    handlers.use_context(lambda: world.ctx)
+    try:
+        args = ["run", "--standalone", "--namespace", BOUND_NAMESPACE, "-m", "safeagent.handlers"]
+        with KopfRunner(args, timeout=60) as runner:
+            yield world
+        assert runner.exception is None, runner.output[-3000:]
+    finally:
+        handlers.use_context(None)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def _phase(world, name):
+    return world.status(name).get("phase")
+
+
+def test_a_job_runs_under_kopf_and_its_bookkeeping_stays_in_annotations(operated):
+    world = operated
+    name = _name("list")
+    world.add_job(name, "ls")
+    pod = eventually(lambda: world.status(name).get("podName"), "the job's Pod launched")
+    job = world.job(name)
+    assert job["metadata"].get("finalizers") == [kopf.OperatorSettings().persistence.finalizer], \
+        "an active job carries Kopf's finalizer (the timer's), and only that"
+    world.finish_pod(pod, runner_record())  # the Pod event nudges the job
+    eventually(lambda: _phase(world, name) == "Succeeded", "the job succeeded")
+    job = world.job(name)
+    assert not job["metadata"].get("finalizers"), "a final job is released"
+    annotations = job["metadata"].get("annotations", {})
+    assert any(key.startswith(f"{GROUP}/") for key in annotations), annotations
+    assert set(job["status"]) <= set(world.status(name)) and "kopf" not in job["status"]
+    assert pod not in world.pods
+
+
+def test_an_approval_decided_with_kubectl_patch_reaches_its_job(operated):
+    world = operated
+    name = _name("rm")
+    world.add_job(name, "rm delete-me.txt")
+    approval = eventually(lambda: world.status(name).get("approvalName"), "the Approval requested")
+    world.decide(approval, "Approved", reviewer="alice")
+    pod = eventually(lambda: world.status(name).get("podName"), "the approved job launched")
+    assert world.approvals[approval]["status"]["decidedBy"] == "alice"
+    world.finish_pod(pod, runner_record(stdout=""))
+    eventually(lambda: _phase(world, name) == "Succeeded", "the approved job succeeded")
+
+
+def test_the_timer_enforces_a_deadline_with_no_event(operated):
+    world = operated
+    name = _name("slow")
+    world.add_job(name, "ls", timeoutSeconds=10)
+    eventually(lambda: world.status(name).get("podName"), "the job's Pod launched")
+    world.clock.advance(10 + world.ctx.config.sandbox.launchGraceSeconds + 1)
+    try:
+        eventually(lambda: _phase(world, name) == "Failed", "the timer failed the job")
+    finally:
+        world.clock.offset = type(world.clock.offset)()
+    assert world.status(name)["reason"] == "Timeout"
+
+
+def test_an_unfinished_job_deleted_is_released_by_the_operator(operated):
+    world = operated
+    name = _name("gone")
+    world.add_job(name, "ls")
+    eventually(lambda: world.status(name).get("podName"), "the job's Pod launched")
+    world.custom.delete_namespaced_custom_object(GROUP, "v1alpha1", world.ns, "sandboxjobs", name)
+    eventually(lambda: name not in {j["metadata"]["name"] for j in world.custom.list_namespaced_custom_object(
+        GROUP, "v1alpha1", world.ns, "sandboxjobs")["items"]}, "the deleted job is gone")
+
+
+def test_a_burst_of_jobs_gets_exactly_one_pod_each(operated):
+    """Create, update, Pod and timer events for 20 jobs at once: Kopf's threads, the per-job lock
+    and the adoption rules give each job one Pod and one launch record."""
+    world = operated
+    names = [_name("burst") for _ in range(20)]
+    before = world.kube.pods_created
+    for name in names:
+        world.add_job(name, "ls")
+    pods = {name: eventually(lambda name=name: world.status(name).get("podName"), f"{name} launched") for name in names}
+    assert world.kube.pods_created - before == len(names)
+    for name, pod in pods.items():
+        world.finish_pod(pod, runner_record())
+    for name in names:
+        eventually(lambda name=name: _phase(world, name) == "Succeeded", f"{name} succeeded")
+    ours = set(pods.values())
+    launched = [message.split()[2] for _, reason, message in world.kube.events if reason == "SandboxLaunched"]
+    assert sorted(pod for pod in launched if pod in ours) == sorted(ours)  # one launch record per job

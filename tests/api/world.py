@@ -1,0 +1,295 @@
+"""What an API-tier test is given: the reconcile core wired as the operator wires it, over a real
+API server, acting as the chart's operator ServiceAccount in a namespace of its own.
+
+The only part played by the test is the node's: nothing schedules or runs a Pod here, so a test
+sets a sandbox Pod's status itself (`finish_pod`, `set_pod_status`) and provides what its
+containers printed through the one seam that reads Pod logs (`TierKube.read_pod_log`; the real
+call would ask a kubelet). Everything else is the real thing: the CRDs' schema and CEL rules, the
+status subresource, Pod Security admission, RBAC, UIDs, resource versions, 404 and 409.
+
+Two more seams, both on purpose and both visible in the test that uses them: `TierKube.fail`
+makes a named call fail the next N times (the server's own failures are not reproducible on
+demand), and the clock (`world.clock.advance`) moves the operator's idea of now past a deadline
+without waiting for it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+
+from safeagent import audit, reconcile
+from safeagent.config import PolicyFile, parse_config
+from safeagent.kube import KubeApi
+from safeagent.models import GROUP, VERSION
+from safeagent.policy import decide
+from tests.api.stage import SOURCE_CONFIGMAP, Stage
+
+JOB_API = (GROUP, VERSION)
+
+
+class TierKube(KubeApi):
+    """The operator's real API client, with the node's part (Pod logs) played by the test."""
+
+    def __init__(self, api_client: Any) -> None:
+        super().__init__(api_client)
+        self.logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> its log
+        self.failures: dict[str, list[Exception]] = {}
+        self.pods_created = 0
+        self.events: list[tuple[str, str, str]] = []  # (kind, reason, message) as posted, in order
+
+    def fail(self, method: str, error: Exception, times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([error] * times)
+
+    def __getattribute__(self, name: str) -> Any:
+        attribute = object.__getattribute__(self, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+        queue = object.__getattribute__(self, "failures").get(name)
+        if not queue:
+            return attribute
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            if queue:
+                raise queue.pop(0)
+            return attribute(*args, **kwargs)
+
+        return failing
+
+    def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
+        created = super().create_pod(body)
+        self.pods_created += 1
+        return created
+
+    def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
+        self.get_pod(namespace, name)  # NotFound as the real call would say it
+        return self.logs.get((namespace, name, container), "")[:limit_bytes]
+
+    def post_event(self, involved: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
+        super().post_event(involved, reason, message, warning)
+        self.events.append((involved.get("kind", ""), reason, message))
+
+
+class Clock:
+    """The operator's now: the real time plus however far a test has moved it."""
+
+    def __init__(self) -> None:
+        self.offset = datetime.timedelta()
+
+    def __call__(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += datetime.timedelta(seconds=seconds)
+
+
+class AuditLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+def compact(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"))
+
+
+class World:
+    """One test's operator (reconcile core + real client) and its namespace, seen as the admin."""
+
+    def __init__(self, stage: Stage, namespace: str) -> None:
+        self.stage, self.ns = stage, namespace
+        self.kube = TierKube(stage.operator)
+        self.clock = Clock()
+        self.audit = AuditLines()
+        logger = logging.getLogger(f"test.safeagent.audit.{namespace}")
+        logger.handlers[:] = [self.audit]
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        self.policy_file = PolicyFile(str(stage.policy_path))
+        self.ctx = reconcile.Context(
+            kube=self.kube, config=self.config(), policy=self.policy_file.current, decide=decide,
+            auditor=audit.Auditor(self.kube, logger), now=self.clock,
+        )
+        self.core = client.CoreV1Api(stage.admin)
+        self.custom = client.CustomObjectsApi(stage.admin)
+
+    def config(self, **overrides: Any):  # -> OperatorConfig
+        """The chart's configuration for this namespace, with `overrides` merged at the top."""
+        data = json.loads(json.dumps(self.stage.config_data))
+        data["namespaces"] = [self.ns]
+        for key, value in overrides.items():
+            data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+        return parse_config(data)
+
+    # ------------------------------------------------------------------ the operator's passes
+
+    def run(self, name: str, uid: str | None = None) -> str | None:
+        return reconcile.reconcile_job(self.ctx, self.ns, name, uid)
+
+    def run_approval(self, name: str) -> str | None:
+        return reconcile.reconcile_approval(self.ctx, self.ns, name)
+
+    def await_approval(self, name: str = "rm") -> tuple[dict[str, Any], str]:
+        """A job whose command needs a human (rm), asked for: the job and its Approval's name."""
+        job = self.add_job(name, "rm delete-me.txt")
+        assert self.run(name) == "AwaitingApproval"
+        return job, self.status(name)["approvalName"]
+
+    def run_to_result(self, record: dict[str, Any], name: str = "list") -> str | None:
+        """An allowed job launched, its Pod finished with `record`, and the pass that reads it."""
+        self.add_job(name, "ls")
+        self.run(name)
+        self.finish_pod(self.status(name)["podName"], record)
+        return self.run(name)
+
+    # ------------------------------------------------------------------ jobs and approvals
+
+    def add_job(self, name: str, command: str, **spec: Any) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "SandboxJob", "metadata": {"name": name},
+            "spec": {"command": command, "source": {"configMap": {"name": SOURCE_CONFIGMAP}}, **spec},
+        }
+        return self.custom.create_namespaced_custom_object(*JOB_API, self.ns, "sandboxjobs", body)
+
+    def job(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(*JOB_API, self.ns, "sandboxjobs", name)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.job(name).get("status", {})
+
+    def patch_status(self, name: str, status: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object_status(*JOB_API, self.ns, "sandboxjobs", name, {"status": status})
+
+    @property
+    def approvals(self) -> dict[str, dict[str, Any]]:
+        items = self.custom.list_namespaced_custom_object(*JOB_API, self.ns, "approvals")["items"]
+        return {item["metadata"]["name"]: item for item in items}
+
+    def create_approval(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(*JOB_API, self.ns, "approvals", body)
+
+    def delete_approval(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(*JOB_API, self.ns, "approvals", name)
+
+    def patch_approval(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(*JOB_API, self.ns, "approvals", name, patch)
+
+    def decide(self, name: str, decision: str, reviewer: str = "") -> None:
+        self.patch_approval(name, {"spec": {"decision": decision, "reviewer": reviewer}})
+
+    # ------------------------------------------------------------------ Pods: the node's part
+
+    @property
+    def pods(self) -> dict[str, dict[str, Any]]:
+        items = self.core.list_namespaced_pod(self.ns).items
+        return {pod.metadata.name: self.stage.admin.sanitize_for_serialization(pod) for pod in items}
+
+    def pod(self, name: str) -> dict[str, Any]:
+        return self.stage.admin.sanitize_for_serialization(self.core.read_namespaced_pod(name, self.ns))
+
+    def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, "metadata": {**body["metadata"], "namespace": self.ns}}
+        body["metadata"].pop("uid", None)
+        body.pop("status", None)
+        return self.stage.admin.sanitize_for_serialization(self.core.create_namespaced_pod(self.ns, body))
+
+    def delete_pod(self, name: str) -> None:
+        self.core.delete_namespaced_pod(name, self.ns, grace_period_seconds=0)
+
+    def set_pod_status(self, name: str, status: dict[str, Any]) -> None:
+        self.core.patch_namespaced_pod_status(name, self.ns, {"status": status})
+
+    def set_log(self, pod: str, container: str, text: str) -> None:
+        self.kube.logs[(self.ns, pod, container)] = text
+
+    def log(self, pod: str, container: str) -> str:
+        return self.kube.logs.get((self.ns, pod, container), "")
+
+    def finish_pod(
+        self, name: str, record: dict[str, Any] | None = None, phase: str = "Succeeded", prepare_exit: int = 0,
+        prepare_record: dict[str, Any] | None = None, reason: str | None = None,
+    ) -> None:
+        """The Pod ran: its status as the kubelet would write it, its containers' logs."""
+        terminated = {"startedAt": _now(), "finishedAt": _now(), "reason": "Completed"}
+        status: dict[str, Any] = {
+            "phase": phase,
+            "initContainerStatuses": [{
+                "name": "prepare", "image": "safeagent/sandbox:dev", "imageID": "", "ready": False,
+                "restartCount": 0, "state": {"terminated": {**terminated, "exitCode": prepare_exit}},
+            }],
+            "containerStatuses": [{
+                "name": "runner", "image": "safeagent/sandbox:dev", "imageID": "", "ready": False,
+                "restartCount": 0, "state": {"terminated": {**terminated, "exitCode": 0}},
+            }],
+        }
+        if reason:
+            status["reason"] = reason
+        self.set_pod_status(name, status)
+        if record is not None:
+            self.set_log(name, "runner", "some diagnostics\n" + compact(record) + "\n")
+        if prepare_record is not None:
+            self.set_log(name, "prepare", compact(prepare_record) + "\n")
+
+    # ------------------------------------------------------------------ what else is in the namespace
+
+    @property
+    def network_policies(self) -> list[str]:
+        items = client.NetworkingV1Api(self.stage.admin).list_namespaced_network_policy(self.ns).items
+        return [item.metadata.name for item in items]
+
+    def delete_configmap(self, name: str = SOURCE_CONFIGMAP) -> None:
+        self.core.delete_namespaced_config_map(name, self.ns)
+
+    def put_configmap(self, data: dict[str, str], binary: dict[str, str] | None = None,
+                      name: str = SOURCE_CONFIGMAP) -> None:
+        body = {"metadata": {"name": name}, "data": data, "binaryData": binary}
+        try:
+            self.core.replace_namespaced_config_map(name, self.ns, body)
+        except client.exceptions.ApiException as error:
+            if error.status != 404:
+                raise
+            self.core.create_namespaced_config_map(self.ns, body)
+
+    def post_pod_event(self, pod: dict[str, Any], reason: str, message: str) -> None:
+        """An Event about a Pod as the kubelet posts one."""
+        self.core.create_namespaced_event(self.ns, {
+            "metadata": {"generateName": f"{pod['metadata']['name']}."},
+            "involvedObject": {"kind": "Pod", "name": pod["metadata"]["name"], "namespace": self.ns,
+                               "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
+            "reason": reason, "message": message, "type": "Warning", "source": {"component": "kubelet"},
+            "firstTimestamp": _now(), "lastTimestamp": _now(), "count": 1,
+        })
+
+    def reasons(self) -> list[str]:
+        return [reason for _, reason, _ in self.kube.events]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def runner_record(**overrides: Any) -> dict[str, Any]:
+    """A runner's result record, every key present (the contract's shape)."""
+    record = {
+        "kind": "safeagent.ca/runner-result", "version": 1, "exitCode": 0, "signal": None,
+        "timedOut": False, "durationMs": 5, "stdout": "a.txt\nb.txt\n", "stderr": "",
+        "stdoutBytes": 12, "stderrBytes": 0, "stdoutTruncated": False, "stderrTruncated": False,
+        "changedFiles": {"created": 0, "modified": 0, "deleted": 0, "total": 0, "complete": True, "paths": []},
+        "leftoverProcessesKilled": 0, "error": None,
+    }
+    return {**record, **overrides}
+
+
+def prepare_record(ok: bool, reason: str, message: str = "", **fields: Any) -> dict[str, Any]:
+    return {"kind": "safeagent.ca/prepare-result", "ok": ok, "reason": reason, "message": message, **fields}
+
+
+Tamper = Callable[[dict[str, Any]], None]
