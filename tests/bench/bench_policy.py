@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
+sys.path.insert(0, str(REPO))
 
 from safeagent.policy import decide, load_policy  # noqa: E402
-from test_policy_attacks import EXECUTION_ROWS, INSPECT_ROWS  # noqa: E402
+from tests.unit.policy.test_attacks import EXECUTION_ROWS, INSPECT_ROWS  # noqa: E402
 
 LONG_LINES = ["grep -rn " + " ".join(f"-e p{i}" for i in range(60)) + " .", "ls " + " ".join(f"src/d{i}/f.py" for i in range(120))]
 

@@ -193,14 +193,13 @@ class _Enough(Exception):
 
 def table_lines() -> list[Line]:
     """Every command line of the policy tables that either policy allows or sends for approval."""
-    unit = str(REPO / "tests" / "unit")
-    if unit not in sys.path:
-        sys.path.insert(0, unit)
-    import test_policy_attacks
-    import test_policy_coverage
-    import test_policy_redteam
-    import test_policy_redteam2
-    import test_policy_redteam3
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.unit.policy import test_attacks as test_policy_attacks
+    from tests.unit.policy import test_coverage as test_policy_coverage
+    from tests.unit.policy import test_redteam as test_policy_redteam
+    from tests.unit.policy import test_redteam2 as test_policy_redteam2
+    from tests.unit.policy import test_redteam3 as test_policy_redteam3
 
     commands = {row[0] for row in test_policy_attacks.INSPECT_ROWS + test_policy_attacks.EXECUTION_ROWS}
     commands |= set(test_policy_coverage.AGENT_COMMANDS)

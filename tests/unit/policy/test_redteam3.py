@@ -4,7 +4,7 @@ Each row is (policy, command line, expected decision, expected reason); ``I`` is
 (inspect-only), ``X`` configs/policy.execution.yaml. Rows marked ``# bypass`` were *allowed* by both
 shipped policies before this change: git takes the next word as the value of these options whatever
 it looks like, while the policy marked them `optional` (attached value only) and read the next word
-as an option of its own. tests/unit/test_policy_arity.py now checks every option's arity against the
+as an option of its own. tests/unit/policy/test_arity.py now checks every option's arity against the
 real programs, so a table like this one is no longer the only line of defence.
 """
 

@@ -435,7 +435,7 @@ def test_deny_words_applies_to_every_word_of_a_subcommand():
 def test_new_keys_and_reason_are_documented():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "configs" / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "configs" / "README.md").read_text()
     for word in ("`deny_words`", "`pattern`", "`argument_denied`"):
         assert word in readme, word
 
@@ -443,7 +443,7 @@ def test_new_keys_and_reason_are_documented():
 @pytest.mark.parametrize("program", ["du", "sort", "uniq", "diff"])
 def test_added_programs_match_the_real_options(inspect_policy, program):
     """Every option we list exists, and no real option is a prefix we would misread as an abbreviation."""
-    from test_policy_config import assert_prefixes_known, real_long_options
+    from tests.unit.policy.test_config import assert_prefixes_known, real_long_options
 
     command = inspect_policy._compiled.programs[program]
     real = real_long_options([program, "--help"])

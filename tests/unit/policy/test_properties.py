@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from safeagent.policy import REASONS, decide
 from safeagent.policy.errors import Refusal
 from safeagent.policy.words import BRACES, GLOBS, OPERATORS, SUBSTITUTION, split_words
-from test_policy_attacks import EXECUTION_ROWS, INSPECT_ROWS
-from test_policy_coverage import AGENT_COMMANDS
+from tests.unit.policy.test_attacks import EXECUTION_ROWS, INSPECT_ROWS
+from tests.unit.policy.test_coverage import AGENT_COMMANDS
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

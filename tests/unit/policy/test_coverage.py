@@ -228,13 +228,13 @@ def test_ordinary_agent_commands_are_allowed(inspect_policy, execution_policy):
         assert share >= TARGET_SHARE, refused
 
 
-if __name__ == "__main__":  # python3 tests/unit/test_policy_coverage.py: print the share and the refusals
+if __name__ == "__main__":  # python3 tests/unit/policy/test_coverage.py: print the share and the refusals
     import sys
     from pathlib import Path
 
     from safeagent.policy import load_policy
 
-    policy = load_policy(Path(__file__).resolve().parents[2] / "configs" / "policy.yaml")
+    policy = load_policy(Path(__file__).resolve().parents[3] / "configs" / "policy.yaml")
     share, refused = allowed_share(policy)
     print(f"{share:.1%} of {len(AGENT_COMMANDS)} allowed")
     for command in refused:

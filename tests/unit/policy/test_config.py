@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import CONFIGS, REPO
+from tests.support.paths import CONFIGS, REPO
 from safeagent.policy import REASONS, PolicyError, decide, load_policy, parse_policy
 
 MINIMAL = {
