@@ -195,16 +195,9 @@ def table_lines() -> list[Line]:
     """Every command line of the policy tables that either policy allows or sends for approval."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from tests.unit.policy import test_attacks as test_policy_attacks
-    from tests.unit.policy import test_coverage as test_policy_coverage
-    from tests.unit.policy import test_redteam as test_policy_redteam
-    from tests.unit.policy import test_redteam2 as test_policy_redteam2
-    from tests.unit.policy import test_redteam3 as test_policy_redteam3
+    from tests.support.policy_cases import AGENT_COMMANDS, CASES
 
-    commands = {row[0] for row in test_policy_attacks.INSPECT_ROWS + test_policy_attacks.EXECUTION_ROWS}
-    commands |= set(test_policy_coverage.AGENT_COMMANDS)
-    for module in (test_policy_redteam, test_policy_redteam2, test_policy_redteam3):
-        commands |= {row[1] for row in module.ROWS if isinstance(row[1], str)}
+    commands = {case.command for case in CASES} | set(AGENT_COMMANDS)
     policies = _policies()
     found: dict[tuple, Line] = {}
     for command in sorted(commands):
