@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Render the chart with its default values into plain YAML for `kubectl apply` users:
 #   manifests/safeagent.yaml   the operator namespace, the CRDs and every object of the chart
-# tests/unit/test_manifests.py fails when the committed file differs from a fresh rendering.
+# tests/unit/chart/test_manifests.py fails when the committed file differs from a fresh rendering.
 #   usage: charts/render-manifests.sh [OUTPUT]     (default manifests/safeagent.yaml)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
+sys.path.insert(0, str(REPO))
 
 from safeagent.policy import decide, load_policy  # noqa: E402
-from test_policy_attacks import EXECUTION_ROWS, INSPECT_ROWS  # noqa: E402
+from tests.support.policy_cases import CASES, INSPECT  # noqa: E402
 
 LONG_LINES = ["grep -rn " + " ".join(f"-e p{i}" for i in range(60)) + " .", "ls " + " ".join(f"src/d{i}/f.py" for i in range(120))]
 
@@ -56,9 +56,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per policy")
     arguments = parser.parse_args()
     results = []
-    for name, rows in (("policy.yaml", INSPECT_ROWS), ("policy.execution.yaml", EXECUTION_ROWS + INSPECT_ROWS)):
+    inspect_only = [case.command for case in CASES if case.policy == INSPECT]
+    for name, commands in (("policy.yaml", inspect_only), ("policy.execution.yaml", [case.command for case in CASES])):
         policy = load_policy(REPO / "configs" / name)
-        corpus = [row[0] for row in rows] + LONG_LINES
+        corpus = commands + LONG_LINES
         result = bench(policy, corpus, arguments.seconds)
         results.append(result)
         print(

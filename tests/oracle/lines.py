@@ -193,19 +193,11 @@ class _Enough(Exception):
 
 def table_lines() -> list[Line]:
     """Every command line of the policy tables that either policy allows or sends for approval."""
-    unit = str(REPO / "tests" / "unit")
-    if unit not in sys.path:
-        sys.path.insert(0, unit)
-    import test_policy_attacks
-    import test_policy_coverage
-    import test_policy_redteam
-    import test_policy_redteam2
-    import test_policy_redteam3
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.support.policy_cases import AGENT_COMMANDS, CASES
 
-    commands = {row[0] for row in test_policy_attacks.INSPECT_ROWS + test_policy_attacks.EXECUTION_ROWS}
-    commands |= set(test_policy_coverage.AGENT_COMMANDS)
-    for module in (test_policy_redteam, test_policy_redteam2, test_policy_redteam3):
-        commands |= {row[1] for row in module.ROWS if isinstance(row[1], str)}
+    commands = {case.command for case in CASES} | set(AGENT_COMMANDS)
     policies = _policies()
     found: dict[tuple, Line] = {}
     for command in sorted(commands):

@@ -1,11 +1,8 @@
 """Shared fixtures for the unit tests: the repository's two policy files, loaded once."""
 
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "configs"
+from tests.support.paths import CONFIGS
 
 
 @pytest.fixture(scope="session")

@@ -12,39 +12,11 @@ import yaml
 
 from safeagent import builders
 from safeagent.config import parse_config
-from safeagent.models import NetworkProfile, SandboxJob
+from safeagent.models import NetworkProfile
+from tests.support.jobs import CHECKED, CONFIG, UID, job
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SAFEAGENT_UPDATE_GOLDEN") == "1"
-UID = "6f1c2a8e-0d7b-4a53-9a51-2f5b9e1c0a11"
-
-CONFIG = parse_config(
-    {
-        "sandbox": {"runtimeClassName": "gvisor"},
-        "networkProfiles": {
-            "git-read": {
-                "egress": [{"cidr": "10.20.0.0/16", "ports": [{"port": 443}, {"port": 9418}]}],
-                "allowDns": True,
-            }
-        },
-    }
-)
-
-
-def job(source=None, profile="none", name="list-files"):
-    return SandboxJob.model_validate(
-        {
-            "metadata": {"name": name, "namespace": "safeagent-sandbox", "uid": UID, "generation": 1},
-            "spec": {
-                "command": "ls -la",
-                "source": source or {"configMap": {"name": "example-repo"}},
-                "networkProfile": profile,
-                "timeoutSeconds": 60,
-            },
-        }
-    )
-
-
 def check_golden(name: str, obj: dict) -> None:
     path = GOLDEN / name
     text = yaml.safe_dump(obj, sort_keys=True, width=100)
@@ -209,18 +181,6 @@ def test_a_pod_that_differs_from_ours_is_not_recognised(tamper, where):
 
 
 # --------------------------------------------------------------- issue 10: the egress pre-flight
-
-CHECKED = parse_config(
-    {
-        "networkProfiles": CONFIG.model_dump(mode="json")["networkProfiles"],
-        "egressCheck": {
-            "deadlineSeconds": 20,
-            "canary": {"namespace": "safeagent-system", "service": "safeagent-canary",
-                       "podLabels": {"app.kubernetes.io/component": "canary"}},
-        },
-    }
-)
-
 
 def test_network_policy_with_the_egress_canary_golden():
     check_golden("networkpolicy-none-canary.yaml", builders.build_network_policy("ns", NetworkProfile.NONE, CHECKED))

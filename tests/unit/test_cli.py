@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS
+from tests.support.paths import CONFIGS
 
 SAFEAGENT = str(Path(sys.executable).parent / "safeagent")
 POLICY = str(CONFIGS / "policy.yaml")

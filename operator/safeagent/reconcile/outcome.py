@@ -1,7 +1,7 @@
 """Outcome rules: what the operator makes of what a sandbox Pod left behind. Pure functions.
 
 Each takes the record (or its absence) and returns an `Outcome` (phase, reason, message, audit
-event); the first rule that applies wins. They are tested as tables (tests/unit/test_outcome.py),
+event); the first rule that applies wins. They are tested as tables (tests/unit/reconcile/test_outcome.py),
 and the e2e tests ask them what the operator will make of a record the real image wrote.
 """
 

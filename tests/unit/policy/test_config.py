@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import CONFIGS, REPO
+from tests.support.paths import CONFIGS, REPO
 from safeagent.policy import REASONS, PolicyError, decide, load_policy, parse_policy
 
 MINIMAL = {
@@ -222,6 +222,49 @@ def test_non_ascii_can_be_allowed_but_never_lookalikes():
     assert decide(policy, "ls \u200b").reason == "invisible_character"
 
 
+# --- deny_words: patterns a word must not match ---
+
+
+def test_deny_words_pattern_must_compile():
+    with pytest.raises(PolicyError, match=r"programs\.ls\.deny_words\[0\]\.pattern"):
+        parse_policy(
+            {
+                "version": 1,
+                "name": "t",
+                "max_output_kb": 1,
+                "max_file_writes": 0,
+                "programs": {"ls": {"deny_words": [{"pattern": "(", "why": "bad"}]}},
+            }
+        )
+
+
+def test_deny_words_applies_to_every_word_of_a_subcommand():
+    policy = parse_policy(
+        {
+            "version": 1,
+            "name": "t",
+            "max_output_kb": 1,
+            "max_file_writes": 0,
+            "programs": {
+                "git": {
+                    "permute": False,
+                    "subcommands": {"log": {"deny_words": [{"pattern": "^x", "why": "no x"}]}},
+                }
+            },
+        }
+    )
+    assert decide(policy, "git log a b").decision == "allow"
+    result = decide(policy, "git log a -- xy")
+    assert (result.decision, result.reason) == ("deny", "argument_denied")
+    assert "no x" in result.message
+
+
+def test_new_keys_and_reason_are_documented():
+    readme = (REPO / "configs" / "README.md").read_text()
+    for word in ("`deny_words`", "`pattern`", "`argument_denied`"):
+        assert word in readme, word
+
+
 # --- the option tables against the real programs (same Debian release as the sandbox image) ---
 
 GNU_PROGRAMS = ["ls", "cat", "head", "tail", "wc", "stat", "grep", "rm", "mv"]
@@ -262,6 +305,18 @@ def test_git_option_tables_against_completion_helper(inspect_policy, subcommand)
     if len(real) < 5:
         pytest.skip("git gave no completion list here (not inside a git work tree?)")
     assert_prefixes_known(command, real)
+
+
+@pytest.mark.parametrize("program", ["du", "sort", "uniq", "diff"])
+def test_added_programs_match_the_real_options(inspect_policy, program):
+    """Every option we list exists, and no real option is a prefix we would misread as an abbreviation."""
+    command = inspect_policy._compiled.programs[program]
+    real = real_long_options([program, "--help"])
+    assert_prefixes_known(command, real)
+    # diff's --help names --GTYPE-group-format and --LTYPE-line-format only as templates
+    templated = re.compile(r"^--(old|new|unchanged|changed)-(line|group)-format$")
+    unknown = sorted(name for name in command.long if name not in real and not templated.match(name))
+    assert not unknown, f"{program}: options not in --help (typos?): {unknown}"
 
 
 # ------------------------------------------------------- issue 11 item 5: a policy extends another

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from chart_render import REPO, helm_binary
+from tests.support.chart_render import REPO, helm_binary
 
 MANIFEST = REPO / "manifests" / "safeagent.yaml"
 

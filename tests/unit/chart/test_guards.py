@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from chart_render import RELEASE_NAMESPACE, one, render, render_text
+from tests.support.chart_render import RELEASE_NAMESPACE, one, render, render_text
 from safeagent.config import parse_config
 
 QUANTITY_KEYS = [

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from chart_render import CHART, REPO, find, helm, one, render, render_text
+from tests.support.chart_render import CHART, REPO, find, helm, one, render, render_text
 from safeagent.config import parse_config
 
 OPERATOR = "safeagent-operator"

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from safeagent.policy import REASONS, decide
 from safeagent.policy.errors import Refusal
 from safeagent.policy.words import BRACES, GLOBS, OPERATORS, SUBSTITUTION, split_words
-from test_policy_attacks import EXECUTION_ROWS, INSPECT_ROWS
-from test_policy_coverage import AGENT_COMMANDS
+from tests.support.policy_cases import AGENT_COMMANDS, CASES
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -38,7 +37,7 @@ def _splits(command):
     return True
 
 
-ROW_COMMANDS = sorted({row[0] for row in INSPECT_ROWS + EXECUTION_ROWS})
+ROW_COMMANDS = sorted({case.command for case in CASES})
 TOKENISABLE = [command for command in ROW_COMMANDS if command.isascii() and _splits(command)]
 
 WORDS = ["ls", "cat", "grep", "find", "git", "diff", "status", "-la", "-rn", ".", "src", "x.py", "'*.py'", "-name", "--stat", "rm", "pytest"]

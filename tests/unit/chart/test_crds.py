@@ -8,7 +8,7 @@ import yaml
 
 from safeagent import crdgen
 
-CRDS = Path(__file__).resolve().parents[2] / "crds"
+CRDS = Path(__file__).resolve().parents[3] / "crds"
 
 
 def test_crds_directory_equals_a_fresh_generation():

@@ -177,7 +177,7 @@ def test_git_status_does_not_touch_the_index_under_the_runner_environment(tmp_pa
 
 # ----------------------------------------------------------------- every nested repository (issue 9)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "oracle"))
 import hostile_repo as fixtures  # noqa: E402  (tests/oracle/hostile_repo.py, shared with the oracle)
 
 INSPECT_ALL = [("status",), ("status", "--ignore-submodules=none"), ("diff",), ("diff", "HEAD", "--"),

@@ -10,7 +10,7 @@ import pytest
 from safeagent import builders, models
 from safeagent.sandbox import contract, prepare, runner
 
-from test_builders import CHECKED, CONFIG, job
+from tests.support.jobs import CHECKED, CONFIG, job
 
 
 def _specs(pod):

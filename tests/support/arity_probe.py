@@ -1,7 +1,7 @@
 """Run argument vectors against the real programs and report what they printed (standard library only).
 
-Used by test_policy_arity.py, inside the sandbox image (`docker run -i ... python3 -c ...`, this file's
-text and the argument vectors arriving as one JSON document on standard input) or on a host whose
+Used by tests/unit/policy/test_arity.py, inside the sandbox image (`docker run -i ... python3 -c ...`,
+this file's text and the argument vectors arriving as one JSON document on standard input) or on a host whose
 tools have the same versions. It builds a tiny git repository in a temporary directory, runs every
 argv there with standard input empty, a clean environment and a time limit, and prints one JSON
 document: the tools' versions and, per argv, the exit code and the first part of the combined output.

@@ -284,7 +284,7 @@ def running(pid: int) -> bool:
 
 def test_the_canary_process_serves_both_ports_from_its_workers_and_stops_when_one_dies():
     open_port, closed_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "operator")}
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "..", "operator")}
     process = subprocess.Popen(
         [sys.executable, "-m", "safeagent.sandbox.canary", f"--open-port={open_port}",
          f"--closed-port={closed_port}", "--workers=3"],

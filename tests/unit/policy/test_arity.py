@@ -20,7 +20,7 @@ A flag that makes the program stop at once (`--help`, `--version`) passes when t
 same with and without the sentinel: nothing after it is read.
 
 Where: the programs of the sandbox image `safeagent/sandbox:dev` (one `docker run --rm --network none`
-runs the whole probe, tests/unit/arity_probe.py, over every option); the image's tools must have the
+runs the whole probe, tests/support/arity_probe.py, over every option); the image's tools must have the
 pinned versions (`PINNED_VERSIONS`, Debian bookworm). A tool the image lacks (an image built before
 the tool was added) and every tool when Docker or the image is absent are probed on this machine,
 but only where its version equals the pin; the others are skipped with a printed reason. Set
@@ -36,15 +36,14 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS
+from tests.support.paths import CONFIGS, REPO
 from safeagent.policy import load_policy
 
 IMAGE = os.environ.get("SAFEAGENT_SANDBOX_IMAGE", "safeagent/sandbox:dev")
-PROBE_SCRIPT = Path(__file__).with_name("arity_probe.py")
+PROBE_SCRIPT = REPO / "tests" / "support" / "arity_probe.py"
 SENTINEL = "--zz-arity-probe"
 LETTER = "%"  # an option letter no program has
 

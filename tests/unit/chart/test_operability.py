@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from chart_render import CHART, find, one, render
+from tests.support.chart_render import CHART, find, one, render
 from safeagent.config import parse_config
 
 OPERATOR = "safeagent-operator"

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from chart_render import CHART, REPO
+from tests.support.chart_render import CHART, REPO
 
 CONF = REPO / "configs" / "nftables-agent.conf"
 APPLY = REPO / "configs" / "apply-nftables.sh"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chart_render import CHART, REPO, helm
+from tests.support.chart_render import CHART, REPO, helm
 
 PAIRS = [
     (REPO / "crds", "*.yaml", CHART / "crds"),

@@ -1,0 +1,1 @@
+"""Tests of safeagent.policy: the attack tables, the properties, the policy files and option arity."""

@@ -1,0 +1,1 @@
+"""Tests of safeagent.sandbox: the code that runs inside the sandbox Pod."""
