@@ -79,6 +79,7 @@ lint: code-gates checkov ## the code gates, helm lint (strict), checkov on the r
 code-gates: venv ## ruff, mypy --strict and import-linter's layer contracts on the operator package
 	$(VENV)/bin/ruff check --config operator/pyproject.toml operator/safeagent
 	$(VENV)/bin/ruff check --config operator/pyproject.toml --select F,E9 tests
+	$(VENV)/bin/ruff check --config operator/pyproject.toml charts/values-doc.py
 	cd operator && $(abspath $(VENV))/bin/mypy
 	cd operator && $(abspath $(VENV))/bin/lint-imports pyproject.toml
 
@@ -155,3 +156,11 @@ crds: venv ## regenerate the chart's crds/ from the pydantic models (safeagent/m
 
 crds-check: venv ## fail if the chart's crds/ differs from a fresh generation
 	$(PY) -m safeagent.crdgen --check $(CHART)/crds
+
+# --- docs (issue 16) ---
+.PHONY: docs docs-check
+docs: venv ## regenerate docs/helm-values.md from the chart's values.yaml and values.schema.json
+	$(PY) charts/values-doc.py docs/helm-values.md
+
+docs-check: venv ## fail if docs/helm-values.md differs from a fresh generation (a unit test checks this too)
+	$(PY) charts/values-doc.py --check docs/helm-values.md

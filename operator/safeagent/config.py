@@ -43,7 +43,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       deadlineSeconds: 30                # wait for proof: 30 s + 2 s per unfinished sandbox Pod,
       perPendingPodSeconds: 2            # at most maxDeadlineSeconds (below launchGraceSeconds)
       maxDeadlineSeconds: 240
-      proof: refusal                     # or silence, for enforcers that drop (README: threat model)
+      proof: refusal                     # or silence, for enforcers that drop (docs/threat-model.md)
       canary: {namespace: safeagent-system, service: safeagent-canary,
                podLabels: {app.kubernetes.io/component: canary}, openPort: 8081, closedPort: 8082}
     networkProfiles:                     # egress of each profile; `none` always denies everything

@@ -25,8 +25,14 @@ log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # A failing command anywhere (functions included) ends the script and says where.
+# Only where it does end it: bash runs the ERR trap inside command substitutions too, where `set -e`
+# is off and the script goes on, and an ERROR line there would report a failure that did not happen
+# (a successful `make demo` once printed four). The caller sees such a status, or the empty output.
 set -E
-trap 'log "ERROR: exit status $? from: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
+trap 'on_error $? "$BASH_COMMAND" "${BASH_SOURCE[0]##*/}" "$LINENO"' ERR
+on_error() {
+  if [[ $- == *e* ]]; then log "ERROR: exit status $1 from: $2 ($3 line $4)"; fi
+}
 
 # step NAME CMD...: run one step, print its name and how long it took.
 # `set -e` stays in force inside CMD (no `||` around it): a failure ends the script. Where a caller

@@ -1,7 +1,7 @@
 """Fixtures for tests that need a real cluster: whatever cluster KUBECONFIG (or ~/.kube/config) points at.
 
 `make e2e` brings up the kind test bed first; against another cluster, run `pytest tests/e2e` with
-KUBECONFIG set and the images loaded (README: "Testing on your own cluster").
+KUBECONFIG set and the images loaded (docs/testbed.md, "On your own cluster").
 """
 
 from __future__ import annotations

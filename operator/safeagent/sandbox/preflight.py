@@ -25,7 +25,7 @@ and a round proves the Pod filtered only by something an outsider cannot cause:
   window of max(SILENCE_MIN, SILENCE_RTT_FACTOR x the round's open-port round trip), the canary's
   drop count did not move in that round, and that for SILENT_ROUNDS rounds in a row. Weaker: it
   assumes nothing between the Pod and the canary drops packets for other reasons (a full
-  connection-tracking table on a node, say) -- see the README's threat model.
+  connection-tracking table on a node, say) -- see docs/threat-model.md.
 
 Under either proof a closed port that connects means "not filtered yet", and anything else (the
 canary down, restarted, flooded, something else answering) proves nothing: the check tries again
@@ -189,7 +189,7 @@ def one_round(host: str, open_port: int, closed_port: int, proof: str,
     if proof != PROOF_SILENCE:
         return Round(None, f"the canary's closed port {host}:{closed_port} stayed silent, which proves nothing: "
                            "either the Pod is not filtered yet or the enforcer drops instead of refusing "
-                           "(for such an enforcer set egressCheck.proof=silence; the README says what it assumes)")
+                           "(for such an enforcer set egressCheck.proof=silence; docs/threat-model.md says what it assumes)")
     if before.drops < 0 or after.drops != before.drops:
         return Round(None, "the canary dropped connections during the round (under load): its silence proves nothing")
     return Round(None, "silent", silent=True)
