@@ -29,6 +29,14 @@ venv: $(VENV)/.installed ## create the Python virtualenv with the operator and t
 unit: venv ## pure unit tests (no cluster)
 	$(PYTEST) -q tests/unit
 
+# The API tier (tests/api): the operator against a real kube-apiserver and etcd that this target
+# starts on loopback for the run (the test bed's own builds; no kubelet, no docker), with the chart's
+# CRDs, RBAC, admission policy and configuration installed. Seconds to start; about a minute in all.
+.PHONY: api-test
+api-test: venv ## the operator against a real API server (no kubelet): reconcile steps, Kopf, CEL, RBAC, admission
+	tests/cluster/build-tools.sh
+	$(PYTEST) -q -p no:cacheprovider tests/api
+
 .PHONY: cluster
 cluster: ## build (cached) and start the kind test bed: NetworkPolicy enforced, one sandbox node behind the nftables wall (SANDBOX_NODES=0, EGRESS_WALL=none to change)
 	tests/cluster/up.sh
@@ -106,11 +114,12 @@ e2e: venv ## cluster, images and chart, then the end-to-end tests against the in
 # The cluster comes first so that helm exists when the chart's unit tests run (they skip without
 # it), and the images before the unit tests that probe the sandbox image's own tools.
 # SAFEAGENT_ARITY_PROBE=image: the policy's option arity is probed in the sandbox image only.
-test: ## all tests: lint, unit, then end-to-end on the kind cluster
+test: ## all tests: lint, unit, the API tier, the oracle, then end-to-end on the kind cluster
 	$(MAKE) cluster
 	$(MAKE) images
 	$(MAKE) lint
 	SAFEAGENT_ARITY_PROBE=image $(MAKE) unit
+	$(MAKE) api-test
 	$(MAKE) oracle
 	$(MAKE) e2e
 
