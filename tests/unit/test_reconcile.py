@@ -19,7 +19,7 @@ from safeagent import audit, builders, reconcile
 from safeagent.config import parse_config
 from safeagent.kube import AlreadyExists, Conflict, Invalid, NotFound, Unavailable
 from safeagent.models import spec_hash, SandboxJobSpec
-from safeagent.sandbox.prepare import configmap_digest
+from safeagent.sandbox.digest import configmap_digest
 
 NS = "sandbox"
 T0 = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -197,9 +197,13 @@ def runner_record(**overrides):
         "timedOut": False, "durationMs": 5, "stdout": "a.txt\nb.txt\n", "stderr": "",
         "stdoutBytes": 12, "stderrBytes": 0, "stdoutTruncated": False, "stderrTruncated": False,
         "changedFiles": {"created": 0, "modified": 0, "deleted": 0, "total": 0, "complete": True, "paths": []},
-        "leftoverProcessesKilled": 0, "error": None,
+        "leftoverProcessesKilled": 0, "fullVolumes": [], "egress": None, "error": None,
     }
     return {**record, **overrides}
+
+
+# The keys of a preparation record that only some records fill (every key is required).
+PREPARE_NULLS = {"files": None, "bytes": None, "digest": None, "report": None, "git": None}
 
 
 DECISIONS = {
@@ -458,7 +462,7 @@ def test_rejected_source(world):
     pod = status(world, "list")["podName"]
     world.kube.finish_pod(
         pod, phase="Failed", prepare_exit=1,
-        prepare_record={"kind": "safeagent.ca/prepare-result", "ok": False, "reason": "symlink",
+        prepare_record={"kind": "safeagent.ca/prepare-result", **PREPARE_NULLS, "ok": False, "reason": "symlink",
                         "message": "source tree rejected: escape: symbolic link refused"},
     )
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Rejected"
@@ -754,7 +758,7 @@ def test_a_source_changed_between_review_and_run_ends_approval_mismatch(world):
     world.kube.decide_approval(approval_name, "Approved")
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Running"
     pod = status(world, "rm")["podName"]
-    record = {"kind": "safeagent.ca/prepare-result", "ok": False, "reason": "source_changed",
+    record = {"kind": "safeagent.ca/prepare-result", **PREPARE_NULLS, "ok": False, "reason": "source_changed",
               "message": "the source is not the one that was approved"}
     world.kube.finish_pod(pod, phase="Failed", prepare_exit=1, prepare_record=record)
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Failed"
@@ -809,7 +813,7 @@ def test_a_volume_source_is_pinned_by_a_review_pod_before_the_approval(world):
     assert pod["metadata"]["labels"]["safeagent.ca/network-profile"] == "none"
     assert "safeagent-profile-none" in world.kube.network_policies and world.kube.approvals == {}
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Pending"  # still copying
-    record = {"kind": "safeagent.ca/prepare-result", "ok": True, "reason": "copied", "message": "",
+    record = {"kind": "safeagent.ca/prepare-result", **PREPARE_NULLS, "ok": True, "reason": "copied", "message": "",
               "digest": VOLUME_DIGEST}
     world.kube.pods[review]["status"] = {"phase": "Succeeded"}
     world.kube.logs[(review, "prepare")] = json.dumps(record, separators=(",", ":")) + "\n"
@@ -829,7 +833,7 @@ def test_a_volume_source_rejected_by_the_review_pod_is_rejected(world):
     review = status(world, "rm")["reviewPodName"]
     world.kube.pods[review]["status"] = {"phase": "Failed"}
     world.kube.logs[(review, "prepare")] = json.dumps(
-        {"kind": "safeagent.ca/prepare-result", "ok": False, "reason": "symlink", "message": "a link"},
+        {"kind": "safeagent.ca/prepare-result", **PREPARE_NULLS, "ok": False, "reason": "symlink", "message": "a link"},
         separators=(",", ":"),
     ) + "\n"
     assert reconcile.reconcile_job(world.ctx, NS, "rm") == "Rejected"
@@ -996,8 +1000,8 @@ def test_a_pod_whose_egress_was_never_proven_filtered_ran_nothing(world):
     world.kube.add_job("list", "ls")
     reconcile.reconcile_job(world.ctx, NS, "list")
     egress = {"enforced": False, "rounds": 300, "elapsedMs": 20000,
-              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable"}
-    record = {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": None, "egress": egress}
+              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable", "proof": None}
+    record = runner_record(exitCode=None, egress=egress)
     world.kube.finish_pod(status(world, "list")["podName"], record)
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Failed"
     st = status(world, "list")
@@ -1021,8 +1025,7 @@ def test_a_pod_counts_as_pending_from_its_launch_and_lengthens_the_next_wait(wor
         runner = world.kube.pods[status(world, name)["podName"]]["spec"]["containers"][0]
         waits.append(json.loads(runner["args"][0])["egressCheck"]["deadlineSeconds"])
     assert waits == [20, 25, 30] and world.ctx.pending.count() == 3
-    world.kube.finish_pod(status(world, "one")["podName"], {"kind": "safeagent.ca/runner-result", "version": 1,
-                                                             "exitCode": 0, "changedFiles": UNCHANGED})
+    world.kube.finish_pod(status(world, "one")["podName"], runner_record(changedFiles=UNCHANGED))
     assert reconcile.reconcile_job(world.ctx, NS, "one") == "Succeeded"
     assert world.ctx.pending.count() == 2
 
@@ -1031,9 +1034,7 @@ def test_the_egress_wait_and_proof_reach_the_status(world):
     world.kube.add_job("list", "ls")
     reconcile.reconcile_job(world.ctx, NS, "list")
     egress = {"enforced": True, "rounds": 1, "elapsedMs": 7, "detail": "enforced", "proof": "refusal"}
-    world.kube.finish_pod(status(world, "list")["podName"], {"kind": "safeagent.ca/runner-result", "version": 1,
-                                                              "exitCode": 0, "egress": egress,
-                                                              "changedFiles": UNCHANGED})
+    world.kube.finish_pod(status(world, "list")["podName"], runner_record(egress=egress, changedFiles=UNCHANGED))
     assert reconcile.reconcile_job(world.ctx, NS, "list") == "Succeeded"
     st = status(world, "list")
     assert (st["egressCheckMs"], st["egressProof"]) == (7, "refusal")
