@@ -4,7 +4,8 @@ safeagent.sandbox.contract defines each record once (TypedDicts, every key requi
 the preparation step build theirs from those types; safeagent.models reads them with models that
 forbid unknown keys and default none. These tests hold the two definitions to each other both ways,
 nested records included, parse what the real runner and preparation step print, and show that a
-record of another shape is refused and reported, never read with a default.
+record of another shape is refused and reported, never read with a default. The last section holds
+the typed status fields of safeagent.reconcile.status to the status model the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 import safeagent
 from safeagent import models
-from safeagent.reconcile import pods
+from safeagent.reconcile import pods, status
 from safeagent.reconcile.outcome import no_record_outcome
 from safeagent.sandbox import contract, preflight, prepare, runner
 
@@ -262,3 +263,19 @@ def test_a_record_from_another_release_ends_the_job_unreadable_and_the_log_says_
     assert refused and "exitCode" in refused[0].error and "exit_code" in refused[0].error
     ending = no_record_outcome(None, 0)
     assert (ending.phase, ending.reason) == (models.JobPhase.FAILED, "ResultUnreadable")
+
+
+# ------------------------------------------------------------------- typed status updates, both ways
+
+# Written by Job.apply itself, never by a step.
+APPLIED_FIELDS = {"observedGeneration", "completionTime", "conditions"}
+
+
+def test_the_typed_status_fields_are_the_status_models_fields():
+    typed = typing.get_type_hints(status.StatusFields)
+    model = {name: field.annotation for name, field in models.SandboxJobStatus.model_fields.items()}
+    assert set(typed) == set(model) - APPLIED_FIELDS
+    assert {name: typed[name] for name in typed} == {name: model[name] for name in typed}
+    assert status.StatusFields.__required_keys__ == frozenset()
+    # `finished` takes the outcome as arguments: the rest is what its keywords may set.
+    assert set(typing.get_type_hints(status.FinishedFields)) == set(typed) - {"phase", "reason", "message"}
