@@ -85,7 +85,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -93,6 +93,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from safeagent.models import NetworkProfile
 from safeagent.quantity import QuantityError, parse_quantity
 from safeagent.sandbox.contract import EgressProof
+
+if TYPE_CHECKING:  # the policy package is imported where a policy is loaded, not with the configuration
+    from safeagent.policy import Policy
 
 DEFAULT_CONFIG_PATH = "/etc/safeagent/config.yaml"
 DEFAULT_POLICY_PATH = "/etc/safeagent/policy.yaml"
@@ -482,7 +485,7 @@ class PolicyFile:
         self.path = path
         self._sources: tuple[str, ...] = (path,)
         self._stamp: tuple[tuple[int, int, int], ...] | None = None
-        self._policy: object | None = None
+        self._policy: Policy | None = None
 
     def _stamp_of(self, sources: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
         from safeagent.policy import PolicyError
@@ -496,7 +499,7 @@ class PolicyFile:
             stamps.append((info.st_mtime_ns, info.st_size, info.st_ino))
         return tuple(stamps)
 
-    def current(self) -> object:
+    def current(self) -> Policy:
         from safeagent.policy import PolicyError, load_policy_files
 
         stamp = self._stamp_of(self._sources)

@@ -208,19 +208,21 @@ class Condition(BaseModel):
 
 
 class ChangedFiles(BaseModel):
-    """Workspace entries the command created, modified and deleted (lstat-based, links not followed)."""
+    """Workspace entries the command created, modified and deleted (lstat-based, links not followed).
+
+    Both a part of the status and a nested record of the runner's (safeagent.sandbox.contract
+    ChangedFilesRecord), so every field is required: a record without one is refused, not defaulted.
+    """
 
     model_config = _strict()
-    created: int = Field(default=0, ge=0, description="Entries that did not exist before the run.")
-    modified: int = Field(default=0, ge=0, description="Non-directory entries whose metadata changed.")
-    deleted: int = Field(default=0, ge=0, description="Entries that existed before and are gone.")
-    total: int = Field(default=0, ge=0, description="created + modified + deleted.")
+    created: int = Field(ge=0, description="Entries that did not exist before the run.")
+    modified: int = Field(ge=0, description="Non-directory entries whose metadata changed.")
+    deleted: int = Field(ge=0, description="Entries that existed before and are gone.")
+    total: int = Field(ge=0, description="created + modified + deleted.")
     complete: bool = Field(
-        default=True,
         description="False when the workspace could not be fully inspected (fails the job closed).",
     )
     paths: list[str] = Field(
-        default_factory=list,
         max_length=200,
         description="A sample of changed paths, each prefixed with +, ~ or - (created, modified, "
         "deleted).",
@@ -447,48 +449,108 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- records from the sandbox Pod
+#
+# Each model reads one record shape of safeagent.sandbox.contract (named beside it), field for field:
+# every key required, none unknown, no defaults (tests/unit/test_wire_contract.py compares the two
+# both ways). A record of another release therefore fails to parse instead of being read with a
+# default in place of what it lacks; the contract's docstring says how the job then ends.
+
+# Records are read, never written by the operator; no aliases, nothing but the contract's keys.
+_RECORD = ConfigDict(extra="forbid")
 
 
 class EgressCheck(BaseModel):
-    """The runner's egress pre-flight (safeagent.sandbox.preflight): was the Pod provably filtered."""
+    """The runner's egress pre-flight (safeagent.sandbox.preflight): was the Pod provably filtered.
+    Contract: EgressCheckRecord."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = _RECORD
     enforced: bool
-    rounds: int = 0
-    elapsedMs: int = 0
-    detail: str = ""
-    proof: EgressProof | None = None  # what proved it, when enforced
+    rounds: int
+    elapsedMs: int
+    detail: str
+    proof: EgressProof | None  # what proved it, when enforced
 
 
 class RunnerResult(BaseModel):
-    """The runner's one result record (safeagent.sandbox.runner), as read from the runner container's log."""
+    """The runner's one result record (safeagent.sandbox.runner), as read from the runner container's log.
+    Contract: RunnerRecord."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = _RECORD
     kind: RunnerResultKind
     version: RunnerResultVersion
-    exitCode: int | None = None
-    signal: str | None = None
-    timedOut: bool = False
-    durationMs: int = 0
-    stdout: str = ""
-    stderr: str = ""
-    stdoutBytes: int = 0
-    stderrBytes: int = 0
-    stdoutTruncated: bool = False
-    stderrTruncated: bool = False
-    changedFiles: ChangedFiles = Field(default_factory=lambda: ChangedFiles(complete=False))
-    leftoverProcessesKilled: int = 0
-    fullVolumes: list[str] = Field(default_factory=list)
-    egress: EgressCheck | None = None
-    error: str | None = None
+    exitCode: int | None
+    signal: str | None
+    timedOut: bool
+    durationMs: int
+    stdout: str
+    stderr: str
+    stdoutBytes: int
+    stderrBytes: int
+    stdoutTruncated: bool
+    stderrTruncated: bool
+    changedFiles: ChangedFiles
+    leftoverProcessesKilled: int
+    fullVolumes: list[str]
+    egress: EgressCheck | None
+    error: str | None
+
+
+class TreeProblem(BaseModel):
+    """One refused entry of the source tree. Contract: TreeProblemRecord."""
+
+    model_config = _RECORD
+    reason: str
+    path: str
+    message: str
+
+
+class TreeLimits(BaseModel):
+    """The caps the source tree was validated against. Contract: TreeLimitsRecord."""
+
+    model_config = _RECORD
+    max_files: int
+    max_bytes: int
+    max_depth: int
+
+
+class TreeReport(BaseModel):
+    """The source tree's validation report (safeagent.sandbox.tree). Contract: TreeReportRecord."""
+
+    model_config = _RECORD
+    ok: bool
+    reason: str
+    message: str
+    path: str
+    files: int
+    directories: int
+    bytes: int
+    problems: list[TreeProblem]
+    limits: TreeLimits
+
+
+class GitSummary(BaseModel):
+    """What neutralising the copy's git directories did (safeagent.sandbox.gitconfig).
+    Contract: GitSummaryRecord."""
+
+    model_config = _RECORD
+    repository: bool
+    kept: int
+    dropped: int | None
+    gitDirectories: int
+    indexRefreshed: bool
 
 
 class PrepareResult(BaseModel):
-    """The preparation step's record (safeagent.sandbox.prepare): was the source copied or rejected."""
+    """The preparation step's record (safeagent.sandbox.prepare): was the source copied or rejected.
+    Contract: PrepareRecord."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = _RECORD
     kind: PrepareResultKind
     ok: bool
-    reason: str = "unknown"
-    message: str = ""
-    digest: str | None = None
+    reason: str
+    message: str
+    files: int | None
+    bytes: int | None
+    digest: str | None
+    report: TreeReport | None
+    git: GitSummary | None

@@ -21,7 +21,7 @@ SYSTEM_NS = os.environ.get("RELEASE_NAMESPACE", "safeagent-system")
 NS = os.environ.get("SAFEAGENT_SANDBOX_NAMESPACE", "safeagent-sandbox")
 OPERATOR_SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
 TERMINAL = {"Succeeded", "Failed", "Denied", "Rejected"}
-KEY_SEPARATOR = "--"  # safeagent/sandbox/prepare.py: '--' in a ConfigMap key is a directory separator
+KEY_SEPARATOR = "--"  # safeagent/sandbox/digest.py: '--' in a ConfigMap key is a directory separator
 
 
 def unique(prefix: str) -> str:

@@ -267,7 +267,7 @@ def test_writing_past_the_workspace_or_tmp_limit_fails_at_once(kubectl, namespac
 def test_a_source_changed_after_the_review_never_runs(sandbox, kubectl):
     """The Approval pins the ConfigMap's content digest; a change between review and run ends the
     job ApprovalMismatch and the command never starts."""
-    from safeagent.sandbox.prepare import configmap_digest
+    from safeagent.sandbox.digest import configmap_digest
 
     files = {"delete-me.txt": "bye\n", "keep.txt": "keep\n"}
     repo = sandbox.repo(files)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from safeagent import models
+from safeagent.sandbox import runner
 
 CM = {"configMap": {"name": "example-repo"}}
 
@@ -81,10 +82,11 @@ def test_approval_spec():
 
 def test_runner_result_parses_the_runner_record():
     record = models.RunnerResult.model_validate(
-        {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": 0, "stdout": "x",
+        {**runner.no_result(None), "exitCode": 0, "stdout": "x",
          "changedFiles": {"created": 1, "modified": 0, "deleted": 0, "total": 1, "complete": True, "paths": ["+a"]}}
     )
     assert record.changedFiles.total == 1
     with pytest.raises(ValidationError):
-        models.RunnerResult.model_validate({"kind": "something-else", "version": 1})
-    assert models.RunnerResult.model_validate({"kind": "safeagent.ca/runner-result", "version": 1}).changedFiles.complete is False
+        models.RunnerResult.model_validate({**runner.no_result(None), "kind": "something-else"})
+    with pytest.raises(ValidationError):  # a record without its keys is refused, never read with defaults
+        models.RunnerResult.model_validate({"kind": "safeagent.ca/runner-result", "version": 1})

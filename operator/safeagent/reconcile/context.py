@@ -7,12 +7,12 @@ import datetime
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from safeagent.audit import Auditor
 from safeagent.config import OperatorConfig
 from safeagent.kube import Kube
 from safeagent.models import Approval
+from safeagent.policy import Decision, Policy
 
 
 def default_decided_by(approval: Approval) -> str:
@@ -67,8 +67,8 @@ def utc_now() -> datetime.datetime:
 class Context:
     kube: Kube
     config: OperatorConfig
-    policy: Callable[[], Any]  # returns the current Policy; raises on an unusable policy file
-    decide: Callable[[Any, str], Any]  # safeagent.policy.decide
+    policy: Callable[[], Policy]  # the current policy; raises on an unusable policy file
+    decide: Callable[[Policy, str], Decision]  # safeagent.policy.decide
     auditor: Auditor
     now: Callable[[], datetime.datetime] = utc_now
     decided_by: Callable[[Approval], str] = default_decided_by

@@ -6,13 +6,11 @@ Approval next). The policy's limits are captured now, so a later policy edit can
 
 from __future__ import annotations
 
-from typing import Any
-
 from safeagent import audit
 from safeagent.models import JobLimits, JobPhase, spec_hash
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
-from safeagent.reconcile.status import ConditionChange, Update, finished, progress
+from safeagent.reconcile.status import ConditionChange, FinishedFields, Update, finished, progress
 
 # The runner keeps at most this many KiB of each stream, whatever the policy says.
 MAX_OUTPUT_KB_CAP = 256
@@ -25,30 +23,30 @@ def decide(job: Job) -> Update:
     except Exception as error:  # an unreadable policy must never mean "allow"
         raise TransientFailure(f"policy unavailable: {error}") from error
     decision = ctx.decide(policy, job.model.spec.command)
-    recorded: dict[str, Any] = {
-        "decision": decision.decision,
-        "reason": decision.reason,
-        "message": decision.message,
-        "argv": list(decision.argv) if decision.argv is not None else None,
-        "specHash": spec_hash(job.model.spec),
-        "limits": JobLimits(
+    recorded = FinishedFields(
+        decision=decision.decision,
+        argv=list(decision.argv) if decision.argv is not None else None,
+        specHash=spec_hash(job.model.spec),
+        limits=JobLimits(
             maxOutputKb=min(int(policy.max_output_kb), MAX_OUTPUT_KB_CAP),
             maxFileWrites=int(policy.max_file_writes),
         ),
-        "decidedAt": job.now(),
-    }
+        decidedAt=job.now(),
+    )
     decided = (ConditionChange("Decided", "True", decision.reason, decision.message),)
     if decision.decision == "deny":
-        del recorded["reason"], recorded["message"]
         return finished(
             JobPhase.DENIED, decision.reason, decision.message, audit.POLICY_DENIED, decided, **recorded
         )
     if decision.decision == "allow":
-        return progress(audit.POLICY_ALLOWED, decided, phase=JobPhase.PENDING, **recorded)
+        return progress(
+            audit.POLICY_ALLOWED, decided,
+            phase=JobPhase.PENDING, reason=decision.reason, message=decision.message, **recorded,
+        )
     if decision.decision == "require_approval":
         # Recorded without an event: the state change people see is ApprovalRequested, next.
-        return progress(None, decided, phase=JobPhase.PENDING, **recorded)
-    del recorded["decision"], recorded["reason"], recorded["message"]
+        return progress(None, decided, phase=JobPhase.PENDING, reason=decision.reason, message=decision.message, **recorded)
+    del recorded["decision"]
     return finished(
         JobPhase.FAILED, "internal_error", f"unknown decision {decision.decision!r}",
         audit.JOB_FAILED, decided, **recorded,

@@ -79,12 +79,13 @@ def review_outcome(record: PrepareResult | None) -> str | Outcome:
         return record.digest
     if record is not None and not record.ok and record.reason != PREPARE_ERROR:
         return Outcome(JobPhase.REJECTED, record.reason, record.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
-    return _prepare_failed(record.message if record is not None else "no record")
+    return _prepare_failed(record.message if record is not None else "no record this operator can read")
 
 
 def no_record_outcome(pod_reason: str | None, runner_exit: int | None) -> Outcome:
-    """A finished Pod whose runner left no (readable) result record."""
+    """A finished Pod whose runner left no (readable) result record: none at all, or one this
+    operator's model refuses (another release's; safeagent.sandbox.contract)."""
     if pod_reason == "DeadlineExceeded":
         return Outcome(JobPhase.FAILED, "Timeout", "the Pod exceeded its deadline", audit.TIMED_OUT)
-    message = f"the runner left no result record (container exit {runner_exit})"
+    message = f"the runner left no result record this operator can read (container exit {runner_exit})"
     return Outcome(JobPhase.FAILED, "ResultUnreadable", message, audit.JOB_FAILED)

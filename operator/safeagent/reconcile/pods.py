@@ -13,7 +13,7 @@ from safeagent.kube import AlreadyExists, Invalid, NotFound
 from safeagent.models import JobPhase
 from safeagent.reconcile.errors import PermanentFailure
 from safeagent.reconcile.job import Job
-from safeagent.reconcile.status import finished
+from safeagent.reconcile.status import MAX_MESSAGE, finished
 
 log = logging.getLogger("safeagent.reconcile")
 
@@ -67,7 +67,12 @@ def terminated(statuses: list[dict[str, Any]] | None, container: str) -> dict[st
 
 
 def read_record(job: Job, pod: str, container: str, model: type[Record], limit: int) -> Record | None:
-    """The last record line of a container's log, parsed; None if there is none or it is broken."""
+    """The last record line of a container's log, parsed; None if there is none or it is broken.
+
+    A record of the right kind that does not parse (a key unknown, missing or of the wrong type:
+    written by a sandbox image of another release, see safeagent.sandbox.contract) is None too, and
+    the log says which keys did not match.
+    """
     try:
         text = job.ctx.kube.read_pod_log(job.namespace, pod, container, limit)
     except (NotFound, Invalid):
@@ -77,6 +82,8 @@ def read_record(job: Job, pod: str, container: str, model: type[Record], limit: 
         if line.startswith('{"kind":"' + kind + '"'):
             try:
                 return model.model_validate(json.loads(line))
-            except (ValueError, ValidationError):
+            except (ValueError, ValidationError) as error:
+                log.warning("record refused", extra={"namespace": job.namespace, "pod": pod, "container": container,
+                                                     "error": str(error)[:MAX_MESSAGE]})
                 return None
     return None

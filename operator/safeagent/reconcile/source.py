@@ -18,8 +18,7 @@ from safeagent.reconcile.deadlines import is_past
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import MAX_MESSAGE, Update, finished, progress
-from safeagent.sandbox.prepare import Rejected as SourceRejected
-from safeagent.sandbox.prepare import configmap_digest
+from safeagent.sandbox.digest import BadConfigMapKeys, configmap_digest
 
 REVIEWING = "reviewing_source"
 
@@ -42,7 +41,7 @@ def pin(job: Job) -> str | Update | None:
         files[key] = base64.b64decode(encoded)
     try:
         return configmap_digest(files)
-    except SourceRejected as rejected:
+    except BadConfigMapKeys as rejected:
         return finished(JobPhase.REJECTED, rejected.reason, rejected.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
 
 

@@ -2,16 +2,19 @@
 one merge patch. Pure; `job.Job.apply` is the one place that writes the patch and its audit record.
 
 A step never builds a dict of status keys: it returns `progress(...)` or `finished(...)`, whose
-fields are validated by the status model (a misspelt field fails at once), plus the conditions it
-sets and the audit event that narrates it. Only the fields a step set are written.
+keyword arguments are typed (StatusFields: a misspelt field or a value of the wrong type is a mypy
+error at the call site) and validated by the status model when the update is made, plus the
+conditions it sets and the audit event that narrates it. Only the fields a step set are written.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
-from safeagent.models import TERMINAL_JOB_PHASES, Condition, JobPhase, SandboxJobStatus
+from safeagent.models import TERMINAL_JOB_PHASES, ChangedFiles, Condition, JobLimits, JobPhase, SandboxJobStatus
+from safeagent.policy.decision import Verdict
+from safeagent.sandbox.contract import EgressProof
 
 # Status must fit in etcd (1.5 MiB per object). The API server stores JSON with '<', '>', '&' and
 # control characters escaped to 6 bytes, so 256 KiB of output can take 1.5 MiB: each stream is
@@ -31,6 +34,49 @@ class ConditionChange:
     message: str
 
 
+class FinishedFields(TypedDict, total=False):
+    """The status fields a step may set besides phase, reason and message (which `finished` takes
+    as arguments). Their types are SandboxJobStatus's; the fields `Job.apply` writes itself
+    (observedGeneration, completionTime, conditions) are not here. A unit test
+    (tests/unit/test_wire_contract.py) holds these fields to the model's, both ways."""
+
+    decision: Verdict | None
+    argv: list[str] | None
+    specHash: str | None
+    limits: JobLimits | None
+    sourceDigest: str | None
+    reviewPodName: str | None
+    reviewPodUid: str | None
+    approvalName: str | None
+    approvalUid: str | None
+    decidedBy: str | None
+    podName: str | None
+    podUid: str | None
+    exitCode: int | None
+    timedOut: bool | None
+    stdout: str | None
+    stderr: str | None
+    stdoutBytes: int | None
+    stderrBytes: int | None
+    stdoutTruncated: bool | None
+    stderrTruncated: bool | None
+    changedFiles: ChangedFiles | None
+    egressCheckMs: int | None
+    egressProof: EgressProof | None
+    decidedAt: str | None
+    approvalRequestedAt: str | None
+    approvedAt: str | None
+    startTime: str | None
+
+
+class StatusFields(FinishedFields, total=False):
+    """Every status field a step may set (what `progress` takes)."""
+
+    phase: JobPhase | None
+    reason: str | None
+    message: str | None
+
+
 @dataclasses.dataclass(frozen=True)
 class Update:
     """One step's outcome: the status fields it sets, its conditions and its audit event."""
@@ -44,7 +90,9 @@ class Update:
         return self.fields.phase in TERMINAL_JOB_PHASES
 
 
-def progress(event: str | None = None, conditions: tuple[ConditionChange, ...] = (), **fields: Any) -> Update:
+def progress(
+    event: str | None = None, conditions: tuple[ConditionChange, ...] = (), **fields: Unpack[StatusFields]
+) -> Update:
     """An update that moves the job on without ending it (no event: recorded silently)."""
     return Update(SandboxJobStatus(**fields), conditions, event)
 
@@ -55,7 +103,7 @@ def finished(
     message: str,
     event: str,
     conditions: tuple[ConditionChange, ...] = (),
-    **fields: Any,
+    **fields: Unpack[FinishedFields],
 ) -> Update:
     """A final phase, with a Completed condition (completionTime is stamped when applied)."""
     completed = ConditionChange("Completed", "True" if phase is JobPhase.SUCCEEDED else "False", reason, message)

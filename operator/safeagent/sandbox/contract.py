@@ -2,9 +2,24 @@
 
 The operator (safeagent.builders) writes each container's spec as one JSON argument; inside the
 Pod, safeagent.sandbox.runner and safeagent.sandbox.prepare check it against the shapes here and
-print one JSON record whose kind and version are named here; the operator reads that record back
+print one JSON record of the shape defined here; the operator reads that record back
 (safeagent.models) and interprets the stable reasons named here (safeagent.reconcile.outcome).
 Both sides import this one module, so neither can change the format without the other seeing it.
+
+The records are TypedDicts with every key required: the writers build them through these types
+(mypy refuses a record with a key missing, added or misspelt), and the operator's models forbid
+unknown keys and default none, with a unit test (tests/unit/test_wire_contract.py) holding their
+fields to the ones here, nested records included, both ways. A value that is sometimes absent is
+a required key whose value may be null, never a missing key.
+
+Version skew. The sandbox image and the operator ship together (one chart, one release), so a
+record is always read by the operator of its own release. Should they differ anyway (an image
+pinned by hand, a Pod that outlived an upgrade), a record with a key the operator does not know,
+without one it needs, or of another `version` does not parse: the job ends Failed with reason
+ResultUnreadable (a runner record) or PrepareFailed (a preparation record), and the operator's log
+names the keys that did not match. It never reads such a record with a default standing in for
+a missing value. Change a record's keys here, in safeagent.models and in the runner together, and
+raise RUNNER_RESULT_VERSION when the runner record changes.
 
 Standard library only: it runs inside the sandbox image. No `from __future__ import annotations`
 here: the required keys below are read from the TypedDicts at run time, which needs real
@@ -15,13 +30,13 @@ from typing import Final, Literal, NotRequired, TypedDict
 
 # ------------------------------------------------------------------------- records, Pod -> operator
 
-# The runner's one result record (see safeagent.models.RunnerResult for its fields).
+# The runner's one result record (RunnerRecord below; read by safeagent.models.RunnerResult).
 RunnerResultKind = Literal["safeagent.ca/runner-result"]
 RUNNER_RESULT_KIND: Final[RunnerResultKind] = "safeagent.ca/runner-result"
 RunnerResultVersion = Literal[1]
 RUNNER_RESULT_VERSION: Final[RunnerResultVersion] = 1
 
-# The preparation step's record (see safeagent.models.PrepareResult for its fields).
+# The preparation step's record (PrepareRecord below; read by safeagent.models.PrepareResult).
 PrepareResultKind = Literal["safeagent.ca/prepare-result"]
 PREPARE_RESULT_KIND: Final[PrepareResultKind] = "safeagent.ca/prepare-result"
 
@@ -83,3 +98,107 @@ class PrepareSpec(TypedDict):
 RUNNER_SPEC_REQUIRED: Final = RunnerSpec.__required_keys__
 EGRESS_CHECK_REQUIRED: Final = EgressCheckSpec.__required_keys__
 PREPARE_SPEC_REQUIRED: Final = PrepareSpec.__required_keys__
+
+
+# --------------------------------------------------------------------- record shapes, Pod -> operator
+
+
+class ChangedFilesRecord(TypedDict):
+    """Workspace entries the command created, modified and deleted (safeagent.sandbox.runner.diff)."""
+
+    created: int
+    modified: int
+    deleted: int
+    total: int  # created + modified + deleted
+    complete: bool  # false: the workspace could not be fully inspected
+    paths: list[str]  # a sample, each prefixed with + (created), ~ (modified) or - (deleted)
+
+
+class EgressCheckRecord(TypedDict):
+    """The pre-flight's verdict (safeagent.sandbox.preflight.check)."""
+
+    enforced: bool
+    rounds: int
+    elapsedMs: int
+    detail: str
+    proof: EgressProof | None  # what proved the egress filtered; null when it was not
+
+
+class RunnerRecord(TypedDict):
+    """The runner's one result record. A record of a run that never got a result of the command
+    (a bad spec, egress not proven, the runner's own failure) carries every key too: null exit
+    code, empty streams and a `changedFiles` that is not `complete`."""
+
+    kind: RunnerResultKind
+    version: RunnerResultVersion
+    exitCode: int | None  # null: the command did not run or its end is unknown (see `error`)
+    signal: str | None  # the signal that killed it (SIGKILL, SIGRTMIN+6 ...)
+    timedOut: bool
+    durationMs: int
+    stdout: str  # at most maxOutputBytes of each stream
+    stderr: str
+    stdoutBytes: int  # all the bytes written, kept or not
+    stderrBytes: int
+    stdoutTruncated: bool
+    stderrTruncated: bool
+    changedFiles: ChangedFilesRecord
+    leftoverProcessesKilled: int
+    fullVolumes: list[str]  # scratch volumes the command filled
+    egress: EgressCheckRecord | None  # null: the spec asked for no pre-flight, or none finished
+    error: str | None  # the runner's own trouble (a bad spec, a command that could not start ...)
+
+
+class TreeProblemRecord(TypedDict):
+    """One refused entry of a source tree (safeagent.sandbox.tree)."""
+
+    reason: str
+    path: str
+    message: str
+
+
+class TreeLimitsRecord(TypedDict):
+    """The caps a tree was validated against."""
+
+    max_files: int
+    max_bytes: int
+    max_depth: int
+
+
+class TreeReportRecord(TypedDict):
+    """A source tree's validation report (safeagent.sandbox.tree.validate_tree; also what
+    `safeagent validate-tree` prints)."""
+
+    ok: bool
+    reason: str
+    message: str
+    path: str
+    files: int
+    directories: int
+    bytes: int
+    problems: list[TreeProblemRecord]  # the first few
+    limits: TreeLimitsRecord
+
+
+class GitSummaryRecord(TypedDict):
+    """What neutralising the copy's git directories did (safeagent.sandbox.gitconfig)."""
+
+    repository: bool  # the workspace has a top-level .git directory
+    kept: int  # keys of the top-level config kept
+    dropped: int | None  # keys dropped (null: the config did not parse, so none were kept)
+    gitDirectories: int  # git directories neutralised in all
+    indexRefreshed: bool
+
+
+class PrepareRecord(TypedDict):
+    """The preparation step's record. `files`, `bytes`, `digest` and `git` are null unless the
+    source was copied; `report` is null unless the tree was validated."""
+
+    kind: PrepareResultKind
+    ok: bool
+    reason: str  # copied, source_changed, prepare_error, or the source's own fault
+    message: str
+    files: int | None
+    bytes: int | None
+    digest: str | None  # the copy's content digest (safeagent.sandbox.digest)
+    report: TreeReportRecord | None
+    git: GitSummaryRecord | None

@@ -15,6 +15,14 @@ line. The workspace root itself is not an entry. The result reads `sha256:<64 he
 What the digest covers is what the command sees: names, the tree's shape, contents and the
 executable bit. Owners, timestamps and other mode bits are not copied into the workspace, so
 they are not part of it.
+
+A ConfigMap source is a flat map of keys, and the key encoding is part of what its digest means:
+ConfigMap keys cannot contain '/', so `--` separates path components (`src--pkg--app.py` is
+`src/pkg/app.py`). The operator digests a ConfigMap's data through `configmap_digest` before any
+Pod exists; the preparation step lays the same keys out with `configmap_layout`, copies them and
+digests the copy with `digest_tree`. Both sides import this module (the operator may import it
+and safeagent.sandbox.contract, none of the in-Pod entry points: an import contract in
+operator/pyproject.toml says so).
 """
 
 from __future__ import annotations
@@ -26,11 +34,21 @@ import stat
 from collections.abc import Iterable, Mapping
 
 PREFIX = "sha256:"
+KEY_SEPARATOR = "--"
 _CHUNK = 1 << 20
 
 
 class NotDigestible(ValueError):
     """The tree holds something other than directories and regular files."""
+
+
+class BadConfigMapKeys(ValueError):
+    """A ConfigMap's keys do not describe a tree; `reason` is the stable code the job is Rejected with."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 def _line(entry: list[object]) -> bytes:
@@ -94,3 +112,32 @@ def digest_tree(root: str) -> str:
             else:
                 raise NotDigestible(f"{path!r} is neither a directory nor a regular file")
     return _combine(entries)
+
+
+# ------------------------------------------------------------------------------- ConfigMap sources
+
+
+def decode_key(key: str) -> list[str]:
+    """ConfigMap key -> relative path components ('--' separates directories)."""
+    parts = key.split(KEY_SEPARATOR)
+    if any(part in ("", ".", "..") for part in parts):
+        raise BadConfigMapKeys("bad_key", f"ConfigMap key {key!r} does not decode to a relative path")
+    return parts
+
+
+def configmap_layout(keys: Iterable[str]) -> dict[tuple[str, ...], str]:
+    """path components -> ConfigMap key, for every key; refuses bad keys and file/directory clashes."""
+    layout = {tuple(decode_key(key)): key for key in sorted(keys)}
+    directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
+    clash = directories & set(layout)
+    if clash:
+        name = "/".join(sorted(clash)[0])
+        raise BadConfigMapKeys("path_conflict", f"{name!r} would be both a file and a directory")
+    return layout
+
+
+def configmap_digest(files: Mapping[str, bytes]) -> str:
+    """The digest of the workspace a ConfigMap with these keys and contents becomes: what the
+    operator pins in an Approval before anything is copied."""
+    layout = configmap_layout(files)
+    return digest_files({parts: files[key] for parts, key in layout.items()})

@@ -56,6 +56,8 @@ import shutil
 import stat
 import subprocess
 
+from safeagent.sandbox.contract import GitSummaryRecord
+
 WORKSPACE = "/workspace"
 
 # Keys kept from a repository's config; everything else is dropped.
@@ -249,8 +251,11 @@ def _git_dirs_below(root: str) -> list[str]:
     return found
 
 
-def neutralise_git_dir(workspace: str, git_dir: str) -> dict[str, int | None]:
-    """Rewrite git_dir/config to its inert keys, delete config.worktree; refuse links out."""
+def neutralise_git_dir(workspace: str, git_dir: str) -> tuple[int, int | None]:
+    """Rewrite git_dir/config to its inert keys, delete config.worktree; refuse links out.
+
+    Returns how many keys were kept and dropped (None: the config did not parse, none were kept).
+    """
     for link in _LINKS_OUT:
         if os.path.lexists(os.path.join(git_dir, link)):
             raise GitConfigRejected(
@@ -262,7 +267,7 @@ def neutralise_git_dir(workspace: str, git_dir: str) -> dict[str, int | None]:
         os.unlink(leftover)
     config = os.path.join(git_dir, "config")
     if not _is_file(config):
-        return {"kept": 0, "dropped": 0}
+        return 0, 0
     everything = _git_config(config, "-z", "--list")
     kept = _git_config(config, "-z", "--get-regexp", KEPT_KEYS)
     # Exit status 1 means "no key matched"; anything else (an unparsable file) keeps nothing.
@@ -278,7 +283,7 @@ def neutralise_git_dir(workspace: str, git_dir: str) -> dict[str, int | None]:
             raise GitConfigRejected("git_config_unusable", f"cannot rewrite git setting {key!r}")
     os.chmod(fresh, 0o644)
     os.replace(fresh, config)
-    return {"kept": len(kept_pairs), "dropped": None if total is None else total - len(kept_pairs)}
+    return len(kept_pairs), None if total is None else total - len(kept_pairs)
 
 
 def refresh_index(workspace: str) -> bool:
@@ -306,23 +311,29 @@ def refresh_index(workspace: str) -> bool:
     return done.returncode == 0
 
 
-def sanitize_repository_config(workspace: str) -> dict[str, object]:
+def sanitize_repository_config(workspace: str) -> GitSummaryRecord:
     """Neutralise every git directory in the workspace, then refresh the top-level index.
 
-    Returns {"repository": the workspace has a .git directory, "kept"/"dropped": keys of the
-    top-level config, "gitDirectories": how many git directories were neutralised in all,
-    "indexRefreshed": whether the top-level index was refreshed}.
+    Returns the summary the preparation record carries (safeagent.sandbox.contract.GitSummaryRecord):
+    whether the workspace is a repository, the keys kept and dropped from its top-level config, how
+    many git directories were neutralised in all, and whether the top-level index was refreshed.
     """
     top = os.path.join(workspace, ".git")
     if os.path.lexists(top) and not _is_dir(top):
         raise GitConfigRejected("git_dir_not_directory",
                                 "the source's .git is not a directory (a gitdir link is not supported)")
-    summary: dict[str, object] = {"repository": _is_dir(top), "kept": 0, "dropped": 0}
+    repository = _is_dir(top)
+    top_counts: tuple[int, int | None] = (0, 0)
     directories = git_directories(workspace)
     for git_dir in directories:
         counts = neutralise_git_dir(workspace, git_dir)
         if git_dir == top:
-            summary.update(counts)
-    summary["gitDirectories"] = len(directories)
-    summary["indexRefreshed"] = refresh_index(workspace) if summary["repository"] else False
-    return summary
+            top_counts = counts
+    kept, dropped = top_counts
+    return GitSummaryRecord(
+        repository=repository,
+        kept=kept,
+        dropped=dropped,
+        gitDirectories=len(directories),
+        indexRefreshed=refresh_index(workspace) if repository else False,
+    )

@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from safeagent.sandbox.contract import CANARY_PREFIX, EGRESS_PROOFS
+from safeagent.sandbox.contract import CANARY_PREFIX, EGRESS_PROOFS, EgressCheckRecord, EgressProof
 
 PROOF_REFUSAL, PROOF_SILENCE = EGRESS_PROOFS
 OPEN_TIMEOUT = 1.0
@@ -163,7 +163,7 @@ def dns_answers(server: str, timeout: float = DNS_TIMEOUT) -> bool:
 class Round:
     """What one round showed: `proof` when it proved the Pod filtered, else why not."""
 
-    proof: str | None
+    proof: EgressProof | None
     detail: str
     silent: bool = False  # a clean silent round (counts towards SILENT_ROUNDS)
 
@@ -197,7 +197,7 @@ def one_round(host: str, open_port: int, closed_port: int, proof: str,
 
 def check(spec: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
           pause: Callable[[float], None] = time.sleep,
-          round_: Callable[..., Round] = one_round) -> dict[str, Any]:
+          round_: Callable[..., Round] = one_round) -> EgressCheckRecord:
     host, open_port, closed_port = spec["host"], int(spec["openPort"]), int(spec["closedPort"])
     deadline_seconds = float(spec["deadlineSeconds"])
     proof = spec.get("proof", PROOF_REFUSAL)
@@ -207,8 +207,9 @@ def check(spec: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
     if spec.get("checkDns"):
         servers = nameservers(spec.get("resolvConf", RESOLV_CONF))
         if not servers:  # cannot tell which servers to prove silent: fail closed, say why
-            return {"enforced": False, "rounds": 0, "elapsedMs": 0,
-                    "detail": "the profile allows no DNS, but no nameserver could be read from resolv.conf"}
+            return EgressCheckRecord(
+                enforced=False, rounds=0, elapsedMs=0, proof=None,
+                detail="the profile allows no DNS, but no nameserver could be read from resolv.conf")
     started = clock()
     rounds = silent = 0
     detail = "no round finished"
@@ -224,17 +225,18 @@ def check(spec: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
             answering = [server for server in servers if dns_answers(server)]
             if not answering:
                 elapsed = int((clock() - started) * 1000)
-                return {"enforced": True, "rounds": rounds, "elapsedMs": elapsed, "detail": "enforced",
-                        "proof": proved}
+                return EgressCheckRecord(enforced=True, rounds=rounds, elapsedMs=elapsed, detail="enforced",
+                                         proof=proved)
             detail = f"DNS server {answering[0]} answers although the profile allows no DNS"
             silent = 0
         if clock() - started >= deadline_seconds:
             elapsed = int((clock() - started) * 1000)
-            return {
-                "enforced": False,
-                "rounds": rounds,
-                "elapsedMs": elapsed,
-                "detail": f"egress not enforced within {deadline_seconds:g} seconds: {detail}",
-            }
+            return EgressCheckRecord(
+                enforced=False,
+                rounds=rounds,
+                elapsedMs=elapsed,
+                detail=f"egress not enforced within {deadline_seconds:g} seconds: {detail}",
+                proof=None,
+            )
         if not shown.silent:
             pause(RETRY_PAUSE)

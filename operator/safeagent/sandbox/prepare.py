@@ -16,8 +16,9 @@ and following the links would defeat the point of refusing them. So we read `..d
 once with readlink, require it to name a sibling directory (`..2024_...`, no slash), validate
 *that real directory* with safeagent.sandbox.tree (no symlinks, devices, FIFOs or sockets; size caps)
 and copy from it. ConfigMap keys cannot contain '/', so directories are encoded in the key:
-`--` separates path components (`src--pkg--app.py` -> `src/pkg/app.py`). A key that decodes to
-an empty, `.` or `..` component, or to a path that is both a file and a directory, is rejected.
+`--` separates path components (`src--pkg--app.py` -> `src/pkg/app.py`; the encoding lives in
+safeagent.sandbox.digest, which the operator shares). A key that decodes to an empty, `.` or `..`
+component, or to a path that is both a file and a directory, is rejected.
 
 PersistentVolumeClaim sources are mounted read-only at sourceDir (the kubelet applies the job's
 subPath), validated with safeagent.sandbox.tree, then copied without following links.
@@ -36,9 +37,10 @@ git's own settings cannot make `git status` or `git diff` run a program and the 
 `git diff` has no index to rewrite. Before that git runs here, the process makes itself
 non-dumpable, like the runner: a git child cannot reach this record's descriptor through /proc.
 
-Prints one JSON line {"kind": ..., "ok", "reason", "message", ...} (after a copy also "files",
-"bytes", "digest", "report" and "git"; after a rejection "report") and exits 0 (copied), 1 (rejected: the
-job becomes Rejected) or 2 (bad spec or internal error: the job becomes Failed, PrepareFailed).
+Prints one JSON line, the record safeagent.sandbox.contract.PrepareRecord defines ("kind", "ok",
+"reason", "message", "files", "bytes", "digest", "report", "git": every key, null where it does
+not apply), and exits 0 (copied), 1 (rejected: the job becomes Rejected) or 2 (bad spec or internal
+error: the job becomes Failed, PrepareFailed).
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import cast
 
 from safeagent.sandbox.contract import (
     PREPARE_COPIED,
@@ -59,30 +60,24 @@ from safeagent.sandbox.contract import (
     PREPARE_SPEC_REQUIRED,
     SOURCE_CONFIGMAP,
     SOURCE_PVC,
+    GitSummaryRecord,
+    PrepareRecord,
     PrepareSpec,
+    TreeReportRecord,
 )
-from safeagent.sandbox.digest import digest_files, digest_tree
+from safeagent.sandbox.digest import BadConfigMapKeys, configmap_layout, digest_tree
 from safeagent.sandbox.gitconfig import GitConfigRejected, sanitize_repository_config
 from safeagent.sandbox.runner import PR_SET_DUMPABLE, prctl
 
-KEY_SEPARATOR = "--"
 COPY_CHUNK = 1 << 20
 
 
 class Rejected(Exception):
-    def __init__(self, reason: str, message: str, report: dict[str, Any] | None = None) -> None:
+    def __init__(self, reason: str, message: str, report: TreeReportRecord | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.report = report
-
-
-def decode_key(key: str) -> list[str]:
-    """ConfigMap key -> relative path components ('--' separates directories)."""
-    parts = key.split(KEY_SEPARATOR)
-    if any(part in ("", ".", "..") for part in parts):
-        raise Rejected("bad_key", f"ConfigMap key {key!r} does not decode to a relative path")
-    return parts
 
 
 def configmap_data_dir(source_dir: str) -> str:
@@ -163,27 +158,13 @@ def copy_tree(source: str, destination: str, budget: _Budget) -> None:
             raise Rejected("changed_during_copy", f"{entry.path!r} is not a file or directory")
 
 
-def configmap_layout(keys: Iterable[str]) -> dict[tuple[str, ...], str]:
-    """path components -> ConfigMap key, for every key; refuses bad keys and file/directory clashes."""
-    layout = {tuple(decode_key(key)): key for key in sorted(keys)}
-    directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
-    clash = directories & set(layout)
-    if clash:
-        name = "/".join(sorted(clash)[0])
-        raise Rejected("path_conflict", f"{name!r} would be both a file and a directory")
-    return layout
-
-
-def configmap_digest(files: Mapping[str, bytes]) -> str:
-    """The digest (safeagent.sandbox.digest) of the workspace a ConfigMap with these keys and contents
-    becomes: what the operator pins in an Approval before anything is copied."""
-    layout = configmap_layout(files)
-    return digest_files({parts: files[key] for parts, key in layout.items()})
-
-
 def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
     with os.scandir(data_dir) as iterator:
-        layout = configmap_layout(entry.name for entry in iterator)
+        names = [entry.name for entry in iterator]
+    try:
+        layout = configmap_layout(names)
+    except BadConfigMapKeys as bad:
+        raise Rejected(bad.reason, bad.message) from None
     directories = {parts[:depth] for parts in layout for depth in range(1, len(parts))}
     for parts in sorted(directories, key=len):
         os.mkdir(os.path.join(workspace, *parts), 0o755)
@@ -191,7 +172,7 @@ def copy_configmap(data_dir: str, workspace: str, budget: _Budget) -> None:
         copy_file(os.path.join(data_dir, key), os.path.join(workspace, *parts), budget)
 
 
-def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
+def _validate(path: str, max_files: int, max_bytes: int) -> TreeReportRecord:
     from safeagent.sandbox.tree import validate_tree
 
     report = validate_tree(path, max_files=max_files, max_bytes=max_bytes)
@@ -202,7 +183,7 @@ def _validate(path: str, max_files: int, max_bytes: int) -> dict[str, Any]:
     return report
 
 
-def _copy(spec: PrepareSpec, budget: _Budget) -> dict[str, Any]:
+def _copy(spec: PrepareSpec, budget: _Budget) -> TreeReportRecord:
     """Validate and copy the source into the workspace; returns the validation report."""
     source_dir, workspace = spec["sourceDir"], spec["workspace"]
     if spec["source"] == SOURCE_CONFIGMAP:
@@ -217,7 +198,29 @@ def _copy(spec: PrepareSpec, budget: _Budget) -> dict[str, Any]:
     return report
 
 
-def prepare(spec: PrepareSpec) -> dict[str, Any]:
+def record(
+    ok: bool,
+    reason: str,
+    message: str,
+    report: TreeReportRecord | None = None,
+    copied: tuple[int, int, str, GitSummaryRecord] | None = None,
+) -> PrepareRecord:
+    """The step's one record; `copied` (files, bytes, digest, git summary) only after a copy."""
+    files, size, digest, git = copied if copied is not None else (None, None, None, None)
+    return PrepareRecord(
+        kind=PREPARE_RESULT_KIND,
+        ok=ok,
+        reason=reason,
+        message=message,
+        files=files,
+        bytes=size,
+        digest=digest,
+        report=report,
+        git=git,
+    )
+
+
+def prepare(spec: PrepareSpec) -> PrepareRecord:
     workspace = spec["workspace"]
     budget = _Budget(int(spec["maxFiles"]), int(spec["maxBytes"]))
     try:
@@ -238,17 +241,8 @@ def prepare(spec: PrepareSpec) -> dict[str, Any]:
         git = sanitize_repository_config(workspace)
     except GitConfigRejected as exc:
         raise Rejected(exc.reason, exc.message) from None
-    return {
-        "kind": PREPARE_RESULT_KIND,
-        "ok": True,
-        "reason": PREPARE_COPIED,
-        "message": f"copied {budget.files} files ({budget.bytes} bytes) into the workspace",
-        "files": budget.files,
-        "bytes": budget.bytes,
-        "digest": digest,
-        "report": report,
-        "git": git,
-    }
+    message = f"copied {budget.files} files ({budget.bytes} bytes) into the workspace"
+    return record(True, PREPARE_COPIED, message, report, (budget.files, budget.bytes, digest, git))
 
 
 def parse_spec(text: str) -> PrepareSpec:
@@ -268,21 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if len(args) != 1:
             raise ValueError("usage: python3 -I -m safeagent.sandbox.prepare '<json spec>'")
-        record = prepare(parse_spec(args[0]))
+        result = prepare(parse_spec(args[0]))
         status = 0
     except Rejected as exc:
-        record = {
-            "kind": PREPARE_RESULT_KIND,
-            "ok": False,
-            "reason": exc.reason,
-            "message": exc.message,
-            "report": exc.report,
-        }
+        result = record(False, exc.reason, exc.message, exc.report)
         status = 1
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        record = {"kind": PREPARE_RESULT_KIND, "ok": False, "reason": PREPARE_ERROR, "message": str(exc)}
+        result = record(False, PREPARE_ERROR, str(exc))
         status = 2
-    print(json.dumps(record, ensure_ascii=True, separators=(",", ":")), flush=True)
+    print(json.dumps(result, ensure_ascii=True, separators=(",", ":")), flush=True)
     return status
 
 

@@ -25,10 +25,11 @@ record's kind and version: safeagent.sandbox.contract). The runner
    case every descendant re-parented to it as subreaper), enforcing the timeout the same way;
 6. snapshots again and counts entries created, modified and deleted, and notes which scratch
    volume (size-capped tmpfs) is full;
-7. writes ONE result record, a single JSON line, to its own stdout, and exits 0. However the
-   command ended (any signal 1-64, any status, descriptors closed or handed to a daemon, never
-   exiting, flooding output) there is a record: a failure of the runner's own bookkeeping still
-   yields one, with `error` set and `exitCode` null.
+7. writes ONE result record (safeagent.sandbox.contract.RunnerRecord, every key present), a single
+   JSON line, to its own stdout, and exits 0. However the command ended (any signal 1-64, any
+   status, descriptors closed or handed to a daemon, never exiting, flooding output) there is a
+   record: a failure of the runner's own bookkeeping still yields one (`no_result`), with `error`
+   set and `exitCode` null.
 
 Why the record is unforgeable: the operator reads it from the Pod log of the runner container,
 i.e. from the runner's file descriptor 1. The command never holds that descriptor (its stdout is
@@ -59,7 +60,8 @@ import stat
 import subprocess
 import sys
 import time
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import cast
 
 from safeagent.sandbox import preflight
 from safeagent.sandbox.contract import (
@@ -67,6 +69,9 @@ from safeagent.sandbox.contract import (
     EGRESS_PROOFS,
     RUNNER_RESULT_KIND,
     RUNNER_RESULT_VERSION,
+    ChangedFilesRecord,
+    EgressCheckRecord,
+    RunnerRecord,
     RunnerSpec,
 )
 from safeagent.sandbox.gitconfig import GIT_SAFE_ENV
@@ -269,7 +274,7 @@ def _shorten(path: str) -> str:
 
 def diff(
     before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], complete: bool
-) -> dict[str, Any]:
+) -> ChangedFilesRecord:
     """Counts of created, modified (non-directories) and deleted entries, with a sample of paths."""
     created = sorted(set(after) - set(before))
     deleted = sorted(set(before) - set(after))
@@ -284,14 +289,14 @@ def diff(
         + [_shorten(f"~{p}") for p in modified[:MAX_REPORTED_PATHS]]
         + [_shorten(f"-{p}") for p in deleted[:MAX_REPORTED_PATHS]]
     )
-    return {
-        "created": len(created),
-        "modified": len(modified),
-        "deleted": len(deleted),
-        "total": len(created) + len(modified) + len(deleted),
-        "complete": complete,
-        "paths": sample,
-    }
+    return ChangedFilesRecord(
+        created=len(created),
+        modified=len(modified),
+        deleted=len(deleted),
+        total=len(created) + len(modified) + len(deleted),
+        complete=complete,
+        paths=sample,
+    )
 
 
 # ------------------------------------------------------------------------------------ execution
@@ -331,7 +336,8 @@ def _pump(selector: selectors.BaseSelector, timeout: float) -> None:
             selector.unregister(key.fileobj)
 
 
-def run(spec: RunnerSpec) -> dict[str, Any]:
+def run(spec: RunnerSpec, egress: EgressCheckRecord | None = None) -> RunnerRecord:
+    """Run the spec's argv (after a pre-flight that proved `egress` filtered, if there was one)."""
     argv = spec["argv"]
     workspace = spec.get("workspace", "/workspace")
     timeout = float(spec["timeoutSeconds"])
@@ -398,24 +404,51 @@ def run(spec: RunnerSpec) -> dict[str, Any]:
     if returncode is not None and returncode < 0:
         killed_by = signal_name(-returncode)
         exit_code = 128 - returncode
-    return {
-        "kind": RUNNER_RESULT_KIND,
-        "version": RUNNER_RESULT_VERSION,
-        "exitCode": exit_code,
-        "signal": killed_by,
-        "timedOut": timed_out,
-        "durationMs": duration_ms,
-        "stdout": stdout.text(),
-        "stderr": stderr.text(),
-        "stdoutBytes": stdout.total,
-        "stderrBytes": stderr.total,
-        "stdoutTruncated": stdout.truncated,
-        "stderrTruncated": stderr.truncated,
-        "changedFiles": diff(before, after, complete_before and complete_after),
-        "leftoverProcessesKilled": killed,
-        "fullVolumes": full_volumes(spec.get("scratch") or {}),
-        "error": error,
-    }
+    return RunnerRecord(
+        kind=RUNNER_RESULT_KIND,
+        version=RUNNER_RESULT_VERSION,
+        exitCode=exit_code,
+        signal=killed_by,
+        timedOut=timed_out,
+        durationMs=duration_ms,
+        stdout=stdout.text(),
+        stderr=stderr.text(),
+        stdoutBytes=stdout.total,
+        stderrBytes=stderr.total,
+        stdoutTruncated=stdout.truncated,
+        stderrTruncated=stderr.truncated,
+        changedFiles=diff(before, after, complete_before and complete_after),
+        leftoverProcessesKilled=killed,
+        fullVolumes=full_volumes(spec.get("scratch") or {}),
+        egress=egress,
+        error=error,
+    )
+
+
+def no_result(error: str | None, egress: EgressCheckRecord | None = None) -> RunnerRecord:
+    """The record of a run that has no result of the command to report (a bad spec, egress not
+    proven, the runner's own failure): no exit code, nothing observed, and a workspace that counts
+    as not inspected, so that the record can never pass for a clean run."""
+    uninspected = ChangedFilesRecord(created=0, modified=0, deleted=0, total=0, complete=False, paths=[])
+    return RunnerRecord(
+        kind=RUNNER_RESULT_KIND,
+        version=RUNNER_RESULT_VERSION,
+        exitCode=None,
+        signal=None,
+        timedOut=False,
+        durationMs=0,
+        stdout="",
+        stderr="",
+        stdoutBytes=0,
+        stderrBytes=0,
+        stdoutTruncated=False,
+        stderrTruncated=False,
+        changedFiles=uninspected,
+        leftoverProcessesKilled=0,
+        fullVolumes=[],
+        egress=egress,
+        error=error,
+    )
 
 
 def parse_spec(text: str) -> RunnerSpec:
@@ -449,7 +482,7 @@ def parse_spec(text: str) -> RunnerSpec:
     return cast(RunnerSpec, spec)  # its shape is checked above
 
 
-def emit(record: dict[str, Any]) -> None:
+def emit(record: Mapping[str, object]) -> None:
     """Write the record as one line straight to descriptor 1 (no buffering layers in between)."""
     view = memoryview((json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode())
     while view:
@@ -464,25 +497,20 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("usage: python3 -I -m safeagent.sandbox.runner '<json spec>'")
         spec = parse_spec(args[0])
     except SpecError as exc:
-        emit({"kind": RUNNER_RESULT_KIND, "version": RUNNER_RESULT_VERSION, "error": str(exc)})
+        emit(no_result(str(exc)))
         return 2
-    egress = None
+    egress: EgressCheckRecord | None = None
     if spec.get("egressCheck"):
         # Nothing of the command runs until its Pod is provably filtered (safeagent.sandbox.preflight).
         egress = preflight.check(spec["egressCheck"])
         if not egress["enforced"]:
-            emit({"kind": RUNNER_RESULT_KIND, "version": RUNNER_RESULT_VERSION, "exitCode": None, "egress": egress})
+            emit(no_result(None, egress))
             return 0
     try:
-        record = {**run(spec), "egress": egress}
+        record = run(spec, egress)
     except BaseException as exc:  # noqa: BLE001 - whatever went wrong, the job gets a record
         kill_leftovers()
-        record = {
-            "kind": RUNNER_RESULT_KIND,
-            "version": RUNNER_RESULT_VERSION,
-            "exitCode": None,
-            "error": f"the runner failed after starting the command: {type(exc).__name__}: {exc}"[:1024],
-        }
+        record = no_result(f"the runner failed after starting the command: {type(exc).__name__}: {exc}"[:1024])
     emit(record)
     return 0
 

@@ -16,7 +16,8 @@ import json
 import os
 import stat
 import sys
-from typing import Any
+
+from safeagent.sandbox.contract import TreeLimitsRecord, TreeProblemRecord, TreeReportRecord
 
 DEFAULT_MAX_FILES = 10_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -52,11 +53,11 @@ class _Walk:
         self.files = 0
         self.directories = 0
         self.bytes = 0
-        self.problems: list[dict[str, Any]] = []
+        self.problems: list[TreeProblemRecord] = []
 
     def problem(self, reason: str, path: str, message: str) -> None:
         if len(self.problems) < MAX_LISTED_PROBLEMS:
-            self.problems.append({"reason": reason, "path": path, "message": message})
+            self.problems.append(TreeProblemRecord(reason=reason, path=path, message=message))
 
     def count(self, path: str, size: int, is_directory: bool) -> None:
         if is_directory:
@@ -102,7 +103,7 @@ def validate_tree(
     max_files: int = DEFAULT_MAX_FILES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
-) -> dict[str, Any]:
+) -> TreeReportRecord:
     """Validate the tree at ``path``; returns the report (``ok``, ``reason``, ``message``, counts, problems)."""
     root = os.fspath(path)
     walk = _Walk(max_files, max_bytes, max_depth)
@@ -127,17 +128,17 @@ def validate_tree(
         reason, message = "not_found", "the path does not exist"
     except OSError as error:
         reason, message = "unreadable", f"cannot read the tree: {error.strerror or error}"
-    return {
-        "ok": reason == "ok",
-        "reason": reason,
-        "message": message,
-        "path": root,
-        "files": walk.files,
-        "directories": walk.directories,
-        "bytes": walk.bytes,
-        "problems": walk.problems,
-        "limits": {"max_files": max_files, "max_bytes": max_bytes, "max_depth": max_depth},
-    }
+    return TreeReportRecord(
+        ok=reason == "ok",
+        reason=reason,
+        message=message,
+        path=root,
+        files=walk.files,
+        directories=walk.directories,
+        bytes=walk.bytes,
+        problems=walk.problems,
+        limits=TreeLimitsRecord(max_files=max_files, max_bytes=max_bytes, max_depth=max_depth),
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,16 +10,19 @@ import pytest
 from safeagent.models import ChangedFiles, PrepareResult, RunnerResult
 from safeagent.reconcile import outcome_of
 from safeagent.reconcile.outcome import no_record_outcome, prepare_outcome, review_outcome
+from safeagent.sandbox import prepare, runner
 
 
 def result(**fields) -> RunnerResult:
-    base = {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": 0,
-            "changedFiles": ChangedFiles(complete=True)}
+    """A whole runner record (every key is required): a clean run, with `fields` changed."""
+    base = {**runner.no_result(None), "exitCode": 0, "changedFiles": changed(0)}
+    if fields.get("egress"):
+        fields["egress"] = {"rounds": 1, "elapsedMs": 0, "proof": None, **fields["egress"]}
     return RunnerResult.model_validate({**base, **fields})
 
 
 def changed(total: int, complete: bool = True) -> ChangedFiles:
-    return ChangedFiles(created=total, total=total, complete=complete)
+    return ChangedFiles(created=total, modified=0, deleted=0, total=total, complete=complete, paths=[])
 
 
 RUN_ROWS = [
@@ -63,7 +66,7 @@ def test_outcome_messages_name_the_numbers():
 
 
 def record(ok: bool, reason: str, message: str = "why", digest: str | None = None) -> PrepareResult:
-    return PrepareResult(kind="safeagent.ca/prepare-result", ok=ok, reason=reason, message=message, digest=digest)
+    return PrepareResult.model_validate({**prepare.record(ok, reason, message), "digest": digest})
 
 
 PREPARE_ROWS = [

@@ -44,10 +44,8 @@ def test_a_prepare_spec_without_a_required_key_is_the_steps_own_error():
 
 
 def test_the_record_kinds_the_sandbox_writes_are_the_ones_the_operator_reads():
-    assert models.RunnerResult.model_validate(
-        {"kind": contract.RUNNER_RESULT_KIND, "version": contract.RUNNER_RESULT_VERSION}).exitCode is None
-    assert models.PrepareResult.model_validate(
-        {"kind": contract.PREPARE_RESULT_KIND, "ok": False, "reason": contract.PREPARE_SOURCE_CHANGED}).ok is False
+    assert models.RunnerResult.model_validate(runner.no_result(None)).exitCode is None
+    assert models.PrepareResult.model_validate(prepare.record(False, contract.PREPARE_SOURCE_CHANGED, "")).ok is False
     assert contract.RUNNER_RESULT_KIND == "safeagent.ca/runner-result"
     assert contract.PREPARE_RESULT_KIND == "safeagent.ca/prepare-result"
     assert (contract.PREPARE_SOURCE_CHANGED, contract.PREPARE_ERROR) == ("source_changed", "prepare_error")

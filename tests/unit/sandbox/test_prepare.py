@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import safeagent
-from safeagent.sandbox import prepare
+from safeagent.sandbox import digest, prepare
 
 PACKAGE_ROOT = str(Path(safeagent.__file__).resolve().parent.parent)
 
@@ -168,7 +168,7 @@ FILES = {"README.md": "hi\n", "src--app.py": "print(1)\n", "src--pkg--__init__.p
 def test_the_operator_and_the_copy_agree_on_a_configmap_digest(tmp_path, workspace):
     """Issue 8: the digest the operator pins from ConfigMap data is the digest of what prepare
     copied; the same files approved under that digest are copied, nothing else is."""
-    pinned = prepare.configmap_digest({key: text.encode() for key, text in FILES.items()})
+    pinned = digest.configmap_digest({key: text.encode() for key, text in FILES.items()})
     source = configmap_volume(tmp_path / "cm", FILES)
     code, record = run_prepare("configMap", source, workspace)
     assert code == 0 and record["digest"] == pinned
@@ -189,7 +189,7 @@ def test_the_operator_and_the_copy_agree_on_a_configmap_digest(tmp_path, workspa
     ],
 )
 def test_a_source_changed_after_the_review_is_refused(tmp_path, workspace, change):
-    pinned = prepare.configmap_digest({key: text.encode() for key, text in FILES.items()})
+    pinned = digest.configmap_digest({key: text.encode() for key, text in FILES.items()})
     files = dict(FILES)
     change(files)
     source = configmap_volume(tmp_path / "cm", files)
