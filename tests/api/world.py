@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from safeagent.config import PolicyFile, parse_config
 from safeagent.kube import KubeApi
 from safeagent.models import GROUP, VERSION
 from safeagent.policy import decide
+from safeagent.sandbox import contract, prepare, runner
 from tests.api.stage import SOURCE_CONFIGMAP, Stage
 
 JOB_API = (GROUP, VERSION)
@@ -276,20 +278,30 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def runner_record(**overrides: Any) -> dict[str, Any]:
-    """A runner's result record, every key present (the contract's shape)."""
-    record = {
-        "kind": "safeagent.ca/runner-result", "version": 1, "exitCode": 0, "signal": None,
-        "timedOut": False, "durationMs": 5, "stdout": "a.txt\nb.txt\n", "stderr": "",
-        "stdoutBytes": 12, "stderrBytes": 0, "stdoutTruncated": False, "stderrTruncated": False,
-        "changedFiles": {"created": 0, "modified": 0, "deleted": 0, "total": 0, "complete": True, "paths": []},
-        "leftoverProcessesKilled": 0, "error": None,
-    }
-    return {**record, **overrides}
+def runner_record(**overrides: Any) -> contract.RunnerRecord:
+    """A finished run's record as the runner writes it: every key of the wire contract, then
+    `overrides` (which may only name keys the contract has)."""
+    record = contract.RunnerRecord(
+        kind=contract.RUNNER_RESULT_KIND, version=contract.RUNNER_RESULT_VERSION, exitCode=0, signal=None,
+        timedOut=False, durationMs=5, stdout="a.txt\nb.txt\n", stderr="", stdoutBytes=12, stderrBytes=0,
+        stdoutTruncated=False, stderrTruncated=False,
+        changedFiles=contract.ChangedFilesRecord(created=0, modified=0, deleted=0, total=0, complete=True, paths=[]),
+        leftoverProcessesKilled=0, fullVolumes=[], egress=None, error=None,
+    )
+    unknown = set(overrides) - set(record)
+    assert not unknown, f"not in the runner's record: {sorted(unknown)}"
+    return typing.cast(contract.RunnerRecord, {**record, **overrides})
 
 
-def prepare_record(ok: bool, reason: str, message: str = "", **fields: Any) -> dict[str, Any]:
-    return {"kind": "safeagent.ca/prepare-result", "ok": ok, "reason": reason, "message": message, **fields}
+def unproven_record(egress: contract.EgressCheckRecord) -> contract.RunnerRecord:
+    """The record of a runner whose pre-flight never proved egress filtered (nothing ran)."""
+    return runner.no_result(None, egress)
+
+
+def prepare_record(ok: bool, reason: str, message: str = "", digest: str | None = None) -> contract.PrepareRecord:
+    """The preparation step's record, built by the step's own function; with `digest`, as after a copy."""
+    git = contract.GitSummaryRecord(repository=False, kept=0, dropped=0, gitDirectories=0, indexRefreshed=False)
+    return prepare.record(ok, reason, message, copied=(1, 4, digest, git) if digest else None)
 
 
 Tamper = Callable[[dict[str, Any]], None]

@@ -10,7 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from safeagent import builders, reconcile
 from safeagent.models import SandboxJobSpec, spec_hash
-from safeagent.sandbox.prepare import configmap_digest
+from safeagent.sandbox.digest import configmap_digest
 from tests.api.stage import SOURCE_FILES
 from tests.api.world import runner_record
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.api.world import compact, runner_record
+from tests.api.world import compact, runner_record, unproven_record
 
 UNCHANGED = {"created": 0, "modified": 0, "deleted": 0, "total": 0, "complete": True, "paths": []}
 
@@ -98,9 +98,8 @@ def test_small_output_is_kept_whole(world):
 
 def test_a_pod_whose_egress_was_never_proven_filtered_ran_nothing(world):
     egress = {"enforced": False, "rounds": 300, "elapsedMs": 20000,
-              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable"}
-    record = {"kind": "safeagent.ca/runner-result", "version": 1, "exitCode": None, "egress": egress}
-    assert world.run_to_result(record) == "Failed"
+              "detail": "egress not enforced within 20 seconds: the canary's closed port is reachable", "proof": None}
+    assert world.run_to_result(unproven_record(egress)) == "Failed"
     st = world.status("list")
     assert st["reason"] == "EgressNotEnforced" and "never ran" in st["message"]
     assert not {"exitCode", "stdout", "changedFiles"} & set(st)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from safeagent import reconcile
-from safeagent.sandbox.prepare import configmap_digest
+from safeagent.sandbox.digest import configmap_digest
 from tests.api.world import compact, prepare_record, runner_record
 
 PVC = {"persistentVolumeClaim": {"claimName": "repos"}}
