@@ -131,22 +131,25 @@ def accepted(kubectl, namespace: str, pod: str) -> list[str]:
     return [peer for peer in peers if peer != "127.0.0.1"]
 
 
-def run_burst(kubectl, profile: str, ip: str | None = None, count: int = BURST, timeout: float = 900,
-              port: int = PORT, targets: list[tuple[str, int]] | None = None) -> dict[str, dict]:
+def run_burst(kubectl, profile: str | tuple[str, ...], ip: str | None = None, count: int = BURST,
+              timeout: float = 900, port: int = PORT, targets: list[tuple[str, int]] | None = None) -> dict[str, dict]:
     """Create `count` jobs at once, each trying `targets` (or ip:port) from its first instant;
-    wait until all are final."""
+    wait until all are final. With several profiles, the jobs take them in turn."""
     run = uuid.uuid4().hex[:6]
-    repo = f"burst-{run}"
+    profiles = (profile,) if isinstance(profile, str) else profile
     targets = targets or [(ip, port)]
-    attacker = ATTACKER.format(targets=[tuple(target) for target in targets], check_dns=profile != DNS_PROFILE)
-    kubectl("-n", SANDBOX_NS, "create", "configmap", repo, f"--from-literal=test_net.py={attacker}")
-    names = [f"burst-{run}-{index:02d}" for index in range(count)]
+    repos = {}
+    for each in profiles:  # the attacker also tries DNS where the profile does not allow it
+        repos[each] = f"burst-{run}-{each}"
+        attacker = ATTACKER.format(targets=[tuple(target) for target in targets], check_dns=each != DNS_PROFILE)
+        kubectl("-n", SANDBOX_NS, "create", "configmap", repos[each], f"--from-literal=test_net.py={attacker}")
+    jobs = {f"burst-{run}-{index:02d}": profiles[index % len(profiles)] for index in range(count)}
     manifests = [
         {"apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob",
          "metadata": {"name": name, "namespace": SANDBOX_NS},
          "spec": {"command": "python3 -m pytest -q test_net.py",
-                  "source": {"configMap": {"name": repo}}, "networkProfile": profile, "timeoutSeconds": 60}}
-        for name in names
+                  "source": {"configMap": {"name": repos[each]}}, "networkProfile": each, "timeoutSeconds": 60}}
+        for name, each in jobs.items()
     ]
     kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
     deadline = time.monotonic() + timeout
@@ -155,7 +158,7 @@ def run_burst(kubectl, profile: str, ip: str | None = None, count: int = BURST, 
         items = json.loads(kubectl("-n", SANDBOX_NS, "get", "sandboxjobs", "-o", "json").stdout)["items"]
         for item in items:
             name = item["metadata"]["name"]
-            if name in names and (item.get("status") or {}).get("phase") in TERMINAL:
+            if name in jobs and (item.get("status") or {}).get("phase") in TERMINAL:
                 final[name] = item["status"]
         time.sleep(2)
     assert len(final) == count, f"{count - len(final)} of {count} jobs did not finish within {timeout}s"
