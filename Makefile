@@ -88,7 +88,8 @@ code-gates: venv ## ruff, mypy --strict and import-linter's layer contracts on t
 	$(VENV)/bin/ruff check --config operator/pyproject.toml operator/safeagent
 	$(VENV)/bin/ruff check --config operator/pyproject.toml --select F,E9 tests
 	$(VENV)/bin/ruff check --config operator/pyproject.toml charts/values-doc.py
-	cd operator && $(abspath $(VENV))/bin/mypy
+	@# mypy's cache lives with the test bed's, outside the clone: a fresh clone checks only what changed.
+	cd operator && $(abspath $(VENV))/bin/mypy --cache-dir $(SAFEAGENT_CACHE)/mypy
 	cd operator && $(abspath $(VENV))/bin/lint-imports pyproject.toml
 
 # checkov lives in a virtualenv of its own: its many pinned dependencies stay out of the operator's.
@@ -107,9 +108,14 @@ checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov's Kubernetes c
 	    --set operator.networkPolicy.allowDns=true --set policy.preset=execution >"$$out/options.yaml" && \
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --directory "$$out"
 
+# The e2e tests mostly wait on Pods: those that disturb nothing run side by side (E2E_WORKERS
+# processes), then the disruptive modules (they take down the enforcer, the wall or the operator,
+# marked `disruptive`) run alone.
+E2E_WORKERS ?= 3
 e2e: venv ## cluster, images and chart, then the end-to-end tests against the in-cluster operator
 	$(MAKE) cluster images images-load install
-	$(PYTEST) -q tests/e2e
+	$(PYTEST) -q -rs -p no:cacheprovider -n $(E2E_WORKERS) -m "not disruptive" tests/e2e
+	$(PYTEST) -q -rs -p no:cacheprovider -m disruptive tests/e2e
 
 # The cluster comes first so that helm exists when the chart's unit tests run (they skip without
 # it), and the images before the unit tests that probe the sandbox image's own tools.

@@ -15,6 +15,14 @@ import pytest
 from clusterlib import KUBECTL, run_kubectl
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "disruptive: takes down or floods something every other test needs (the enforcer, the wall, the "
+        "operator); `make e2e` runs these modules alone, after the others have run side by side",
+    )
+
+
 def pytest_sessionstart(session):
     if shutil.which(KUBECTL) is None:
         pytest.exit(f"e2e: {KUBECTL} not found on PATH (run `make cluster` or set KUBECTL)", returncode=2)

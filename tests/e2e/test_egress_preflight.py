@@ -45,6 +45,10 @@ from burst import (
 )
 from clusterlib import WALL_LABEL, apply, hardened_pod, running_ip, sandbox_placement, wait_for
 
+# Alone, after the other modules (`make e2e`): it removes the test bed's NetworkPolicy enforcer,
+# floods the canary and bursts 30 jobs.
+pytestmark = pytest.mark.disruptive
+
 OUTSIDE_PORT = 18094
 FLOOD_SECONDS = 45
 CHECK_SECONDS = 30

@@ -41,6 +41,9 @@ from clusterlib import (
     wait_for,
 )
 
+# Alone, after the other modules (`make e2e`): it takes the sandbox node's wall down and restarts the node.
+pytestmark = pytest.mark.disruptive
+
 # A port nothing on a kind node listens on; the listener shares the node's network.
 WALL_PORT = 18093
 KUBELET_PORT = 10250
@@ -49,6 +52,7 @@ PODS = 30
 # Run in each probing Pod from its first instant: for 3 s, try every target; print what answered.
 FIRST_PACKET = """\
 import json, os, socket, time
+
 targets = json.loads(os.environ["TARGETS"])
 reached = {}
 deadline = time.monotonic() + 3

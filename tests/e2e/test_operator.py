@@ -35,8 +35,10 @@ def test_allowed_job_runs_and_its_stdout_lands_in_status(sandbox, kubectl):
     assert status["changedFiles"]["total"] == 0
     uid = sandbox.get("sandboxjob", job)["metadata"]["uid"]
     assert sandbox.pods_of(uid) == []  # the Pod is deleted once the result is in status
-    # Event timestamps have one-second resolution: compare without order.
-    assert sorted(sandbox.event_reasons("SandboxJob", job)) == ["CommandFinished", "PolicyAllowed", "SandboxLaunched"]
+    # Event timestamps have one-second resolution: compare without order. On a busy cluster (other
+    # tests' Pods side by side) the Pod may wait for room on the sandbox node, which the job reports.
+    reasons = sandbox.event_reasons("SandboxJob", job)
+    assert sorted(r for r in reasons if r != "SandboxPodWaiting") == ["CommandFinished", "PolicyAllowed", "SandboxLaunched"]
     table = kubectl("-n", NS, "get", "sbj", job).stdout.splitlines()
     assert table[0].split() == ["NAME", "PHASE", "COMMAND", "PROFILE", "AGE"]
     assert table[1].split()[:2] == [job, "Succeeded"] and "none" in table[1]

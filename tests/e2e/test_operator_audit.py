@@ -44,6 +44,9 @@ def test_approval_round_trip_leaves_one_schema_of_audit_lines_and_events(sandbox
     for record in lines:
         assert tuple(sorted(record)) == tuple(sorted(FIELDS)), record
         assert record["namespace"] == NS and record["kind"] == "SandboxJob" and record["name"] == job
+    # On a busy cluster the Pod may wait for room on the sandbox node: the job says so, in a line
+    # of the same schema (checked above), between launch and finish.
+    lines = [record for record in lines if record["event"] != "SandboxPodWaiting"]
     events = [record["event"] for record in lines]
     assert events == ["ApprovalRequested", "ApprovalApproved", "SandboxLaunched", "CommandFinished"], events
     times = [record["time"] for record in lines]

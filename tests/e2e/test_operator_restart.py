@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sbj_helpers import SLOW_GREP, SYSTEM_NS, operator_pods, slow_grep_file
 
+# Alone, after the other modules (`make e2e`): it kills the operator.
+pytestmark = pytest.mark.disruptive
 
 
 def test_operator_killed_mid_job_adopts_the_pod_and_runs_it_once(sandbox, kubectl):

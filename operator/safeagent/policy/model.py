@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from .programs import SCRIPTED, is_denied_program, script_rule_problem
+from .programs import SCRIPTED, is_denied_program
 
 #: What an option argument or an operand is, and so how it is checked.
 #:  text    free text (a pattern, a format), never looked at as a path
@@ -200,6 +200,37 @@ class ApprovalRule(Strict):
     program: str
     subcommand: str | None = None
     message: str = Field(min_length=3)
+
+
+#: The argument kind of each scripted program's scripts (programs.SCRIPTED names the programs).
+SCRIPT_KINDS: dict[str, ArgumentKind] = {"sed": "sed-script"}
+#: Options of a scripted program that may never be allowed: they edit files or read unchecked scripts.
+SCRIPTED_NEVER = {"sed": frozenset({"-i", "--in-place", "-f", "--file", "--follow-symlinks"})}
+
+
+def script_rule_problem(name: str, rule: CommandRule) -> str | None:
+    """Why the rule of a `SCRIPTED` program is unsafe, or None: every script it can be given must be
+    checked (its first operand, unless an option gave the script), and nothing else may carry code or
+    name a file of code (an option value can only be a script, a number or a choice)."""
+    kind = SCRIPT_KINDS[name]
+    operands = rule.operands
+    if rule.option_sets:
+        return "its options must be listed in the program itself (no option_sets)"
+    if operands.leading_text != 1 or operands.leading_kind != kind:
+        return f"its first operand must be checked as a script (leading_text: 1, leading_kind: {kind})"
+    for option in rule.options:
+        if option.arg not in (None, kind, "number", "choice"):
+            return f"option {option.names[0]} takes a {option.arg}; only {kind}, number or choice values are allowed"
+        never = SCRIPTED_NEVER[name].intersection(option.names)
+        if never:
+            return f"option {sorted(never)[0]} can never be allowed (it edits files or reads an unchecked script)"
+    script_options = {spelling for option in rule.options if option.arg == kind for spelling in option.names}
+    if not set(operands.leading_text_unless) <= script_options:
+        return "leading_text_unless may only name options whose value is a script"
+    if operands.kind != "path":
+        return "its other operands must be paths"
+    return None
+
 
 
 class Policy(Strict):

@@ -9,11 +9,7 @@ which selects the pytest rules and never python3 itself.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    # model.py imports this module to refuse these programs, so its types are for the checker only
-    from .model import ArgumentKind, CommandRule
+from typing import Literal
 
 #: Run another command given as arguments (or change how it runs).
 WRAPPERS = frozenset(
@@ -40,10 +36,8 @@ INTERPRETERS = frozenset(
 
 #: Programs whose own language can write files or run commands, allowed only with every script checked
 #: by a grammar of harmless commands (`scripts.py`). A policy may list them only in that form
-#: (`script_rule_problem`); a command naming one the policy does not list is an interpreter.
-SCRIPTED: dict[str, ArgumentKind] = {"sed": "sed-script"}
-#: Options of a scripted program that may never be allowed: they edit files or read unchecked scripts.
-SCRIPTED_NEVER = {"sed": frozenset({"-i", "--in-place", "-f", "--file", "--follow-symlinks"})}
+#: (model.script_rule_problem); a command naming one the policy does not list is an interpreter.
+SCRIPTED = frozenset({"sed"})
 
 _VERSIONED_INTERPRETER = re.compile(r"^(python|pypy|perl|ruby|php|lua|node|pip)[0-9][0-9.]*$")
 
@@ -58,30 +52,6 @@ def denial_kind(program: str) -> Literal["wrapper", "interpreter"] | None:
     return None
 
 
-def script_rule_problem(name: str, rule: CommandRule) -> str | None:
-    """Why the rule of a `SCRIPTED` program is unsafe, or None: every script it can be given must be
-    checked (its first operand, unless an option gave the script), and nothing else may carry code or
-    name a file of code (an option value can only be a script, a number or a choice)."""
-    kind = SCRIPTED[name]
-    operands = rule.operands
-    if rule.option_sets:
-        return "its options must be listed in the program itself (no option_sets)"
-    if operands.leading_text != 1 or operands.leading_kind != kind:
-        return f"its first operand must be checked as a script (leading_text: 1, leading_kind: {kind})"
-    for option in rule.options:
-        if option.arg not in (None, kind, "number", "choice"):
-            return f"option {option.names[0]} takes a {option.arg}; only {kind}, number or choice values are allowed"
-        never = SCRIPTED_NEVER[name].intersection(option.names)
-        if never:
-            return f"option {sorted(never)[0]} can never be allowed (it edits files or reads an unchecked script)"
-    script_options = {spelling for option in rule.options if option.arg == kind for spelling in option.names}
-    if not set(operands.leading_text_unless) <= script_options:
-        return "leading_text_unless may only name options whose value is a script"
-    if operands.kind != "path":
-        return "its other operands must be paths"
-    return None
-
-
 def is_denied_program(program: str) -> bool:
-    """Never allowed in a policy (a scripted program is allowed only through `script_rule_problem`)."""
+    """Never allowed in a policy (a scripted program is allowed only in the form model.script_rule_problem checks)."""
     return denial_kind(program) is not None and program not in SCRIPTED

@@ -390,3 +390,9 @@ def test_a_policy_file_follows_a_change_of_its_base(tmp_path):
     assert policy.current().max_output_kb == 8
     base.write_text(BASE.replace("max_output_kb: 8", "max_output_kb: 16"))
     assert policy.current().max_output_kb == 16
+
+
+def test_every_scripted_program_has_its_script_kind_and_its_never_allowed_options():
+    from safeagent.policy import model, programs
+
+    assert set(model.SCRIPT_KINDS) == set(model.SCRIPTED_NEVER) == programs.SCRIPTED
