@@ -26,16 +26,18 @@ $(VENV)/.installed: operator/pyproject.toml
 venv: $(VENV)/.installed ## create the Python virtualenv with the operator and test dependencies
 
 .PHONY: unit
+# Two processes: the unit tests are CPU-bound and independent.
 unit: venv ## pure unit tests (no cluster)
-	$(PYTEST) -q tests/unit
+	$(PYTEST) -q -n 2 tests/unit
 
 # The API tier (tests/api): the operator against a real kube-apiserver and etcd that this target
 # starts on loopback for the run (the test bed's own builds; no kubelet, no docker), with the chart's
 # CRDs, RBAC, admission policy and configuration installed. Seconds to start; about a minute in all.
+# Two processes, each with a server of its own; a module stays in one process (its fixtures do).
 .PHONY: api-test
 api-test: venv ## the operator against a real API server (no kubelet): reconcile steps, Kopf, CEL, RBAC, admission
 	tests/cluster/build-tools.sh
-	$(PYTEST) -q -p no:cacheprovider tests/api
+	$(PYTEST) -q -p no:cacheprovider -n 2 --dist loadfile tests/api
 
 .PHONY: cluster
 cluster: ## build (cached) and start the kind test bed: NetworkPolicy enforced, one sandbox node behind the nftables wall (SANDBOX_NODES=0, EGRESS_WALL=none to change)
@@ -93,8 +95,9 @@ code-gates: venv ## ruff, mypy --strict and import-linter's layer contracts on t
 	cd operator && $(abspath $(VENV))/bin/lint-imports pyproject.toml
 
 # checkov lives in a virtualenv of its own: its many pinned dependencies stay out of the operator's.
+# It is a tool like helm, not part of the clone: it is kept with the test bed's cache, one per version.
 CHECKOV_VERSION ?= 3.3.30
-CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VENV ?= $(SAFEAGENT_CACHE)/venv-checkov-$(CHECKOV_VERSION)
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
