@@ -2,7 +2,7 @@
 
 The binaries are the ones `make cluster` builds for the kind test bed (pinned in
 tests/cluster/versions.env, built into $SAFEAGENT_CACHE/out); `make api-test` builds them first
-if they are missing. Both listen on loopback ports picked at start, keep their data in a private
+if they are missing. SAFEAGENT_API_APISERVER names another kube-apiserver binary to try. Both listen on loopback ports picked at start, keep their data in a private
 temporary directory and are stopped (and the directory removed) at the end of the session.
 
 Who is who, as the server authenticates them:
@@ -43,6 +43,8 @@ def binaries() -> tuple[Path, Path]:
     pinned = versions()
     apiserver = CACHE / "out" / f"kubernetes-{pinned['KUBERNETES_VERSION']}" / "kube-apiserver"
     etcd = CACHE / "out" / f"etcd-{pinned['ETCD_VERSION']}" / "etcd"
+    # Another build to try the tier against (another Kubernetes version), named by path.
+    apiserver = Path(os.environ.get("SAFEAGENT_API_APISERVER", apiserver))
     missing = [str(path) for path in (apiserver, etcd) if not os.access(path, os.X_OK)]
     if missing:
         raise RuntimeError(
@@ -90,7 +92,11 @@ class ApiServer:
         return path
 
 
-def _wait_ready(url: str, token: str, process: subprocess.Popen, log: Path) -> None:
+class _StartFailed(RuntimeError):
+    """etcd or kube-apiserver exited while starting (most often: a port taken in between)."""
+
+
+def _wait_ready(url: str, token: str, processes: dict[str, subprocess.Popen], workdir: Path) -> None:
     import ssl
     import urllib.request
 
@@ -99,62 +105,88 @@ def _wait_ready(url: str, token: str, process: subprocess.Popen, log: Path) -> N
     request = urllib.request.Request(f"{url}/readyz", headers={"Authorization": f"Bearer {token}"})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"kube-apiserver exited ({process.returncode}); its log: {log}\n{log.read_text()[-3000:]}")
+        for name, process in processes.items():
+            if process.poll() is not None:
+                log = (workdir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise _StartFailed(f"{name} exited ({process.returncode}) while starting; its log ends:\n{log}")
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(request, context=context, timeout=2) as response:
                 if response.status == 200:
                     return
         time.sleep(0.2)
-    raise RuntimeError(f"kube-apiserver not ready in {START_TIMEOUT:.0f} s; its log: {log}")
+    raise RuntimeError(f"kube-apiserver not ready in {START_TIMEOUT:.0f} s; its log: {workdir / 'kube-apiserver.log'}")
+
+
+def _start(apiserver: Path, etcd: Path, workdir: Path, processes: dict[str, subprocess.Popen]) -> ApiServer:
+    """etcd and kube-apiserver on loopback ports picked now; `processes` gets them as they start."""
+    client_port, peer_port, secure_port = _free_port(), _free_port(), _free_port()
+    etcd_url = f"http://127.0.0.1:{client_port}"
+    processes["etcd"] = subprocess.Popen(
+        [str(etcd), "--data-dir", str(workdir / "etcd"), "--listen-client-urls", etcd_url,
+         "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+         "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
+         "--unsafe-no-fsync", "--log-level", "warn"],
+        stdout=open(workdir / "etcd.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115 -- the child keeps it
+    )
+    admin_token = secrets.token_hex(24)
+    (workdir / "tokens.csv").write_text(f'{admin_token},safeagent-api-admin,admin,"system:masters"\n')
+    key = workdir / "sa.key"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    processes["kube-apiserver"] = subprocess.Popen(
+        [str(apiserver), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+         "--advertise-address", "127.0.0.1", "--secure-port", str(secure_port),
+         "--cert-dir", str(workdir / "certs"), "--token-auth-file", str(workdir / "tokens.csv"),
+         "--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.96.0.0/16",
+         "--service-account-issuer", "https://kubernetes.default.svc",
+         "--service-account-key-file", str(key), "--service-account-signing-key-file", str(key),
+         "--allow-privileged=false", "--v", "1"],
+        stdout=open(workdir / "kube-apiserver.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+    )
+    url = f"https://127.0.0.1:{secure_port}"
+    _wait_ready(url, admin_token, processes, workdir)
+    return ApiServer(url=url, admin_token=admin_token, workdir=workdir)
+
+
+def _stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in reversed(list(processes.values())):
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    processes.clear()
+
+
+START_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
 def running() -> "contextlib.Generator[ApiServer, None, None]":
-    """Start etcd and kube-apiserver, yield the server, stop both and remove their data."""
+    """Start etcd and kube-apiserver, yield the server, stop both and remove their data.
+
+    A port is picked free and then handed to the server, so another process (a second pytest
+    worker starting its own server) can take it in between: a start that fails that way is tried
+    again on new ports, up to START_ATTEMPTS times."""
     apiserver, etcd = binaries()
-    workdir = Path(tempfile.mkdtemp(prefix="safeagent-api-"))
-    processes: list[subprocess.Popen] = []
+    top = Path(tempfile.mkdtemp(prefix="safeagent-api-"))
+    processes: dict[str, subprocess.Popen] = {}
     try:
-        client_port, peer_port, secure_port = _free_port(), _free_port(), _free_port()
-        etcd_url = f"http://127.0.0.1:{client_port}"
-        etcd_log = open(workdir / "etcd.log", "wb")  # noqa: SIM115 -- closed with the process
-        processes.append(subprocess.Popen(
-            [str(etcd), "--data-dir", str(workdir / "etcd"), "--listen-client-urls", etcd_url,
-             "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-             "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
-             "--unsafe-no-fsync", "--log-level", "warn"],
-            stdout=etcd_log, stderr=subprocess.STDOUT,
-        ))
-        admin_token = secrets.token_hex(24)
-        (workdir / "tokens.csv").write_text(f'{admin_token},safeagent-api-admin,admin,"system:masters"\n')
-        key = workdir / "sa.key"
-        subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
-        log = workdir / "kube-apiserver.log"
-        apiserver_log = open(log, "wb")  # noqa: SIM115
-        processes.append(subprocess.Popen(
-            [str(apiserver), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-             "--advertise-address", "127.0.0.1", "--secure-port", str(secure_port),
-             "--cert-dir", str(workdir / "certs"), "--token-auth-file", str(workdir / "tokens.csv"),
-             "--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.96.0.0/16",
-             "--service-account-issuer", "https://kubernetes.default.svc",
-             "--service-account-key-file", str(key), "--service-account-signing-key-file", str(key),
-             "--allow-privileged=false", "--v", "1"],
-            stdout=apiserver_log, stderr=subprocess.STDOUT,
-        ))
-        url = f"https://127.0.0.1:{secure_port}"
-        _wait_ready(url, admin_token, processes[-1], log)
-        yield ApiServer(url=url, admin_token=admin_token, workdir=workdir)
-    finally:
-        for process in reversed(processes):
-            process.terminate()
+        for attempt in range(1, START_ATTEMPTS + 1):
+            workdir = top / f"attempt-{attempt}"
+            workdir.mkdir()
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                server = _start(apiserver, etcd, workdir, processes)
+                break
+            except _StartFailed:
+                _stop(processes)
+                if attempt == START_ATTEMPTS:
+                    raise
+        yield server
+    finally:
+        _stop(processes)
         if os.environ.get("SAFEAGENT_API_KEEP"):
-            print(f"API tier: logs and data kept in {workdir}")
+            print(f"API tier: logs and data kept in {top}")
         else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(top, ignore_errors=True)
