@@ -192,8 +192,10 @@ if [[ -n ${KIND_NODE_IMAGE:-} ]]; then
   IMAGE=$KIND_NODE_IMAGE
   log "    KIND_NODE_IMAGE=$IMAGE: node image build skipped"
 elif [[ -n $(running_image_id) ]] && ! docker image inspect "$LOCAL_REPO/kind-node:$KUBERNETES_VERSION" >/dev/null 2>&1 \
+     && [[ $(docker inspect --format '{{.Config.Image}}' "$CLUSTER_NAME-control-plane") != "$LOCAL_REPO/kind-node:"* ]] \
      && cluster_healthy; then
-  # A cluster made from an upstream node image (KIND_NODE_IMAGE on an earlier run): keep it.
+  # A cluster made from an upstream node image (KIND_NODE_IMAGE on an earlier run): keep it. One
+  # made from our own image of another Kubernetes version is rebuilt (versions.env changed).
   IMAGE=$(docker inspect --format '{{.Config.Image}}' "$CLUSTER_NAME-control-plane")
   log "    cluster $CLUSTER_NAME runs $IMAGE: node image build skipped"
 else
