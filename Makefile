@@ -113,7 +113,7 @@ checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov's Kubernetes c
 
 # The e2e tests mostly wait on Pods: those that disturb nothing run side by side (E2E_WORKERS
 # processes), then the disruptive modules (they take down the enforcer, the wall or the operator,
-# marked `disruptive`) run alone.
+# or count the operator's metrics; marked `disruptive`) run alone.
 E2E_WORKERS ?= 3
 e2e: venv ## cluster, images and chart, then the end-to-end tests against the in-cluster operator
 	$(MAKE) cluster images images-load install

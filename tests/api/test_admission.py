@@ -117,11 +117,30 @@ def test_approvals_cannot_be_forged_or_rewritten(world, users):
     assert world.run("rm") == "Running" and world.status("rm")["argv"] == ["rm", "delete-me.txt"]
 
 
-def test_a_submitter_cannot_tie_a_job_to_another_objects_lifetime_or_pin_it(stage):
+@pytest.fixture
+def bound_world(stage):
+    """A world in the namespace the chart's admission policy binds, shared with the Kopf module:
+    the jobs a test leaves there are deleted, so the operator never picks them up later."""
+    world = World(stage, BOUND_NAMESPACE)
+    before = {job["metadata"]["name"] for job in _jobs(world)}
+    yield world
+    left = {job["metadata"]["name"] for job in _jobs(world)} - before
+    for name in left:
+        world.custom.delete_namespaced_custom_object(GROUP, VERSION, BOUND_NAMESPACE, "sandboxjobs", name)
+    for name, approval in world.approvals.items():
+        if approval["spec"]["jobName"] in left:
+            world.delete_approval(name)
+
+
+def _jobs(world):
+    return world.custom.list_namespaced_custom_object(GROUP, VERSION, BOUND_NAMESPACE, "sandboxjobs")["items"]
+
+
+def test_a_submitter_cannot_tie_a_job_to_another_objects_lifetime_or_pin_it(stage, bound_world):
     """Owner references let the garbage collector erase the job (the record of what ran) when the
     owner goes; finalizers pin it. Neither may come from anyone but the operator: the chart's
     ValidatingAdmissionPolicy, bound in the release's sandbox namespaces."""
-    world = World(stage, BOUND_NAMESPACE)
+    world = bound_world
     submitter = f"submitter-{uuid.uuid4().hex[:6]}"
     stage.bind(BOUND_NAMESPACE, submitter, SUBMITTER)
     as_submitter = client.CustomObjectsApi(stage.client_as(submitter))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import threading
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,7 @@ class TierKube(KubeApi):
         self.logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> its log
         self.failures: dict[str, list[Exception]] = {}
         self.pods_created = 0
+        self._count = threading.Lock()  # Kopf calls from its thread pool
         self.events: list[tuple[str, str, str]] = []  # (kind, reason, message) as posted, in order
 
     def fail(self, method: str, error: Exception, times: int = 1) -> None:
@@ -65,7 +67,8 @@ class TierKube(KubeApi):
 
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
         created = super().create_pod(body)
-        self.pods_created += 1
+        with self._count:
+            self.pods_created += 1
         return created
 
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
@@ -219,17 +222,23 @@ class World:
         self, name: str, record: dict[str, Any] | None = None, phase: str = "Succeeded", prepare_exit: int = 0,
         prepare_record: dict[str, Any] | None = None, reason: str | None = None,
     ) -> None:
-        """The Pod ran: its status as the kubelet would write it, its containers' logs."""
-        terminated = {"startedAt": _now(), "finishedAt": _now(), "reason": "Completed"}
+        """The Pod ran: its status as the kubelet would write it, its containers' logs. A failed
+        preparation step leaves the runner never started; a failed Pod's runner exited non-zero."""
+        def terminated(code: int) -> dict[str, Any]:
+            return {"terminated": {"startedAt": _now(), "finishedAt": _now(), "exitCode": code,
+                                   "reason": "Completed" if code == 0 else "Error"}}
+
+        runner_state = ({"waiting": {"reason": "PodInitializing"}} if prepare_exit
+                        else terminated(0 if phase == "Succeeded" else 1))
         status: dict[str, Any] = {
             "phase": phase,
             "initContainerStatuses": [{
                 "name": "prepare", "image": "safeagent/sandbox:dev", "imageID": "", "ready": False,
-                "restartCount": 0, "state": {"terminated": {**terminated, "exitCode": prepare_exit}},
+                "restartCount": 0, "state": terminated(prepare_exit),
             }],
             "containerStatuses": [{
                 "name": "runner", "image": "safeagent/sandbox:dev", "imageID": "", "ready": False,
-                "restartCount": 0, "state": {"terminated": {**terminated, "exitCode": 0}},
+                "restartCount": 0, "state": runner_state,
             }],
         }
         if reason:

@@ -19,7 +19,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "disruptive: takes down or floods something every other test needs (the enforcer, the wall, the "
-        "operator); `make e2e` runs these modules alone, after the others have run side by side",
+        "operator), or needs the operator to itself (its metrics); `make e2e` runs these modules alone, "
+        "after the others have run side by side",
     )
 
 

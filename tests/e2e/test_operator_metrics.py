@@ -20,6 +20,10 @@ from sbj_helpers import SYSTEM_NS, operator_pods, require_operator
 
 from clusterlib import KUBECTL, LISTENER, PORT, PROBE, SLEEPER, apply, hardened_pod, running_ip, wait_for
 
+# Alone, after the other modules (`make e2e`): it counts how far the operator's metrics move with
+# its own two jobs, which other tests' jobs side by side would move too.
+pytestmark = pytest.mark.disruptive
+
 REPO = {"README.md": "# metrics\n", "src/app.py": "print('hi')\n"}
 # A port nothing in the operator Pod uses (8080 is its health port, which the policy opens).
 OTHER_PORT = 18080

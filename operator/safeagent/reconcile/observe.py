@@ -26,8 +26,7 @@ def _replaced(name: str) -> Update:
 
 
 def _still_ours(job: Job, name: str) -> bool:
-    """After reading a log by name: was it still our Pod? (A name never returns to an old UID.)"""
-    return pods.is_ours(pods.get_or_empty(job, name), job.status.podUid)
+    return pods.still_ours(job, name, job.status.podUid)
 
 
 def _log_limit(max_output_kb: int) -> int:

@@ -51,6 +51,12 @@ def is_ours(pod: dict[str, Any], expected_uid: str | None) -> bool:
     return not expected_uid or uid_of(pod) == expected_uid
 
 
+def still_ours(job: Job, name: str, expected_uid: str | None) -> bool:
+    """After reading a log by name: was it still the Pod we launched? (A name never returns to an
+    old UID, so a Pod deleted and made again in between, or gone, is not.)"""
+    return is_ours(get_or_empty(job, name), expected_uid)
+
+
 def get_or_empty(job: Job, name: str) -> dict[str, Any]:
     try:
         return job.ctx.kube.get_pod(job.namespace, name)

@@ -78,6 +78,10 @@ def _pin_volume(job: Job) -> str | Update | None:
         trouble = waiting.look(job, pod)
         return waiting.waiting_update(job, trouble, since, (REVIEWING, _reviewing_message(name)))
     record = pods.read_record(job, name, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
+    if not pods.still_ours(job, name, job.status.reviewPodUid):
+        # Another Pod under the name printed that record: its digest would pin unreviewed content.
+        message = f"review Pod {name} was replaced by another object; its record is not trusted"
+        return finished(JobPhase.FAILED, "PodReplaced", message, audit.JOB_FAILED)
     job.delete_pods()
     result = outcome.review_outcome(record)
     if isinstance(result, str):

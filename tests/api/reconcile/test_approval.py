@@ -123,8 +123,9 @@ def test_a_pre_existing_approval_for_another_request_never_runs(world, field, va
 
 
 def test_an_approval_without_its_owner_reference_never_runs(world):
-    """Removing the owner reference is allowed (so the garbage collector and admins can work);
-    an Approval that no longer names its job as owner is not trusted."""
+    """The chart's admission policy lets an owner reference be removed (so the garbage collector
+    and admins can work; this namespace is not even bound by it): an Approval that no longer names
+    its job as owner is not trusted."""
     _, approval_name = world.await_approval()
     world.patch_approval(approval_name, {"metadata": {"ownerReferences": None}, "spec": {"decision": "Approved"}})
     with pytest.raises(reconcile.PermanentFailure):

@@ -22,8 +22,8 @@ def test_the_runner_gets_the_canary_pods_address_to_prove_enforcement(world):
 
 
 def test_the_sandbox_pod_is_admitted_under_pod_security_restricted(world):
-    """The namespace enforces `restricted` (as the chart labels it); the server admitted the Pod,
-    and says so: no warning-level field is missing from what the operator wrote."""
+    """The namespace enforces `restricted` (as the chart labels it) and the server admitted the
+    Pod the operator wrote: read-only roots everywhere, no ServiceAccount token."""
     world.add_job("list", "ls")
     world.run("list")
     pod = world.pods[world.status("list")["podName"]]

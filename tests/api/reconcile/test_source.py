@@ -93,6 +93,31 @@ def test_a_volume_source_rejected_by_the_review_pod_is_rejected(world):
     assert world.status("rm")["reason"] == "symlink" and world.approvals == {} and world.pods == {}
 
 
+def test_a_review_pod_swapped_while_its_record_is_read_pins_nothing(world):
+    """Someone who may create Pods replaces the review Pod under its name while the operator reads
+    its log: the record came from another object, so its digest pins nothing and nothing is asked."""
+    world.add_job("rm", "rm delete-me.txt", source=PVC)
+    world.run("rm")
+    review = world.status("rm")["reviewPodName"]
+    world.set_pod_status(review, {"phase": "Succeeded"})
+    world.set_log(review, "prepare", compact(prepare_record(True, "copied", digest=VOLUME_DIGEST)) + "\n")
+    original = world.kube.read_pod_log
+
+    def read_then_swap(namespace, pod, container, limit):
+        text = original(namespace, pod, container, limit)
+        impostor = world.pod(pod)
+        world.delete_pod(pod)
+        world.create_pod({"metadata": {"name": pod, "labels": impostor["metadata"].get("labels", {})},
+                          "spec": impostor["spec"]})
+        return text
+
+    world.kube.read_pod_log = read_then_swap
+    assert world.run("rm") == "Failed"
+    st = world.status("rm")
+    assert st["reason"] == "PodReplaced" and "review Pod" in st["message"]
+    assert world.approvals == {} and "sourceDigest" not in st
+
+
 def test_a_review_pod_that_never_finishes_times_out(world):
     world.add_job("rm", "rm delete-me.txt", source=PVC)
     world.run("rm")
