@@ -28,7 +28,11 @@ def free_port() -> int:
 
 
 class Canary:
-    """The real canary's worker loop on loopback, in a thread: `open` and `closed` are its ports."""
+    """The real canary's worker loop on loopback, in a thread: `open` and `closed` are its ports.
+
+    Its sockets stay open until the test process ends: the worker never returns, and closing them
+    under it (possibly before it has even registered them, on a busy machine) only makes the
+    thread die with "Invalid file descriptor" in whichever test runs next."""
 
     def __init__(self, limit: canary.SourceLimit | None = None) -> None:
         self.sockets = canary.listeners(0, 0, host="127.0.0.1")
@@ -36,10 +40,6 @@ class Canary:
         self.open, self.closed = ports[True], ports[False]
         self.boot = "b007"
         threading.Thread(target=canary.work, args=(self.sockets, self.boot, limit), daemon=True).start()
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close()
 
 
 class Impostor:
@@ -84,7 +84,7 @@ def made():
     things: list = []
     yield things
     for thing in things:
-        for sock in [getattr(thing, "socket", None), *getattr(thing, "sockets", {}), *getattr(thing, "fillers", [])]:
+        for sock in [getattr(thing, "socket", None), *getattr(thing, "fillers", [])]:  # a Canary's stay open
             if sock is not None:
                 sock.close()
 
