@@ -20,7 +20,6 @@ import json
 import logging
 import threading
 import typing
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -30,6 +29,7 @@ from safeagent.config import PolicyFile, parse_config
 from safeagent.kube import KubeApi
 from safeagent.models import GROUP, VERSION
 from safeagent.policy import decide
+from safeagent.reconcile.context import utc_now
 from safeagent.sandbox import contract, prepare, runner
 from tests.api.stage import SOURCE_CONFIGMAP, Stage
 
@@ -87,7 +87,7 @@ class Clock:
         self.offset = datetime.timedelta()
 
     def __call__(self) -> datetime.datetime:
-        return datetime.datetime.now(datetime.timezone.utc) + self.offset
+        return utc_now() + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += datetime.timedelta(seconds=seconds)
@@ -284,7 +284,8 @@ class World:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now, as Kubernetes writes times (the operator's own formatter)."""
+    return reconcile.timestamp(utc_now())
 
 
 def runner_record(**overrides: Any) -> contract.RunnerRecord:
@@ -311,6 +312,3 @@ def prepare_record(ok: bool, reason: str, message: str = "", digest: str | None 
     """The preparation step's record, built by the step's own function; with `digest`, as after a copy."""
     git = contract.GitSummaryRecord(repository=False, kept=0, dropped=0, gitDirectories=0, indexRefreshed=False)
     return prepare.record(ok, reason, message, copied=(1, 4, digest, git) if digest else None)
-
-
-Tamper = Callable[[dict[str, Any]], None]

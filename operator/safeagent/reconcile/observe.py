@@ -25,10 +25,6 @@ def _replaced(name: str) -> Update:
     return finished(JobPhase.FAILED, "PodReplaced", message, audit.JOB_FAILED)
 
 
-def _still_ours(job: Job, name: str) -> bool:
-    return pods.still_ours(job, name, job.status.podUid)
-
-
 def _log_limit(max_output_kb: int) -> int:
     # Two capped streams, JSON-escaped (at most 6 bytes per byte), plus the rest of the record.
     return 2 * 6 * max_output_kb * 1024 + 256 * 1024
@@ -52,7 +48,7 @@ def observe(job: Job) -> Update | None:
     limits = job.status.limits
     assert limits is not None  # recorded with the decision, before any launch
     result = pods.read_record(job, name, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(limits.maxOutputKb))
-    if not _still_ours(job, name):
+    if not pods.still_ours(job, name, job.status.podUid):
         return _replaced(name)
     if result is None:
         return finished(*outcome.no_record_outcome(pod_status.get("reason"), runner.get("exitCode") if runner else None))
@@ -61,7 +57,7 @@ def observe(job: Job) -> Update | None:
 
 def _prepare_refused(job: Job, name: str, terminated: dict[str, Any]) -> Update:
     record = pods.read_record(job, name, builders.PREPARE_CONTAINER, PrepareResult, 64 * 1024)
-    if not _still_ours(job, name):
+    if not pods.still_ours(job, name, job.status.podUid):
         return _replaced(name)
     return finished(*outcome.prepare_outcome(terminated.get("exitCode"), record))
 
