@@ -67,9 +67,31 @@ if [[ -n "$sandbox_nodes" ]]; then
     log "    sandbox Pods go to the nodes labelled safeagent.ca/sandbox=true: $sandbox_nodes"
 fi
 
+# Admission policies take effect a moment after they are created (the API server loads them from
+# a watch): until the identity policies are in force a job would carry no requester (and the
+# operator would reject it). Ask the API server with a dry run until it records one.
+await_identity_policies() {
+    local namespace probe requester
+    namespace=$(helm get values "$RELEASE" --namespace "$RELEASE_NAMESPACE" --all -o json \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["sandboxNamespaces"][0])') || return 1
+    probe='{"apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob", "metadata": {"name": "install-probe"},
+            "spec": {"command": "ls", "source": {"configMap": {"name": "install-probe"}}}}'
+    for _ in $(seq 120); do
+        requester=$(kubectl -n "$namespace" create --dry-run=server -o 'jsonpath={.spec.requester.username}' \
+            -f - <<<"$probe" 2>/dev/null) && [[ -n "$requester" ]] && {
+            log "    jobs in $namespace are recorded as their requester's (you are $requester)"
+            return 0
+        }
+        sleep 0.5
+    done
+    log "the identity admission policies are not in force in namespace $namespace after 60 s"
+    return 1
+}
+
 fresh_install=1
 helm status "$RELEASE" --namespace "$RELEASE_NAMESPACE" >/dev/null 2>&1 && fresh_install=0
 step "CRDs" apply_crds
 step "helm upgrade --install $RELEASE (namespace $RELEASE_NAMESPACE)" helm_upgrade "${placement[@]}" "$@"
 step "operator rollout" restart_if_images_changed
+step "identity admission policies in force" await_identity_policies
 kubectl -n "$RELEASE_NAMESPACE" get deployment,pods -l app.kubernetes.io/instance="$RELEASE"

@@ -9,7 +9,7 @@ out=${1:-$repo/manifests/safeagent.yaml}
 release=safeagent
 namespace=safeagent-system
 # A fixed Kubernetes version keeps the rendering the same whatever the local helm defaults to.
-kube_version=${RENDER_KUBE_VERSION:-1.34.0}
+kube_version=${RENDER_KUBE_VERSION:-1.36.0}  # the oldest Kubernetes the chart supports (Chart.yaml kubeVersion)
 
 command -v helm >/dev/null || { echo "render-manifests: helm not found (make cluster builds it)" >&2; exit 2; }
 tmp=$(mktemp)

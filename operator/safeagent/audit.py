@@ -38,6 +38,8 @@ APPROVAL_DENIED = "ApprovalDenied"
 APPROVAL_EXPIRED = "ApprovalExpired"
 APPROVAL_MISMATCH = "ApprovalMismatch"
 SOURCE_REJECTED = "SourceRejected"
+SOURCE_FORBIDDEN = "SourceForbidden"
+REQUESTER_UNKNOWN = "RequesterUnknown"
 SANDBOX_LAUNCHED = "SandboxLaunched"
 SANDBOX_WAITING = "SandboxPodWaiting"
 COMMAND_FINISHED = "CommandFinished"
@@ -55,6 +57,8 @@ WARNING_REASONS = frozenset(
         APPROVAL_EXPIRED,
         APPROVAL_MISMATCH,
         SOURCE_REJECTED,
+        SOURCE_FORBIDDEN,
+        REQUESTER_UNKNOWN,
         SANDBOX_WAITING,
         COMMAND_FAILED,
         POLICY_VIOLATION,
@@ -73,6 +77,7 @@ class AuditRecord:
     kind: str
     name: str
     uid: str
+    requester: str | None = None
     phase: str | None = None
     job: str | None = None
     argv: list[str] | None = None
@@ -104,6 +109,13 @@ FIELDS = tuple(field.name for field in dataclasses.fields(AuditRecord))
 Observer = Callable[[AuditRecord, dict[str, Any]], None]
 
 
+def requester_of(involved: dict[str, Any]) -> str | None:
+    """Who submitted the job a SandboxJob or Approval is about, as the cluster recorded it."""
+    requester = (involved.get("spec") or {}).get("requester") or {}
+    name = requester.get("username") if isinstance(requester, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -126,14 +138,16 @@ class Auditor:
             kind=involved.get("kind", ""),
             name=metadata.get("name", ""),
             uid=metadata.get("uid", ""),
+            requester=requester_of(involved),
             time=_utc_now(),
             **fields,
         )
         self._log.info(record.to_json())
+        message = record.message or event
+        if record.requester:
+            message = f"{message} (requester {record.requester})"
         try:
-            self._kube.post_event(
-                involved, event, record.message or event, warning=event in WARNING_REASONS
-            )
+            self._kube.post_event(involved, event, message, warning=event in WARNING_REASONS)
         except KubeError as error:
             log.warning("event-not-posted", extra={"reason": event, "error": str(error)})
         for observe in self._observers:

@@ -91,6 +91,13 @@ def _child_metadata(job: SandboxJob, name: str) -> dict[str, Any]:
     }
 
 
+def _requester(job: SandboxJob) -> dict[str, Any]:
+    requester = job.spec.requester
+    if requester is None:  # refused at the decision (reconcile/decide.py); never asked about
+        raise ValueError(f"job {job.name} has no requester recorded by the cluster")
+    return requester.model_dump(mode="json")
+
+
 def build_approval(job: SandboxJob, argv: list[str], source_digest: str) -> dict[str, Any]:
     """The Approval asking a human to decide on exactly `argv`, for exactly this job and spec, on
     exactly the files whose content digest is `source_digest`."""
@@ -107,8 +114,8 @@ def build_approval(job: SandboxJob, argv: list[str], source_digest: str) -> dict
             "source": job.spec.source.model_dump(mode="json", exclude_none=True),
             "sourceDigest": source_digest,
             "decision": "Pending",
-            "reviewer": "",
             "note": "",
+            "requester": _requester(job),
         },
     }
 

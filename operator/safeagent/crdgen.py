@@ -189,6 +189,7 @@ def generate() -> dict[str, dict[str, Any]]:
             age,
             _column("Reason", ".status.reason", priority=1),
             _column("Exit", ".status.exitCode", "integer", priority=1),
+            _column("Requester", ".spec.requester.username", priority=1),
         ],
     )
     approval = _crd(
@@ -199,7 +200,9 @@ def generate() -> dict[str, dict[str, Any]]:
         [
             _column("Job", ".spec.jobName"),
             _column("Command", ".spec.command"),
+            _column("Requester", ".spec.requester.username"),
             _column("Decision", ".spec.decision"),
+            _column("Decider", ".spec.decider.username"),
             _column("Phase", ".status.phase"),
             age,
         ],

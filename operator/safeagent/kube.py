@@ -15,13 +15,14 @@ counts them in its metrics (safeagent.metrics). Object names never reach the obs
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from safeagent.models import GROUP, VERSION
+from safeagent.models import GROUP, VERSION, Identity
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,14 @@ REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
 POD_EVENTS_LIMIT = 100  # the kubelet aggregates repeats into one Event with a count
 
 CallObserver = Callable[[str, str, Exception | None], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """The API server's answer to "may this user do that?": allowed, and why (the authorizer's words)."""
+
+    allowed: bool
+    reason: str = ""
 
 
 class KubeError(Exception):
@@ -67,6 +76,7 @@ class Kube(Protocol):
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def may_get(self, namespace: str, user: Identity, resource: str, name: str) -> Access: ...
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
     def get_canary_address(self, namespace: str, service: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
@@ -131,6 +141,7 @@ class KubeApi:
         self._core = client.CoreV1Api(api_client)
         self._networking = client.NetworkingV1Api(api_client)
         self._discovery = client.DiscoveryV1Api(api_client)
+        self._authorization = client.AuthorizationV1Api(api_client)
 
     def _call(self, what: str, function: Any, *args: Any, creating: bool = False, **kwargs: Any) -> Any:
         try:
@@ -208,6 +219,31 @@ class KubeApi:
             self._core.read_namespaced_persistent_volume_claim, name, namespace,
         )
         return self._plain(claim)
+    def may_get(self, namespace: str, user: Identity, resource: str, name: str) -> Access:
+        """Whether `user` (with its groups) may `get` the core-group `resource` NAME in `namespace`:
+        a LocalSubjectAccessReview, so the operator needs the right to ask only in its namespaces."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "LocalSubjectAccessReview",
+            "metadata": {"namespace": namespace},
+            "spec": {
+                "user": user.username,
+                "uid": user.uid or None,
+                "groups": list(user.groups),
+                "resourceAttributes": {
+                    "namespace": namespace, "verb": "get", "group": "", "resource": resource, "name": name,
+                },
+            },
+        }
+        answer = self._plain(self._call(
+            "create localsubjectaccessreviews",
+            self._authorization.create_namespaced_local_subject_access_review,
+            namespace, review,
+        ))
+        status = answer.get("status") or {}
+        reason = status.get("reason") or status.get("evaluationError") or ""
+        return Access(bool(status.get("allowed")) and not status.get("denied"), str(reason))
+
     def get_canary_address(self, namespace: str, service: str) -> str:
         """The address of the one ready Pod behind the canary's Service (NotFound unless exactly one).
 

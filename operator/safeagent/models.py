@@ -165,6 +165,33 @@ class Source(BaseModel):
         return self
 
 
+# -------------------------------------------------------------------------------------- Identity
+
+MAX_USER_LENGTH = 512
+MAX_GROUPS = 128
+
+
+class Identity(BaseModel):
+    """A user as the API server authenticated the request (its userInfo), recorded by the chart's
+    admission policies, never by the client: a value a client sends is refused unless it is exactly
+    the caller (see charts/safeagent/templates/admission-identity.yaml)."""
+
+    model_config = _strict()
+    username: str = Field(
+        description="The authenticated user name, e.g. alice or system:serviceaccount:NS:NAME.",
+        min_length=1,
+        max_length=MAX_USER_LENGTH,
+    )
+    uid: str = Field(default="", max_length=MAX_USER_LENGTH, description="The user's UID, if the "
+                     "authenticator gives one (a ServiceAccount's UID for its tokens).")
+    groups: list[Annotated[str, Field(max_length=MAX_USER_LENGTH)]] = Field(
+        default_factory=list,
+        max_length=MAX_GROUPS,
+        description="The user's groups, as authenticated; the operator asks as these groups too when "
+        "it checks that the requester may read the source.",
+    )
+
+
 # ------------------------------------------------------------------------------------ SandboxJob
 
 
@@ -190,6 +217,11 @@ class SandboxJobSpec(BaseModel):
         le=MAX_TIMEOUT_SECONDS,
         description=f"Wall-clock limit for the command in seconds "
         f"({MIN_TIMEOUT_SECONDS}..{MAX_TIMEOUT_SECONDS}, default {DEFAULT_TIMEOUT_SECONDS}).",
+    )
+    requester: Identity | None = Field(
+        default=None,
+        description="Who submitted the job, as the API server authenticated them. Leave it out: the "
+        "cluster records it at creation, and refuses any other value than the caller.",
     )
 
 
@@ -273,7 +305,7 @@ class SandboxJobStatus(BaseModel):
         default=None, description="UID of that Approval; another object under its name is refused."
     )
     decidedBy: str | None = Field(
-        default=None, description="Who decided the Approval (spec.reviewer, or 'unknown')."
+        default=None, description="Who decided the Approval, as the cluster authenticated them."
     )
     podName: str | None = Field(default=None, description="The sandbox Pod of this job.")
     podUid: str | None = Field(
@@ -342,14 +374,14 @@ class SandboxJob(BaseModel):
 
 
 APPROVAL_IMMUTABLE_FIELDS = (
-    "jobName", "jobUid", "specHash", "command", "networkProfile", "source", "sourceDigest",
+    "jobName", "jobUid", "specHash", "command", "networkProfile", "source", "sourceDigest", "requester",
 )
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
 class ApprovalSpec(BaseModel):
-    """A request for a human to approve one exact argv for one job; only `decision`, `reviewer`
-    and `note` may change, and the decision only once."""
+    """A request for a human to approve one exact argv for one job; only `decision` and `note` may
+    change, once, and the cluster records who changed them in `decider`."""
 
     model_config = _strict(
         **_rules(
@@ -360,6 +392,18 @@ class ApprovalSpec(BaseModel):
             (
                 "oldSelf.decision == 'Pending' || self.decision == oldSelf.decision",
                 "a decision is final: it can change only from Pending to Approved or Denied",
+            ),
+            (
+                "oldSelf.decision == 'Pending' || self.note == oldSelf.note",
+                "the note is final with the decision",
+            ),
+            (
+                "has(self.decider) == (self.decision != 'Pending')",
+                "spec.decider is recorded by the cluster with the decision, and only then",
+            ),
+            (
+                "!has(oldSelf.decider) || (has(self.decider) && self.decider == oldSelf.decider)",
+                "spec.decider is immutable",
             ),
         )
     )
@@ -395,11 +439,17 @@ class ApprovalSpec(BaseModel):
         default=ApprovalDecision.PENDING,
         description="Pending until a human sets Approved or Denied; final once set.",
     )
-    reviewer: str = Field(
-        default="", max_length=MAX_TEXT_LENGTH, description="Optional: who reviewed (free text)."
-    )
     note: str = Field(
-        default="", max_length=MAX_TEXT_LENGTH, description="Optional: why (free text)."
+        default="", max_length=MAX_TEXT_LENGTH, description="Optional: why (free text), set with the decision."
+    )
+    requester: Identity = Field(
+        description="Who submitted the job (its spec.requester); the cluster refuses a decision by "
+        "this user."
+    )
+    decider: Identity | None = Field(
+        default=None,
+        description="Who set the decision, as the API server authenticated them: recorded by the "
+        "cluster with the decision (leave it out), never the requester.",
     )
 
 
@@ -412,7 +462,7 @@ class ApprovalStatus(BaseModel):
     )
     decidedBy: str | None = Field(
         default=None,
-        description="Who decided. Today spec.reviewer or 'unknown' (free text, not authenticated).",
+        description="Who decided: the authenticated user the cluster recorded in spec.decider.",
     )
     decidedAt: str | None = Field(default=None, description="When the operator saw the decision.")
     message: str | None = Field(default=None, description="One sentence for a human.")

@@ -12,7 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from safeagent.models import GROUP, VERSION
-from tests.api.stage import BOUND_NAMESPACE, SOURCE_CONFIGMAP
+from tests.api.stage import BOUND_NAMESPACE, SOURCE_CONFIGMAP, SOURCE_READER
 from tests.api.world import World
 
 SUBMITTER, APPROVER = "safeagent-submitter", "safeagent-approver"
@@ -38,6 +38,7 @@ def users(stage, namespace):
     suffix = uuid.uuid4().hex[:6]
     names = {"submitter": f"submitter-{suffix}", "approver": f"approver-{suffix}"}
     stage.bind(namespace, names["submitter"], SUBMITTER)
+    stage.bind(namespace, names["submitter"], SOURCE_READER, kind="Role")  # it names a source it can read
     stage.bind(namespace, names["approver"], APPROVER)
     return {role: client.CustomObjectsApi(stage.client_as(user)) for role, user in names.items()}
 
@@ -113,7 +114,7 @@ def test_approvals_cannot_be_forged_or_rewritten(world, users):
     assert error.status == 403
     # The real decision still works, and launches exactly the reviewed argv.
     users["approver"].patch_namespaced_custom_object(GROUP, VERSION, world.ns, "approvals", approval_name,
-                                                     {"spec": {"decision": "Approved", "reviewer": "sec-review"}})
+                                                     {"spec": {"decision": "Approved", "note": "reviewed"}})
     assert world.run("rm") == "Running" and world.status("rm")["argv"] == ["rm", "delete-me.txt"]
 
 
@@ -143,6 +144,7 @@ def test_a_submitter_cannot_tie_a_job_to_another_objects_lifetime_or_pin_it(stag
     world = bound_world
     submitter = f"submitter-{uuid.uuid4().hex[:6]}"
     stage.bind(BOUND_NAMESPACE, submitter, SUBMITTER)
+    stage.bind(BOUND_NAMESPACE, submitter, SOURCE_READER, kind="Role")
     as_submitter = client.CustomObjectsApi(stage.client_as(submitter))
     victim = f"victim-{uuid.uuid4().hex[:6]}"
     world.add_job(victim, "ls")

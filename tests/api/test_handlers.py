@@ -17,7 +17,7 @@ import pytest
 
 from safeagent import handlers
 from safeagent.models import GROUP
-from tests.api.stage import BOUND_NAMESPACE
+from tests.api.stage import BOUND_NAMESPACE, TIER_APPROVER
 from tests.api.world import World, runner_record
 
 WAIT = 45.0  # seconds; the timer runs every 5
@@ -103,9 +103,9 @@ def test_an_approval_decided_with_kubectl_patch_reaches_its_job(operated):
     name = _name("rm")
     world.add_job(name, "rm delete-me.txt")
     approval = eventually(lambda: world.status(name).get("approvalName"), "the Approval requested")
-    world.decide(approval, "Approved", reviewer="alice")
+    world.decide(approval, "Approved")
     pod = eventually(lambda: world.status(name).get("podName"), "the approved job launched")
-    assert world.approvals[approval]["status"]["decidedBy"] == "alice"
+    assert world.approvals[approval]["status"]["decidedBy"] == TIER_APPROVER
     world.finish_pod(pod, runner_record(stdout=""))
     eventually(lambda: _phase(world, name) == "Succeeded", "the approved job succeeded")
 

@@ -12,7 +12,8 @@ from kubernetes import client
 from tests.api.stage import OPERATOR_USER, RELEASE_NAMESPACE
 
 GROUPS = {"sandboxjobs": "safeagent.ca", "approvals": "safeagent.ca", "networkpolicies": "networking.k8s.io",
-          "rolebindings": "rbac.authorization.k8s.io", "customresourcedefinitions": "apiextensions.k8s.io"}
+          "rolebindings": "rbac.authorization.k8s.io", "customresourcedefinitions": "apiextensions.k8s.io",
+          "localsubjectaccessreviews": "authorization.k8s.io", "subjectaccessreviews": "authorization.k8s.io"}
 
 
 # What the API server puts in the operator's token's identity besides its name: a grant to any of
@@ -41,6 +42,8 @@ def can(stage, user: str, verb: str, resource: str, namespace: str | None, group
         ("create", "events"),
         # a waiting Pod's own Events and whether a job's source exists (issue 11, item 8)
         ("list", "events"), ("get", "persistentvolumeclaims"), ("get", "configmaps"),
+        # whether a job's requester may read its source (issue 17)
+        ("create", "localsubjectaccessreviews"),
     ],
 )
 def test_operator_may_do_its_job_in_the_sandbox_namespace(stage, namespace, verb, resource):
@@ -67,6 +70,9 @@ def test_operator_may_do_its_job_in_the_sandbox_namespace(stage, namespace, verb
         ("delete", "sandboxjobs", "sandbox"),
         ("list", "customresourcedefinitions", None),  # scanning is off: no cluster-scoped right at all
         ("get", "configmaps", "release"),
+        ("create", "subjectaccessreviews", None),  # reviews are namespaced: asked only where it works
+        ("create", "localsubjectaccessreviews", "default"),
+        ("impersonate", "users", None),
     ],
 )
 def test_operator_is_denied(stage, namespace, verb, resource, where):

@@ -31,7 +31,7 @@ from safeagent.models import GROUP, VERSION
 from safeagent.policy import decide
 from safeagent.reconcile.context import utc_now
 from safeagent.sandbox import contract, prepare, runner
-from tests.api.stage import SOURCE_CONFIGMAP, Stage
+from tests.api.stage import SOURCE_CONFIGMAP, TIER_APPROVER, TIER_SUBMITTER, Stage
 
 JOB_API = (GROUP, VERSION)
 
@@ -125,6 +125,9 @@ class World:
         )
         self.core = client.CoreV1Api(stage.admin)
         self.custom = client.CustomObjectsApi(stage.admin)
+        # The two people of the namespace (stage.TIER_SUBMITTER and TIER_APPROVER).
+        self.submitter = client.CustomObjectsApi(stage.client_as(TIER_SUBMITTER))
+        self.approver = client.CustomObjectsApi(stage.client_as(TIER_APPROVER))
 
     def config(self, **overrides: Any):  # -> OperatorConfig
         """The chart's configuration for this namespace, with `overrides` merged at the top."""
@@ -157,12 +160,13 @@ class World:
 
     # ------------------------------------------------------------------ jobs and approvals
 
-    def add_job(self, name: str, command: str, **spec: Any) -> dict[str, Any]:
+    def add_job(self, name: str, command: str, by: Any = None, **spec: Any) -> dict[str, Any]:
+        """A job as the namespace's submitter makes it (`by`: another user's CustomObjectsApi)."""
         body = {
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "SandboxJob", "metadata": {"name": name},
             "spec": {"command": command, "source": {"configMap": {"name": SOURCE_CONFIGMAP}}, **spec},
         }
-        return self.custom.create_namespaced_custom_object(*JOB_API, self.ns, "sandboxjobs", body)
+        return (by or self.submitter).create_namespaced_custom_object(*JOB_API, self.ns, "sandboxjobs", body)
 
     def job(self, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(*JOB_API, self.ns, "sandboxjobs", name)
@@ -187,8 +191,10 @@ class World:
     def patch_approval(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self.custom.patch_namespaced_custom_object(*JOB_API, self.ns, "approvals", name, patch)
 
-    def decide(self, name: str, decision: str, reviewer: str = "") -> None:
-        self.patch_approval(name, {"spec": {"decision": decision, "reviewer": reviewer}})
+    def decide(self, name: str, decision: str, note: str = "", by: Any = None) -> dict[str, Any]:
+        """The namespace's approver (or `by`) decides, as `kubectl patch` would."""
+        patch = {"spec": {"decision": decision, "note": note}}
+        return (by or self.approver).patch_namespaced_custom_object(*JOB_API, self.ns, "approvals", name, patch)
 
     # ------------------------------------------------------------------ Pods: the node's part
 

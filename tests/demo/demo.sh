@@ -3,7 +3,8 @@
 #   1. the kind cluster, the images and the chart (make cluster images images-load install)
 #   2. the example SandboxJobs of manifests/examples/ applied in the sandbox namespace
 #   3. `kubectl get sbj`, and the stdout of a finished job taken from its status
-#   4. an approval round trip: rm delete-me.txt -> AwaitingApproval -> kubectl patch Approved -> Succeeded
+#   4. an approval round trip: rm delete-me.txt -> AwaitingApproval -> kubectl patch Approved -> Succeeded,
+#      decided by a second identity (the ServiceAccount demo-reviewer): nobody approves their own job
 # Re-runnable: the example jobs are deleted and applied again, so every run shows a fresh round trip.
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/cluster/lib.sh"
 # Functions run under `step`, where `set -e` does not apply: failures die or chain with &&.
@@ -12,6 +13,7 @@ NS=${DEMO_NAMESPACE:-safeagent-sandbox}
 EXAMPLES="$REPO_ROOT/manifests/examples"
 WAIT_SECONDS=${DEMO_WAIT_SECONDS:-240}
 APPROVAL_COMMAND="rm delete-me.txt"
+REVIEWER=demo-reviewer
 
 banner() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 phase_of() { kubectl -n "$NS" get sandboxjob "$1" -o jsonpath='{.status.phase}' 2>/dev/null || true; }
@@ -64,8 +66,20 @@ show_output() {
     echo
 }
 
+# The reviewer: a ServiceAccount with the approver role. The demo's own user submitted the jobs,
+# and the cluster refuses a decision by the job's requester, so a second identity decides. Here the
+# demo's admin acts as it (`--as`); in real use the reviewer has credentials of their own.
+make_reviewer() {
+    kubectl -n "$NS" get serviceaccount "$REVIEWER" >/dev/null 2>&1 \
+        || kubectl -n "$NS" create serviceaccount "$REVIEWER" >/dev/null || return 1
+    kubectl -n "$NS" get rolebinding "$REVIEWER-approves" >/dev/null 2>&1 \
+        || kubectl -n "$NS" create rolebinding "$REVIEWER-approves" --clusterrole=safeagent-approver \
+            --serviceaccount="$NS:$REVIEWER" >/dev/null
+}
+
 approval_round_trip() {
-    local job approval
+    local job approval reviewer="system:serviceaccount:$NS:$REVIEWER"
+    make_reviewer || die "could not make the reviewer $REVIEWER"
     job=$(job_with_command "$APPROVAL_COMMAND")
     [[ -n "$job" ]] || die "no example job runs '$APPROVAL_COMMAND'"
     wait_for_phase "$job" AwaitingApproval
@@ -73,10 +87,12 @@ approval_round_trip() {
     echo "\$ kubectl -n $NS get approval $approval -o jsonpath='{.spec}'"
     kubectl -n "$NS" get approval "$approval" -o jsonpath='{.spec}'
     echo
-    echo "\$ kubectl -n $NS patch approval $approval --type merge -p '{\"spec\":{\"decision\":\"Approved\",\"note\":\"demo: looks fine\"}}'"
-    kubectl -n "$NS" patch approval "$approval" --type merge \
+    echo "\$ kubectl -n $NS --as $reviewer patch approval $approval --type merge -p '{\"spec\":{\"decision\":\"Approved\",\"note\":\"demo: looks fine\"}}'"
+    kubectl -n "$NS" --as "$reviewer" patch approval "$approval" --type merge \
         -p '{"spec":{"decision":"Approved","note":"demo: looks fine"}}' || die "could not approve $approval"
     wait_for_phase "$job" Succeeded Failed Denied Rejected
+    echo "\$ kubectl -n $NS get approval $approval"
+    kubectl -n "$NS" get approval "$approval"
     echo "\$ kubectl -n $NS get sbj $job"
     kubectl -n "$NS" get sbj "$job"
     echo "exit code: $(kubectl -n "$NS" get sbj "$job" -o jsonpath='{.status.exitCode}')," \

@@ -87,3 +87,26 @@ def sandbox(kubectl):
     box = Sandbox(kubectl)
     yield box
     box.cleanup()
+
+
+@pytest.fixture(scope="session")
+def people(kubectl):
+    """Real identities in the sandbox namespace (people.py): an agent that submits, two reviewers
+    and one that holds both roles; made once per test process, removed at its end."""
+    from people import APPROVER, SUBMITTER, People
+    from sbj_helpers import NS, require_operator
+
+    require_operator(kubectl)
+    suffix = uuid.uuid4().hex[:6]
+    made = People(kubectl, NS)
+    try:
+        yield {
+            "agent": made.make(f"e2e-agent-{suffix}", (SUBMITTER,)),
+            "reviewer": made.make(f"e2e-reviewer-{suffix}", (APPROVER,), reader=False),
+            "second": made.make(f"e2e-second-{suffix}", (APPROVER,), reader=False),
+            "both": made.make(f"e2e-both-{suffix}", (SUBMITTER, APPROVER)),
+            "blind": made.make(f"e2e-blind-{suffix}", (SUBMITTER,), reader=False),
+        }
+    finally:
+        made.cleanup()
+

@@ -70,7 +70,7 @@ def test_sandbox_namespace_enforces_pod_security_restricted(kubectl):
     assert labels.get("pod-security.kubernetes.io/enforce") == "restricted"
 
 
-def test_in_cluster_operator_runs_and_approves_with_chart_rbac(kubectl, operator_pod):
+def test_in_cluster_operator_runs_and_approves_with_chart_rbac(kubectl, operator_pod, people):
     """The deployed operator, with only the chart's RBAC, runs a job and an approval round trip."""
     suffix = uuid.uuid4().hex[:6]
     repo, listing, removal = f"e2e-repo-{suffix}", f"e2e-ls-{suffix}", f"e2e-rm-{suffix}"
@@ -96,8 +96,7 @@ def test_in_cluster_operator_runs_and_approves_with_chart_rbac(kubectl, operator
         assert "delete-me.txt" in done["stdout"] and "README.md" in done["stdout"]
 
         waiting = wait_for(lambda: status(removal).get("phase") == "AwaitingApproval" and status(removal), 120, 2, "approval request")
-        kubectl("-n", SANDBOX_NS, "patch", "approval", waiting["approvalName"], "--type", "merge",
-                "-p", json.dumps({"spec": {"decision": "Approved", "note": "e2e"}}))
+        people["reviewer"].decide(SANDBOX_NS, waiting["approvalName"], "Approved", note="e2e")
         finished = wait_for(lambda: status(removal).get("phase") in TERMINAL and status(removal), 240, 2, f"{removal} to finish")
         assert finished["phase"] == "Succeeded", finished
         assert finished["exitCode"] == 0

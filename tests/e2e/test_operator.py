@@ -58,20 +58,19 @@ def _awaiting(sandbox, command="rm delete-me.txt", files=None):
     return job, status["approvalName"], approval
 
 
-def test_approve_round_trip(sandbox, kubectl):
+def test_approve_round_trip(sandbox, people):
     job, name, approval = _awaiting(sandbox)
     assert approval["spec"]["command"] == ["rm", "delete-me.txt"]
-    kubectl("-n", NS, "patch", "approval", name, "--type", "merge",
-            "-p", '{"spec":{"decision":"Approved","reviewer":"e2e","note":"looks fine"}}')
+    reviewer = people["reviewer"]
+    reviewer.decide(NS, name, "Approved", note="looks fine")
     status = sandbox.wait_phase(job, "Succeeded")
     assert status["changedFiles"]["deleted"] == 1 and "-delete-me.txt" in status["changedFiles"]["paths"]
-    assert status["approvedAt"] and status["decidedBy"] == "e2e"
+    assert status["approvedAt"] and status["decidedBy"] == reviewer.user
     decided = sandbox.get("approval", name)["status"]
-    assert decided["phase"] == "Approved" and decided["decidedBy"] == "e2e" and decided["decidedAt"]
+    assert decided["phase"] == "Approved" and decided["decidedBy"] == reviewer.user and decided["decidedAt"]
     assert "ApprovalApproved" in sandbox.event_reasons("Approval", name)
     # A decision is final (CEL on the Approval).
-    refused = kubectl("-n", NS, "patch", "approval", name, "--type", "merge",
-                      "-p", '{"spec":{"decision":"Denied"}}', check=False)
+    refused = reviewer.decide(NS, name, "Denied", check=False)
     assert refused.returncode != 0 and "final" in refused.stderr
 
 
@@ -100,14 +99,14 @@ def test_output_over_the_cap_is_truncated_and_flagged(sandbox):
     assert status["stderrTruncated"] is False
 
 
-def test_too_many_changed_files_fails_the_job(sandbox, kubectl):
+def test_too_many_changed_files_fails_the_job(sandbox, people):
     files = {f"f{i:03d}.txt": "x\n" for i in range(70)}
     names = " ".join(sorted(files))
     job, name, _ = _awaiting(sandbox, command=f"rm {names}", files=files)
     limit = sandbox.status(job)["limits"]["maxFileWrites"]
     if limit >= len(files):
         pytest.skip(f"the installed policy allows {limit} file writes; this test removes {len(files)}")
-    kubectl("-n", NS, "patch", "approval", name, "--type", "merge", "-p", '{"spec":{"decision":"Approved"}}')
+    people["reviewer"].decide(NS, name, "Approved")
     status = sandbox.wait_phase(job, "Failed")
     assert status["reason"] == "TooManyFileWrites" and status["changedFiles"]["deleted"] == len(files)
     assert "PolicyViolation" in sandbox.event_reasons("SandboxJob", job)

@@ -29,21 +29,23 @@ def audit_lines(kubectl, uid: str) -> list[dict]:
     return lines
 
 
-def test_approval_round_trip_leaves_one_schema_of_audit_lines_and_events(sandbox, kubectl):
+def test_approval_round_trip_leaves_one_schema_of_audit_lines_and_events(sandbox, kubectl, people):
     job = sandbox.job("rm delete-me.txt", sandbox.repo(REPO))
     status = sandbox.wait_phase(job, "AwaitingApproval", timeout=60)
     approval = status["approvalName"]
-    kubectl("-n", NS, "patch", "approval", approval, "--type", "merge",
-            "-p", '{"spec":{"decision":"Approved","reviewer":"audit-e2e","note":"fine"}}')
+    reviewer = people["reviewer"]
+    reviewer.decide(NS, approval, "Approved", note="fine")
     sandbox.wait_phase(job, "Succeeded")
     uid = sandbox.get("sandboxjob", job)["metadata"]["uid"]
 
     lines = wait_for(lambda: (found := audit_lines(kubectl, uid))
                      and found[-1]["event"] == "CommandFinished" and found,
                      timeout=30, what="the CommandFinished audit line")
+    requester = sandbox.get("sandboxjob", job)["spec"]["requester"]["username"]  # whoever runs the tests
     for record in lines:
         assert tuple(sorted(record)) == tuple(sorted(FIELDS)), record
         assert record["namespace"] == NS and record["kind"] == "SandboxJob" and record["name"] == job
+        assert record["requester"] == requester
     # On a busy cluster the Pod may wait for room on the sandbox node: the job says so, in a line
     # of the same schema (checked above), between launch and finish.
     lines = [record for record in lines if record["event"] != "SandboxPodWaiting"]
@@ -53,7 +55,7 @@ def test_approval_round_trip_leaves_one_schema_of_audit_lines_and_events(sandbox
     assert times == sorted(times)
     requested, approved, launched, finished = lines
     assert requested["decision"] == "require_approval" and requested["approval"] == approval
-    assert approved["decidedBy"] == "audit-e2e"
+    assert approved["decidedBy"] == reviewer.user
     assert launched["pod"] and launched["profile"] == "none"
     assert finished["argv"] == ["rm", "delete-me.txt"]
     assert finished["exitCode"] == 0 and finished["changedFiles"] == 1

@@ -214,7 +214,7 @@ def test_writing_past_the_workspace_or_tmp_limit_fails_at_once(kubectl, namespac
 # ---------------------------------------------------------------------------- the reviewed source
 
 
-def test_a_source_changed_after_the_review_never_runs(sandbox, kubectl):
+def test_a_source_changed_after_the_review_never_runs(sandbox, kubectl, people):
     """The Approval pins the ConfigMap's content digest; a change between review and run ends the
     job ApprovalMismatch and the command never starts."""
     from safeagent.sandbox.digest import configmap_digest
@@ -232,15 +232,14 @@ def test_a_source_changed_after_the_review_never_runs(sandbox, kubectl):
 
     kubectl("-n", NS, "patch", "configmap", repo, "--type", "merge",
             "-p", json.dumps({"data": {"delete-me.txt": "swapped after the review\n"}}))
-    kubectl("-n", NS, "patch", "approval", status["approvalName"], "--type", "merge",
-            "-p", '{"spec":{"decision":"Approved","reviewer":"e2e"}}')
+    people["reviewer"].decide(NS, status["approvalName"], "Approved")
     status = sandbox.wait_phase(job, "Failed", timeout=180)
     assert status["reason"] == "ApprovalMismatch" and "not the one that was approved" in status["message"]
     assert "exitCode" not in status and "stdout" not in status, "the command ran"
     assert "ApprovalMismatch" in sandbox.event_reasons("SandboxJob", job)
 
 
-def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandbox, kubectl):
+def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandbox, kubectl, people):
     """The operator cannot read a volume: a review Pod copies it and reports the digest the
     Approval pins. Unchanged, the approved command runs; changed on the volume after the review,
     nothing runs."""
@@ -266,8 +265,7 @@ def test_a_volume_source_is_pinned_by_a_review_pod_and_a_change_never_runs(sandb
     for node in kind_nodes(kubectl):
         docker_exec(node, f"echo swapped > {path}/b/delete-me.txt")
     for status in awaiting.values():
-        kubectl("-n", NS, "patch", "approval", status["approvalName"], "--type", "merge",
-                "-p", '{"spec":{"decision":"Approved","reviewer":"e2e"}}')
+        people["reviewer"].decide(NS, status["approvalName"], "Approved")
     done = sandbox.wait_phase(jobs["a"], "Succeeded", timeout=180)
     assert done["changedFiles"]["paths"] == ["-delete-me.txt"]
     changed = sandbox.wait_phase(jobs["b"], "Failed", timeout=180)

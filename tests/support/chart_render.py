@@ -19,7 +19,7 @@ CHART = REPO / "charts" / "safeagent"
 RELEASE = "safeagent"
 RELEASE_NAMESPACE = "safeagent-system"
 # The same fixed version charts/render-manifests.sh renders with.
-KUBE_VERSION = "1.34.0"
+KUBE_VERSION = "1.36.0"
 
 
 def helm_binary() -> str:

@@ -9,6 +9,12 @@ from safeagent.config import parse_config
 from safeagent.models import SandboxJob
 
 UID = "6f1c2a8e-0d7b-4a53-9a51-2f5b9e1c0a11"
+# Who submitted it, as the chart's admission policy records an agent's ServiceAccount.
+REQUESTER = {
+    "username": "system:serviceaccount:agents:coder",
+    "uid": "0b9c5c1e-7a51-4d0e-8f0e-3c1f0e2d9a77",
+    "groups": ["system:serviceaccounts", "system:serviceaccounts:agents", "system:authenticated"],
+}
 
 CONFIG = parse_config(
     {
@@ -32,6 +38,7 @@ def job(source=None, profile="none", name="list-files"):
                 "source": source or {"configMap": {"name": "example-repo"}},
                 "networkProfile": profile,
                 "timeoutSeconds": 60,
+                "requester": REQUESTER,
             },
         }
     )

@@ -49,3 +49,17 @@ def test_reasons_are_camel_case():
     assert len(reasons) >= 9
     for reason in reasons:
         assert reason[0].isupper() and reason.isalnum(), reason
+
+
+def test_the_requester_recorded_by_the_cluster_is_in_every_line_and_event(capsys):
+    """Issue 17: the job's (or Approval's) spec.requester, written by the admission policy."""
+    audit.configure_logging()
+    events = Events()
+    job = {**JOB, "spec": {"requester": {"username": "system:serviceaccount:agents:coder", "groups": []}}}
+    audit.Auditor(events).record(job, audit.POLICY_ALLOWED, message="allowed")
+    audit.Auditor(events).record(JOB, audit.POLICY_ALLOWED, message="allowed")  # none recorded (yet)
+    first, second = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines())
+    assert first["requester"] == "system:serviceaccount:agents:coder" and second["requester"] is None
+    assert events.posted == [("PolicyAllowed", "allowed (requester system:serviceaccount:agents:coder)", False),
+                             ("PolicyAllowed", "allowed", False)]
+    assert audit.requester_of({"spec": {"requester": "not an object"}}) is None

@@ -70,10 +70,11 @@ def test_approval_spec():
         {
             "jobName": "remove-file", "jobUid": "u1", "specHash": "0" * 64,
             "command": ["rm", "delete-me.txt"], "networkProfile": "none", "source": CM,
-            "sourceDigest": "sha256:" + "0" * 64,
+            "sourceDigest": "sha256:" + "0" * 64, "requester": {"username": "alice"},
         }
     )
-    assert approval.decision is models.ApprovalDecision.PENDING
+    assert approval.decision is models.ApprovalDecision.PENDING and approval.decider is None
+    assert approval.requester == models.Identity(username="alice", uid="", groups=[])
     with pytest.raises(ValidationError):
         models.ApprovalSpec.model_validate({**approval.model_dump(mode="json"), "sourceDigest": "md5:00"})
     with pytest.raises(ValidationError):

@@ -140,3 +140,19 @@ policy.custom.yaml: |
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The operator's user name, as the API server authenticates its ServiceAccount token. */ -}}
+{{- define "safeagent.operatorUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "safeagent.operatorName" . }}
+{{- end -}}
+
+{{- /* An admission policy binding's matchResources: this release's sandbox namespaces, by name
+(the name label is set by the API server and cannot be changed). */ -}}
+{{- define "safeagent.sandboxNamespaceSelector" -}}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: In
+      values:
+        {{- toYaml .Values.sandboxNamespaces | nindent 8 }}
+{{- end -}}

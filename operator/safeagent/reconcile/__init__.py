@@ -28,7 +28,7 @@ Errors: errors.py, one taxonomy deciding retry by type (PermanentFailure, Transi
 
 from safeagent.models import SandboxJob
 from safeagent.reconcile.approval import approval_mismatch, reconcile_approval, record_approval_decision
-from safeagent.reconcile.context import Context, PendingPods, default_decided_by
+from safeagent.reconcile.context import Context, PendingPods
 from safeagent.reconcile.deadlines import parse_time, timestamp
 from safeagent.reconcile.ensure import reconcile_job
 from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
@@ -45,7 +45,6 @@ __all__ = [
     "SandboxJob",
     "TransientFailure",
     "approval_mismatch",
-    "default_decided_by",
     "fit_for_status",
     "outcome_of",
     "parse_time",

@@ -98,6 +98,25 @@ def approval_mismatch(
         return "the approved network profile or source differs from the job's"
     if not source_digest or spec.sourceDigest != source_digest:
         return "the Approval was given for other source content than this job pinned"
+    if spec.requester != job.spec.requester:
+        return "the Approval names another requester than the job's"
+    return None
+
+
+def unattributed(approval: Approval) -> str | None:
+    """Why a decided Approval's decision counts for nothing, or None if it counts.
+
+    The cluster's admission policies already refuse both cases; this holds where they are missing
+    (the chart installed without them, or a binding deleted): a decision the API server did not
+    attribute, or one taken by the job's own requester, never lets a command run.
+    """
+    spec = approval.spec
+    if spec.decision is ApprovalDecision.PENDING:
+        return None
+    if spec.decider is None:
+        return "the decision carries no decider recorded by the cluster (are safeagent's admission policies installed?)"
+    if spec.decider.username == spec.requester.username:
+        return f"{spec.decider.username} decided the Approval of a job they submitted: another person must decide"
     return None
 
 
@@ -118,17 +137,19 @@ def check(job: Job) -> Update | None:
         final = finished(JobPhase.FAILED, "ApprovalInvalid", str(error)[:MAX_MESSAGE], audit.APPROVAL_MISMATCH)
         raise PermanentFailure("ApprovalInvalid", name, final) from None
     status = job.status
-    problem = approval_mismatch(job.model, approval, status.argv, status.approvalUid, status.sourceDigest)
+    problem = approval_mismatch(
+        job.model, approval, status.argv, status.approvalUid, status.sourceDigest
+    ) or unattributed(approval)
     if problem is not None:
         raise _mismatch(problem)
 
     record_approval_decision(ctx, body, approval)
     decision = approval.spec.decision
-    decided_by = ctx.decided_by(approval)
     if approval.status.phase is ApprovalPhase.EXPIRED:
         return finished(JobPhase.FAILED, "ApprovalExpired", "the Approval expired", audit.APPROVAL_EXPIRED)
     if decision is ApprovalDecision.PENDING:
         return _expire_if_old(job, body)
+    decided_by = _decided_by(approval)
     if decision is ApprovalDecision.DENIED:
         return finished(
             JobPhase.DENIED, "ApprovalDenied", f"denied by {decided_by}: {approval.spec.note}".strip(),
@@ -172,7 +193,9 @@ def record_approval_decision(ctx: Context, body: dict[str, Any], approval: Appro
             pending = ApprovalStatus(phase=ApprovalPhase.PENDING)
             ctx.kube.patch_approval_status(metadata["namespace"], metadata["name"], dump(pending))
         return
-    decided_by = ctx.decided_by(approval)
+    if unattributed(approval) is not None:
+        return  # no decision to mirror: the job fails ApprovalMismatch, and says why
+    decided_by = _decided_by(approval)
     phase = ApprovalPhase(decision.value)
     decided = ApprovalStatus(phase=phase, decidedBy=decided_by, decidedAt=timestamp(ctx.now()))
     ctx.kube.patch_approval_status(metadata["namespace"], metadata["name"], dump(decided))
@@ -188,6 +211,12 @@ def record_approval_decision(ctx: Context, body: dict[str, Any], approval: Appro
         decidedBy=decided_by,
         message=approval.spec.note or None,
     )
+
+
+def _decided_by(approval: Approval) -> str:
+    decider = approval.spec.decider
+    assert decider is not None  # unattributed() refused a decision without one
+    return decider.username
 
 
 def reconcile_approval(ctx: Context, namespace: str, name: str) -> str | None:

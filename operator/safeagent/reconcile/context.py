@@ -11,18 +11,7 @@ from collections.abc import Callable
 from safeagent.audit import Auditor
 from safeagent.config import OperatorConfig
 from safeagent.kube import Kube
-from safeagent.models import Approval
 from safeagent.policy import Decision, Policy
-
-
-def default_decided_by(approval: Approval) -> str:
-    """Who decided an Approval. Today: the free-text spec.reviewer, else "unknown".
-
-    This is not authenticated. The slot is a function so that an admission webhook (which sees
-    the request's userInfo and could stamp an annotation) can replace it without touching the
-    reconcile logic.
-    """
-    return approval.spec.reviewer.strip() or "unknown"
 
 
 class PendingPods:
@@ -71,5 +60,4 @@ class Context:
     decide: Callable[[Policy, str], Decision]  # safeagent.policy.decide
     auditor: Auditor
     now: Callable[[], datetime.datetime] = utc_now
-    decided_by: Callable[[Approval], str] = default_decided_by
     pending: PendingPods = dataclasses.field(default_factory=PendingPods)  # unfinished sandbox Pods

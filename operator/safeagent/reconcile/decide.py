@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from safeagent import audit
 from safeagent.models import JobLimits, JobPhase, spec_hash
+from safeagent.reconcile import source
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, FinishedFields, Update, finished, progress
@@ -18,6 +19,8 @@ MAX_OUTPUT_KB_CAP = 256
 
 def decide(job: Job) -> Update:
     ctx = job.ctx
+    if job.model.spec.requester is None:
+        return source.unknown_requester()
     try:
         policy = ctx.policy()
     except Exception as error:  # an unreadable policy must never mean "allow"

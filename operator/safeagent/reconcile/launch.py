@@ -8,7 +8,7 @@ from __future__ import annotations
 from safeagent import audit, builders
 from safeagent.kube import NotFound
 from safeagent.models import JobPhase
-from safeagent.reconcile import pods
+from safeagent.reconcile import pods, source
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, Update, progress
@@ -36,6 +36,9 @@ def launch(job: Job) -> Update:
     ctx = job.ctx
     limits = job.status.limits
     assert limits is not None  # recorded with the decision, before any launch
+    refused = source.forbidden(job)
+    if refused is not None:
+        return refused
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
     ctx.kube.apply_network_policy(
         builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)

@@ -23,8 +23,41 @@ from safeagent.sandbox.digest import BadConfigMapKeys, configmap_digest
 REVIEWING = "reviewing_source"
 
 
+def forbidden(job: Job) -> Update | None:
+    """Ends the job unless its requester may `get` its source (ConfigMap or claim) itself.
+
+    The admission policy asked the same when the job was made; this asks again, with a namespaced
+    review, right before the operator reads the source or mounts it into a Pod: rights taken
+    away while a job waited for its approval are taken away from the job too.
+    """
+    requester = job.model.spec.requester
+    if requester is None:
+        return unknown_requester()
+    source = job.model.spec.source
+    if source.configMap is not None:
+        kind, resource, name = "ConfigMap", "configmaps", source.configMap.name
+    else:
+        assert source.persistentVolumeClaim is not None  # exactly one is set (models.Source)
+        kind, resource, name = "PersistentVolumeClaim", "persistentvolumeclaims", source.persistentVolumeClaim.claimName
+    if job.ctx.kube.may_get(job.namespace, requester, resource, name).allowed:
+        return None
+    message = f"{requester.username} may not get {kind} {name}: a job may use only a source its requester can read"
+    return finished(JobPhase.REJECTED, audit.SOURCE_FORBIDDEN, message, audit.SOURCE_FORBIDDEN)
+
+
+def unknown_requester() -> Update:
+    message = (
+        "the job carries no requester recorded by the cluster: safeagent's admission policies "
+        "are missing, or the job was made before they were installed"
+    )
+    return finished(JobPhase.REJECTED, audit.REQUESTER_UNKNOWN, message, audit.REQUESTER_UNKNOWN)
+
+
 def pin(job: Job) -> str | Update | None:
     """The source's content digest, or the status change to make first (None: not known yet)."""
+    refused = forbidden(job)
+    if refused is not None:
+        return refused
     source = job.model.spec.source
     if source.configMap is None:
         return _pin_volume(job)

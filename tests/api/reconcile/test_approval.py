@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from safeagent import builders, reconcile
-from safeagent.models import SandboxJobSpec, spec_hash
+from safeagent.models import GROUP, VERSION, SandboxJobSpec, spec_hash
 from safeagent.sandbox.digest import configmap_digest
-from tests.api.stage import SOURCE_FILES
+from tests.api.stage import SOURCE_FILES, TIER_APPROVER
 from tests.api.world import runner_record
 
 REPO_DIGEST = configmap_digest({name: text.encode() for name, text in SOURCE_FILES.items()})
@@ -36,13 +37,13 @@ def test_approval_is_bound_to_job_uid_spec_and_argv(world):
 
 def test_approve_round_trip(world):
     _, approval_name = world.await_approval()
-    world.decide(approval_name, "Approved", reviewer="alice")
+    world.decide(approval_name, "Approved")
     assert world.run_approval(approval_name) == "rm"
     approval = world.approvals[approval_name]
-    assert approval["status"]["phase"] == "Approved" and approval["status"]["decidedBy"] == "alice"
+    assert approval["status"]["phase"] == "Approved" and approval["status"]["decidedBy"] == TIER_APPROVER
     assert world.run("rm") == "Running"
     st = world.status("rm")
-    assert st["approvedAt"] and st["decidedBy"] == "alice"
+    assert st["approvedAt"] and st["decidedBy"] == TIER_APPROVER
     runner = world.pods[st["podName"]]["spec"]["containers"][0]
     assert json.loads(runner["args"][0])["argv"] == ["rm", "delete-me.txt"]
     changed = {"created": 0, "modified": 0, "deleted": 1, "total": 1, "complete": True, "paths": ["-delete-me.txt"]}
@@ -60,7 +61,7 @@ def test_deny_round_trip_and_the_decision_is_final(world):
     world.decide(approval_name, "Denied")
     assert world.run("rm") == "Denied"
     status = world.approvals[approval_name]["status"]
-    assert (status["phase"], status["decidedBy"]) == ("Denied", "unknown") and status["decidedAt"]
+    assert (status["phase"], status["decidedBy"]) == ("Denied", TIER_APPROVER) and status["decidedAt"]
     with pytest.raises(ApiException) as refused:  # the CRD's CEL rule: a decision is final
         world.decide(approval_name, "Approved")
     assert refused.value.status == 422 and "a decision is final" in refused.value.body
@@ -75,6 +76,7 @@ BOUND_FIELDS = [
     ("jobUid", "someone-else", "another job"),
     ("networkProfile", "git-read", "network profile"),
     ("sourceDigest", "sha256:" + "0" * 64, "source content"),
+    ("requester", {"username": "someone-else"}, "another requester"),
 ]
 
 
@@ -88,15 +90,22 @@ def test_a_bound_field_cannot_be_changed_in_place(world, field, value, problem):
 
 
 def test_an_approval_made_again_with_another_request_never_runs(world):
-    """Deleted and created again, already approved, for another command: the operator sees another
-    object (UID) than the one it asked for, and fails the job closed."""
+    """Deleted and created again for another command (by someone who may: here the cluster admin),
+    then approved: the operator sees another object (UID) than the one it asked for, and fails the
+    job closed. Created already approved, it would not even be admitted."""
     _, approval_name = world.await_approval()
     forged = world.approvals[approval_name]
     world.delete_approval(approval_name)
-    forged["spec"].update({"command": ["rm", "-rf", "."], "decision": "Approved"})
+    forged["spec"].update({"command": ["rm", "-rf", "."], "decision": "Approved", "decider": {"username": "x"}})
     forged["metadata"] = {"name": approval_name, "ownerReferences": forged["metadata"]["ownerReferences"]}
     forged.pop("status", None)
+    with pytest.raises(ApiException) as refused:
+        world.create_approval(forged)
+    assert refused.value.status == 403 and "an Approval is created Pending" in refused.value.body
+    forged["spec"].update({"decision": "Pending"})
+    del forged["spec"]["decider"]
     world.create_approval(forged)
+    world.decide(approval_name, "Approved")
     with pytest.raises(reconcile.PermanentFailure):
         world.run("rm")
     st = world.status("rm")
@@ -123,11 +132,17 @@ def test_a_pre_existing_approval_for_another_request_never_runs(world, field, va
 
 
 def test_an_approval_without_its_owner_reference_never_runs(world):
-    """The chart's admission policy lets an owner reference be removed (so the garbage collector
-    and admins can work; this namespace is not even bound by it): an Approval that no longer names
-    its job as owner is not trusted."""
+    """Nobody but the operator may touch an Approval's owner references (the chart's identity
+    policy; the cluster admin is refused too). Should one go anyway (here the operator's own
+    account removes it), an Approval that no longer names its job as owner is not trusted."""
     _, approval_name = world.await_approval()
-    world.patch_approval(approval_name, {"metadata": {"ownerReferences": None}, "spec": {"decision": "Approved"}})
+    with pytest.raises(ApiException) as refused:
+        world.patch_approval(approval_name, {"metadata": {"ownerReferences": None}, "spec": {"decision": "Approved"}})
+    assert refused.value.status == 403 and "owner references are the operator's" in refused.value.body
+    as_operator = client.CustomObjectsApi(world.stage.operator)
+    as_operator.patch_namespaced_custom_object(GROUP, VERSION, world.ns, "approvals", approval_name,
+                                               {"metadata": {"ownerReferences": None}})
+    world.decide(approval_name, "Approved")
     with pytest.raises(reconcile.PermanentFailure):
         world.run("rm")
     st = world.status("rm")
@@ -135,27 +150,25 @@ def test_an_approval_without_its_owner_reference_never_runs(world):
     assert world.kube.pods_created == 0
 
 
-def test_pre_existing_approval_that_is_already_decided_never_runs(world):
+def test_pre_existing_approval_that_is_already_decided_is_refused(world):
     """Someone able to create Approvals (not the submitter role, but e.g. a namespace admin or an
     agent with too much RBAC) pre-creates the job's Approval, exact in every bound field, with
-    decision Approved: no human decided on a request the operator made, so it must not run."""
+    decision Approved: no human decided on a request the operator made, and the cluster refuses
+    it. (Where the admission policies are missing the operator refuses it: test_identity.py.)"""
     world.add_job("rm", "rm delete-me.txt")
     forged = builders.build_approval(_job(world, "rm"), ["rm", "delete-me.txt"], REPO_DIGEST)
-    forged["spec"]["decision"] = "Approved"
-    world.create_approval(forged)
-    with pytest.raises(reconcile.PermanentFailure):
-        world.run("rm")
-    world.run("rm")
-    st = world.status("rm")
-    assert (st["phase"], st["reason"]) == ("Failed", "ApprovalMismatch") and world.kube.pods_created == 0
+    forged["spec"].update({"decision": "Approved", "decider": {"username": TIER_APPROVER}})
+    with pytest.raises(ApiException) as refused:
+        world.create_approval(forged)
+    assert refused.value.status == 403 and "an Approval is created Pending" in refused.value.body
 
 
 def test_approval_replaced_after_the_request_never_runs(world):
     _, approval_name = world.await_approval()
     replacement = builders.build_approval(_job(world, "rm"), ["rm", "delete-me.txt"], REPO_DIGEST)
-    replacement["spec"]["decision"] = "Approved"
     world.delete_approval(approval_name)
-    world.create_approval(replacement)  # exact in every field but its UID, already decided
+    world.create_approval(replacement)  # exact in every field but its UID
+    world.decide(approval_name, "Approved")
     with pytest.raises(reconcile.PermanentFailure):
         world.run("rm")
     assert world.status("rm")["reason"] == "ApprovalMismatch" and world.kube.pods_created == 0

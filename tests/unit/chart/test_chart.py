@@ -386,6 +386,41 @@ def test_job_records_cannot_be_owned_or_pinned_by_anyone_but_the_operator():
     assert "variables.owners" in checks and "variables.finalizers" in checks
 
 
+IDENTITY_POLICIES = {
+    ("MutatingAdmissionPolicy", "safeagent-record-requester"), ("MutatingAdmissionPolicy", "safeagent-record-decider"),
+    ("ValidatingAdmissionPolicy", "safeagent-requester"), ("ValidatingAdmissionPolicy", "safeagent-decision"),
+}
+
+
+def test_identity_policies_fail_closed_and_bind_to_the_sandbox_namespaces_only():
+    """Issue 17: who asked and who decided. What the policies refuse is proven on a real API
+    server (tests/api/test_identity.py) and on the test bed (tests/e2e/test_identity.py); here:
+    all four exist, fail closed, and each binding names this release's sandbox namespaces."""
+    objects = render("--set", "sandboxNamespaces={team-a,team-b}")
+    for kind, name in IDENTITY_POLICIES:
+        policy = one(objects, kind, name)
+        assert policy["spec"]["failurePolicy"] == "Fail", name
+        assert policy["metadata"]["labels"]["app.kubernetes.io/component"] == "identity"
+        binding = one(objects, f"{kind}Binding", name)
+        assert binding["spec"]["policyName"] == name
+        (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+        assert selector == {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+        if kind == "ValidatingAdmissionPolicy":
+            assert binding["spec"]["validationActions"] == ["Deny"]
+    decision = one(objects, "ValidatingAdmissionPolicy", "safeagent-decision")
+    variables = {v["name"]: v["expression"] for v in decision["spec"]["variables"]}
+    assert variables["operator"] == f"request.userInfo.username == 'system:serviceaccount:safeagent-system:{OPERATOR}'"
+
+
+@pytest.mark.parametrize(("version", "installs"), [("1.35.9", False), ("1.36.0", True), ("1.37.1", True)])
+def test_the_chart_refuses_a_cluster_without_mutating_admission_policies(version, installs):
+    """MutatingAdmissionPolicy is GA and on by default from Kubernetes 1.36 (beta and off in 1.34-1.35)."""
+    result = helm("template", "safeagent", str(CHART), "--kube-version", version, check=False)
+    assert (result.returncode == 0) == installs, result.stderr
+    if not installs:
+        assert "requires kubeVersion: >=1.36.0-0" in result.stderr
+
+
 def test_the_egress_canary_is_hardened_has_no_egress_and_is_configured_for_the_operator():
     """Issue 10: the canary the runner's pre-flight proves enforcement against."""
     objects = render()
