@@ -21,7 +21,10 @@ import uuid
 
 import pytest
 
-from clusterlib import LISTENER, PORT, SANDBOX_LABEL, apply, hardened_pod, running_ip, sandbox_placement_flags, wait_for
+from clusterlib import (
+    LISTENER, PORT, SANDBOX_LABEL, apply, await_identity_policies, hardened_pod, running_ip, sandbox_placement_flags,
+    wait_for,
+)
 
 RELEASE = "safeagent-burst"
 RELEASE_NS = "safeagent-burst-system"
@@ -104,6 +107,7 @@ def install_burst_release(kubectl) -> None:
         "--set", "networkProfiles.packageMirror.allowDns=true",
         *sandbox_placement_flags(kubectl),
     )
+    await_identity_policies(kubectl, SANDBOX_NS)
 
 
 def canary(kubectl) -> tuple[str, dict[str, int]]:

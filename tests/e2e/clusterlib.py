@@ -72,6 +72,18 @@ def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "cond
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+def await_identity_policies(kubectl, namespace: str, timeout: float = 60) -> str:
+    """Until a release's identity admission policies are in force in `namespace` (they load a
+    moment after `helm install`), a job would carry no requester; charts/install.sh waits the same
+    way. Returns the requester a dry-run job gets (the caller)."""
+    probe = json.dumps({"apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob", "metadata": {"name": "probe"},
+                        "spec": {"command": "ls", "source": {"configMap": {"name": "probe"}}}})
+    return wait_for(
+        lambda: kubectl("-n", namespace, "create", "--dry-run=server", "-o", "jsonpath={.spec.requester.username}",
+                        "-f", "-", input=probe, check=False).stdout.strip(),
+        timeout, 0.5, f"the identity policies in namespace {namespace}")
+
+
 # --- network probes: a TCP listener Pod the test starts, and a probe run inside a client Pod -----
 PORT = 8080
 LISTENER = (
