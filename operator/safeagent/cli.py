@@ -5,6 +5,7 @@
     safeagent validate-tree PATH                          JSON report; exit 0 ok, 1 rejected
     safeagent run [SOURCE] [OPTIONS] -- ARGV...           one command through safeagent (agent_cli.py)
     safeagent follow | jobs | approvals | approve | deny  jobs and the reviewer's side (agent_cli.py)
+    safeagent mcp [OPTIONS]                               the MCP server on stdio (mcp_server.py)
 
 Exit status 2 means bad usage or an unusable policy file, with the reason on stderr; `run` and
 `follow` exit with the command's status or one of their own (agent_cli.EXIT_CODES).
@@ -83,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_arguments(validate)
     validate.set_defaults(handler=tree.run)
 
-    from . import agent_cli  # the agent's side; pydantic and the API client load only here
+    from . import agent_cli, mcp_server  # the agent's side; pydantic and the API client load only here
 
     agent_cli.add_commands(commands, _Parser)
+    mcp_server.add_command(commands)
     parser.check_parser = check  # type: ignore[attr-defined]  # main() reads `policy check` itself
     return parser
 
