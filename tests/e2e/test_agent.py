@@ -1,0 +1,166 @@
+"""The agent's way in on a real cluster (issue 18): `safeagent run` and `safeagent mcp` as processes,
+each identity a ServiceAccount of the sandbox namespace bound to one of the chart's roles, against
+the operator the chart installed and real sandbox Pods.
+
+`safeagent run`: output and exit status pass through (stdin not needed), a failing command's exit
+status, a denial, the approval round trip with `safeagent approve` run as a second identity, a
+refused approval, a timeout, and Ctrl-C with `safeagent follow`; and an MCP session driven by the
+SDK's own client over stdio that initializes, lists tools and runs check_command and run_command.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sbj_helpers import NS, SLOW_GREP, slow_grep_file, unique
+
+SAFEAGENT = str(Path(sys.executable).parent / "safeagent")
+
+
+@pytest.fixture
+def identities(kubectl, sandbox, tmp_path):
+    """identities(role) -> the kubeconfig of a fresh ServiceAccount bound to `role` in NS."""
+    view = json.loads(kubectl("config", "view", "--minify", "--raw", "-o", "json").stdout)
+    cluster = view["clusters"][0]["cluster"]
+    made: list[str] = []
+
+    def make(role: str) -> str:
+        name = unique("agent")
+        kubectl("-n", NS, "create", "serviceaccount", name)
+        kubectl("-n", NS, "create", "rolebinding", name, f"--clusterrole={role}", f"--serviceaccount={NS}:{name}")
+        made.extend([f"serviceaccount/{name}", f"rolebinding/{name}"])
+        token = kubectl("-n", NS, "create", "token", name, "--duration=1h").stdout.strip()
+        ca = cluster.get("certificate-authority-data") or base64.b64encode(
+            Path(cluster["certificate-authority"]).read_bytes()).decode()
+        path = tmp_path / f"{name}.kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "agent",
+            "clusters": [{"name": "c", "cluster": {"server": cluster["server"], "certificate-authority-data": ca}}],
+            "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "agent", "context": {"cluster": "c", "user": "u", "namespace": NS}}],
+        }))
+        return str(path)
+
+    yield make
+    for item in made:
+        kubectl("-n", NS, "delete", item, "--ignore-not-found", check=False)
+
+
+def safeagent(kubeconfig: str, *words: str) -> subprocess.Popen:
+    return subprocess.Popen([SAFEAGENT, *words[:1], "--kubeconfig", kubeconfig, *words[1:]],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def ended(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def forget_job(sandbox, name: str) -> None:
+    sandbox.created.append(("sandboxjob", name))
+
+
+def test_run_passes_output_and_exit_status_through(sandbox, identities):
+    agent = identities("safeagent-submitter")
+    repo = sandbox.repo({"hello.txt": "hello from the repo\n"})
+    name = unique("run")
+    forget_job(sandbox, name)
+    code, out, err = ended(safeagent(agent, "run", "--configmap", repo, "--name", name, "--", "cat", "hello.txt"))
+    assert (code, out) == (0, "hello from the repo\n"), err
+    failing = unique("run")
+    forget_job(sandbox, failing)
+    code, out, err = ended(safeagent(agent, "run", "--configmap", repo, "--name", failing, "--", "ls", "no-such-file"))
+    assert code == 2 and out == "" and "no-such-file" in err, "ls's own status and message"
+
+
+def test_run_denied(sandbox, identities):
+    agent = identities("safeagent-submitter")
+    repo = sandbox.repo({"a.txt": "a\n"})
+    name = unique("run")
+    forget_job(sandbox, name)
+    code, out, err = ended(safeagent(agent, "run", "--configmap", repo, "--name", name, "--", "cat a.txt; id"))
+    assert (code, out) == (200, "") and "denied by the policy (shell_metacharacter)" in err
+
+
+@pytest.mark.parametrize(("verb", "code"), [("approve", 0), ("deny", 202)])
+def test_approval_round_trip_with_a_second_identity(sandbox, identities, verb, code):
+    agent, reviewer = identities("safeagent-submitter"), identities("safeagent-approver")
+    repo = sandbox.repo({"delete-me.txt": "bye\n"})
+    name = unique("rm")
+    forget_job(sandbox, name)
+    running = safeagent(agent, "run", "--configmap", repo, "--name", name, "--wait-approval", "240",
+                        "--", "rm", "delete-me.txt")
+    deadline, approval = time.monotonic() + 120, None
+    while approval is None and time.monotonic() < deadline:
+        listed = ended(safeagent(reviewer, "approvals"), 60)[1]
+        approval = next((line.split()[0] for line in listed.splitlines()[1:] if name in line.split()), None)
+        time.sleep(1)
+    assert approval, "the Approval was listed for the reviewer"
+    refused = ended(safeagent(agent, "approve", approval), 60)
+    assert refused[0] == 208 and "forbidden" in refused[2].lower(), "the agent cannot approve its own command"
+    assert ended(safeagent(reviewer, verb, approval, "--note", "e2e"), 60)[0] == 0
+    status, _, err = ended(running)
+    assert status == code, err
+    assert err.count("waits for a reviewer") == 1 and f"safeagent approve -n {NS} {approval}" in err
+    if verb == "approve":
+        assert "-delete-me.txt" in err and "not applied back" in err
+
+
+def test_run_timed_out(sandbox, identities):
+    agent = identities("safeagent-submitter")
+    repo = sandbox.repo({"slow.txt": slow_grep_file(20000)})
+    name = unique("slow")
+    forget_job(sandbox, name)
+    code, _, err = ended(safeagent(agent, "run", "--configmap", repo, "--name", name, "--timeout", "2",
+                                   "--", SLOW_GREP))
+    assert code == 205 and "timed out" in err
+
+
+def test_ctrl_c_leaves_the_job_and_follow_picks_it_up(sandbox, identities):
+    agent = identities("safeagent-submitter")
+    repo = sandbox.repo({"slow.txt": slow_grep_file(3000)})
+    name = unique("int")
+    forget_job(sandbox, name)
+    running = safeagent(agent, "run", "--configmap", repo, "--name", name, "--", SLOW_GREP)
+    sandbox.wait_phase(name, "Running", timeout=120)
+    running.send_signal(signal.SIGINT)
+    code, out, err = ended(running, 60)
+    assert code == 130 and f"safeagent follow -n {NS} {name}" in err
+    code, out, _ = ended(safeagent(agent, "follow", name))
+    assert (code, out) == (0, "1\n")
+
+
+def test_an_mcp_session_over_stdio(sandbox, identities):
+    pytest.importorskip("mcp")
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    agent = identities("safeagent-submitter")
+    repo = sandbox.repo({"hello.txt": "hello\n"})
+    request = unique("req")
+    seen: dict = {}
+
+    async def main() -> None:
+        parameters = StdioServerParameters(command=SAFEAGENT, args=[
+            "mcp", "--kubeconfig", agent, "--source", f"configmap:{repo}", "--max-wait", "240"])
+        async with Client(parameters, mode="legacy") as client:
+            seen["tools"] = sorted(tool.name for tool in (await client.list_tools()).tools)
+            seen["check"] = (await client.call_tool("check_command", {"command": "rm hello.txt"})).structured_content
+            seen["run"] = await client.call_tool("run_command", {"command": ["cat", "hello.txt"], "request_id": request})
+
+    anyio.run(main)
+    assert seen["tools"] == ["check_command", "job_status", "run_command"]
+    assert seen["check"]["decision"] == "require_approval"
+    ran = seen["run"]
+    forget_job(sandbox, ran.structured_content["job"])
+    assert ran.structured_content["outcome"] == "succeeded" and ran.structured_content["stdout"] == "hello\n"
+    assert "hello" in ran.content[0].text
