@@ -8,10 +8,11 @@ from __future__ import annotations
 from safeagent import audit, builders
 from safeagent.kube import NotFound
 from safeagent.models import JobPhase
-from safeagent.reconcile import pods
+from safeagent.reconcile import pods, source
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, Update, progress
+from safeagent.sandbox import bundle
 
 LAUNCHED = "launched"
 
@@ -37,13 +38,19 @@ def launch(job: Job) -> Update:
     limits = job.status.limits
     assert limits is not None  # recorded with the decision, before any launch
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
+    chunks: list[str] = []
+    if job.model.spec.source.bundle is not None:  # the Pod mounts the chunks the manifest names
+        manifest = source.read_bundle(job)
+        if isinstance(manifest, Update):
+            return manifest
+        chunks = bundle.chunk_digests(manifest)
     ctx.kube.apply_network_policy(
         builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
     )
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
         source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
-        pending_pods=ctx.pending.count(),
+        pending_pods=ctx.pending.count(), bundle_chunks=chunks,
     )
     name = pod["metadata"]["name"]
     created = pods.create_or_adopt(job, pod)
