@@ -7,10 +7,11 @@
     safeagent approve NAME [--note TEXT]
     safeagent deny NAME [--note TEXT]
 
-SOURCE is `--configmap NAME` or `--pvc NAME[:SUBPATH]` (or $SAFEAGENT_SOURCE, `configmap:NAME` or
-`pvc:NAME[:SUBPATH]`). The command runs on a disposable copy of the source: files it changes are
-reported on stderr, never written back. Each takes `--kubeconfig`, `--context` and `-n`, as kubectl
-does; the identity is the kubeconfig's.
+SOURCE is `--source DIR` (a local directory, uploaded as content-addressed chunks that later runs
+reuse; docs/agent.md), `--configmap NAME` or `--pvc NAME[:SUBPATH]` (or $SAFEAGENT_SOURCE,
+`configmap:NAME` or `pvc:NAME[:SUBPATH]`). The command runs on a disposable copy of the source:
+files it changes are reported on stderr, never written back (not to DIR either). Each command
+takes `--kubeconfig`, `--context` and `-n`, as kubectl does; the identity is the kubeconfig's.
 
 After `--`, two or more words are an argv (quoted for the policy so that it splits them back into
 exactly these words); a single word is one command line, as `spec.command` takes it
@@ -44,6 +45,7 @@ from safeagent.client import (
     Outcome,
     Result,
     Source,
+    SourceRefused,
     VolumeSource,
     age,
     new_job_name,
@@ -104,10 +106,16 @@ def command_line(words: list[str]) -> str:
     return shlex.join(words)
 
 
-def parse_source(configmap: str | None, pvc: str | None, environment: str | None) -> Source:
-    """The job's source from --configmap / --pvc, else from $SAFEAGENT_SOURCE."""
-    if configmap and pvc:
-        raise UsageError("give one source: --configmap or --pvc")
+def parse_source(configmap: str | None, pvc: str | None, environment: str | None,
+                 directory: str | None = None) -> Source | str:
+    """The job's source from --source / --configmap / --pvc, else from $SAFEAGENT_SOURCE (a
+    directory comes back as its path: it is uploaded once the client exists)."""
+    if sum(bool(given) for given in (configmap, pvc, directory)) > 1:
+        raise UsageError("give one source: --source, --configmap or --pvc")
+    if directory:
+        if not os.path.isdir(directory):
+            raise UsageError(f"--source {directory}: not a directory")
+        return directory
     if configmap:
         return ConfigMapSource(configmap)
     if pvc:
@@ -120,7 +128,7 @@ def parse_source(configmap: str | None, pvc: str | None, environment: str | None
             return source_from_text(environment)
         except ValueError as error:
             raise UsageError(f"${ENV_SOURCE}: {error}") from None
-    raise UsageError(f"no source: give --configmap NAME or --pvc NAME[:SUBPATH] (or set ${ENV_SOURCE})")
+    raise UsageError(f"no source: give --source DIR, --configmap NAME or --pvc NAME[:SUBPATH] (or set ${ENV_SOURCE})")
 
 
 def _timeout(text: str) -> int:
@@ -233,10 +241,23 @@ def run(arguments: argparse.Namespace, factory: ClientFactory = make_client,
     words = list(arguments.argv)
     if words[:1] == ["--"]:
         words = words[1:]
-    source = parse_source(arguments.configmap, arguments.pvc, os.environ.get(ENV_SOURCE))
+    given = parse_source(arguments.configmap, arguments.pvc, os.environ.get(ENV_SOURCE), arguments.source)
     line = command_line(words)
     client = factory(arguments)
     name = arguments.name or new_job_name()
+    if isinstance(given, str):
+        try:
+            upload = client.upload(given)
+        except SourceRefused as refused:
+            code = EXIT_CODES[Outcome.REJECTED]
+            reporter.say(f"{_SAID[Outcome.REJECTED]} ({refused.reason}): {refused} (exit {code})")
+            return code
+        if reporter.progress:
+            reporter.say(f"{given}: {upload.files} files in {upload.chunks} chunks; sent {upload.sent} bytes "
+                         f"in {upload.seconds:.1f} s ({upload.source.name})")
+        source: Source = upload.source
+    else:
+        source = given
     try:
         job = client.submit(line, source, profile=arguments.profile, timeout=arguments.timeout, name=name)
     except KeyboardInterrupt:
@@ -316,7 +337,7 @@ def _waiting(parser: argparse.ArgumentParser) -> None:
 
 RUN_EPILOG = """\
 The command runs on a disposable copy of the source in a fresh sandbox Pod: files it changes are
-reported on stderr and never applied back to the source. Its stdout and stderr are written to ours,
+reported on stderr and never applied back to the source (nor to DIR). Its stdout and stderr are written to ours,
 and we exit with its exit status. Otherwise, with one line on stderr: 200 denied by the policy,
 201 source refused, 202 approval denied, 203 approval expired, 204 still waiting for approval,
 205 timed out, 206 network filter not proven, 207 a policy limit broken after the run,
@@ -331,6 +352,8 @@ def add_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> 
         description="Run one command in a safeagent sandbox, as your own Kubernetes identity.",
         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run_parser.add_argument("--source", metavar="DIR", help="source: a local directory (a repository with its "
+                            ".git too), uploaded as content-addressed chunks; unchanged chunks are reused")
     run_parser.add_argument("--configmap", metavar="NAME", help="source: a ConfigMap (a key per file)")
     run_parser.add_argument("--pvc", metavar="NAME[:SUBPATH]", help="source: a PersistentVolumeClaim (and a directory in it)")
     run_parser.add_argument("--profile", default=NetworkProfile.NONE.value,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import functools
 import math
 import os
 import secrets
@@ -61,6 +62,12 @@ WATCH_SECONDS = 300
 CREATE_ATTEMPTS = 5
 RECONNECT_ATTEMPTS = 8
 RETRY_DELAY_SECONDS = 0.5
+# The chart's defaults (sandbox.sourceMaxFiles, sandbox.sourceMaxBytes): the operator and the
+# preparation step check their own, so these only spare an upload the cluster would refuse.
+SOURCE_MAX_FILES = 5000
+SOURCE_MAX_BYTES = 100 * 1024 * 1024
+# A GET of an object's metadata only (no data): what checking that a chunk is still there costs.
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 # Time the operator needs besides the command's own timeout (the chart's launchGraceSeconds,
 # 300, plus room for a review Pod and API retries) before a job that is not final is given up.
 FOLLOW_GRACE_SECONDS = 900
@@ -103,6 +110,15 @@ class NoKubeconfig(ClientError):
     """No usable kubeconfig or context: the caller's setup, not the cluster."""
 
 
+class SourceRefused(ClientError):
+    """The directory cannot be a source (the preparation step's rules), or an object the upload
+    would reuse holds other bytes than its name promises; nothing was created for the job."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class NameTaken(ClientError):
     """A job of that name exists and is another request: following it would report another run."""
 
@@ -138,7 +154,17 @@ class VolumeSource:
         return {"persistentVolumeClaim": volume}
 
 
-Source = ConfigMapSource | VolumeSource
+@dataclass(frozen=True)
+class BundleSource:
+    """A directory already uploaded as a bundle (`Client.upload`): its manifest's name."""
+
+    name: str
+
+    def spec(self) -> dict[str, Any]:
+        return {"bundle": {"name": self.name}}
+
+
+Source = ConfigMapSource | VolumeSource | BundleSource
 
 
 def parse_source(text: str) -> Source:
@@ -492,6 +518,115 @@ class Client:
         finally:
             watcher.close()
 
+    # ------------------------------------------------------------------ a directory as the source
+
+    def upload(self, directory: str, *, max_files: int = SOURCE_MAX_FILES, max_bytes: int = SOURCE_MAX_BYTES,
+               cache: VerifiedCache | None = None) -> Upload:
+        """Upload `directory` as a bundle (docs/agent.md, "--source DIR") and return its source.
+
+        The tree is checked with the preparation step's own rules before anything is sent
+        (SourceRefused). Chunks already in the namespace are reused, never trusted: one this client
+        did not make or check before (`cache`, by name and UID: an immutable ConfigMap cannot change
+        without a new UID) is read and its digest checked first, and one that holds other bytes
+        stops the upload (SourceRefused, reason poisoned_object)."""
+        from safeagent.sandbox import bundle, tree
+
+        report = tree.validate_tree(directory, max_files=max_files, max_bytes=max_bytes)
+        if not report["ok"]:
+            raise SourceRefused(report["reason"], f"{directory}: {report['message']}")
+        try:
+            packed = bundle.pack(directory)
+        except bundle.BundleRejected as rejected:
+            raise SourceRefused(rejected.reason, f"{directory}: {rejected.message}") from None
+        except OSError as error:
+            raise SourceRefused("unreadable", f"{directory}: {error}") from None
+        cache = cache if cache is not None else VerifiedCache.load(self)
+        started, sent = time.monotonic(), 0
+        for digest in packed.chunks:
+            sent += self._ensure_object(bundle.chunk_name(digest), bundle.CHUNK_KEY,
+                                        functools.partial(packed.compressed, digest),
+                                        functools.partial(_chunk_holds, digest=digest), cache)
+        sent += self._ensure_object(packed.name, bundle.MANIFEST_KEY, lambda: packed.manifest,
+                                    lambda data: bundle.manifest_name(data) == packed.name, cache, text=True)
+        cache.save()
+        return Upload(BundleSource(packed.name), packed.files, packed.bytes, len(packed.chunks), sent,
+                      round(time.monotonic() - started, 3))
+
+    def _ensure_object(self, name: str, key: str, content: Callable[[], bytes], holds: Callable[[bytes], bool],
+                       cache: VerifiedCache, text: bool = False) -> int:
+        """Make the immutable ConfigMap `name` holding `content()` (compressed only when it is sent),
+        or check the one there; returns the bytes sent (0 when it was reused)."""
+        import base64
+
+        from kubernetes.client.exceptions import ApiException
+
+        uid = self._configmap_uid(name)
+        if uid is not None and cache.has(name, uid):
+            return 0  # made or checked before, by this UID: an immutable object has not changed
+        existing = self._configmap(name) if uid is not None else None
+        if existing is None:
+            data = content()
+            body: dict[str, Any] = {"metadata": {"name": name, "labels": {"app.kubernetes.io/created-by": "safeagent-client"}},
+                                    "immutable": True}
+            if text:
+                body["data"] = {key: data.decode()}
+            else:
+                body["binaryData"] = {key: base64.b64encode(data).decode()}
+            try:
+                created = self.core.create_namespaced_config_map(self.namespace, body)
+                cache.add(name, created.metadata.uid)
+                return len(data)
+            except ApiException as error:
+                if error.status != 409:
+                    raise ClientError(f"could not create {name}: {_api_message(error)}") from None
+            existing = self._configmap(name)  # made by someone else in between: check it like any other
+            if existing is None:
+                raise ClientError(f"{name} appeared and vanished while it was uploaded")
+        uid = existing.metadata.uid
+        if cache.has(name, uid):
+            return 0
+        if text:
+            found = ((existing.data or {}).get(key) or "").encode()
+        else:
+            found = base64.b64decode((existing.binary_data or {}).get(key) or "")
+        if not existing.immutable or not holds(found):
+            raise SourceRefused("poisoned_object", f"ConfigMap {name} in {self.namespace} does not hold what its "
+                                "name promises (or is not immutable); an administrator should delete it")
+        cache.add(name, uid)
+        return 0
+
+    def _configmap_uid(self, name: str) -> str | None:
+        """The UID of ConfigMap `name` (None: there is none), read as metadata only: a chunk's bytes
+        are fetched only when they have to be checked."""
+        import json
+
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self.core.read_namespaced_config_map(
+                name, self.namespace, _headers={"Accept": PARTIAL_METADATA}, _preload_content=False)
+        except TypeError:  # an older client without per-call headers: read it all
+            found = self._configmap(name)
+            return None if found is None else str(found.metadata.uid)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise ClientError(f"could not read ConfigMap {name}: {_api_message(error)}") from None
+        try:
+            return str(json.loads(response.data)["metadata"]["uid"])
+        except (ValueError, KeyError, TypeError):
+            raise ClientError(f"could not read ConfigMap {name}'s metadata") from None
+
+    def _configmap(self, name: str) -> Any | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.core.read_namespaced_config_map(name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise ClientError(f"could not read ConfigMap {name}: {_api_message(error)}") from None
+
     # ------------------------------------------------------------------ reviewers and listings
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -571,6 +706,80 @@ class Client:
         decision: dict[str, Any] = dict(decide(policy, command).to_dict())
         decision["policy"] = policy.name
         return decision
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What `Client.upload` did: the source to run on, and what it cost."""
+
+    source: BundleSource
+    files: int
+    bytes: int
+    chunks: int
+    sent: int  # bytes sent (compressed chunks and the manifest); 0 when everything was reused
+    seconds: float
+
+
+def _chunk_holds(compressed: bytes, digest: str) -> bool:
+    import hashlib
+    import zlib
+
+    from safeagent.sandbox import bundle
+
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(compressed, bundle.MAX_CHUNK + 1)
+    except zlib.error:
+        return False
+    return inflater.eof and hashlib.sha256(data).hexdigest() == digest
+
+
+class VerifiedCache:
+    """Chunk objects this client made or checked, by (name, UID), kept between runs in the user's
+    cache directory, one file per API server and namespace. A ConfigMap made immutable cannot
+    change; replaced, it has a new UID and is checked again."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.entries: dict[str, str] = {}
+
+    @classmethod
+    def load(cls, client: Client) -> VerifiedCache:
+        import hashlib
+        import json
+
+        home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        where = hashlib.sha256(f"{client.api_client.configuration.host} {client.namespace}".encode()).hexdigest()[:16]
+        cache = cls(os.path.join(home, "safeagent", f"verified-{where}.json"))
+        try:
+            with open(cache.path or "", encoding="utf-8") as handle:
+                loaded = json.load(handle)
+            if isinstance(loaded, dict):
+                cache.entries = {str(key): str(value) for key, value in loaded.items()}
+        except (OSError, ValueError):
+            pass
+        return cache
+
+    def has(self, name: str, uid: str) -> bool:
+        return bool(uid) and self.entries.get(name) == uid
+
+    def add(self, name: str, uid: str) -> None:
+        if uid:
+            self.entries[name] = uid
+
+    def save(self) -> None:
+        import json
+
+        if self.path is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            temporary = f"{self.path}.{os.getpid()}"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(self.entries, handle)
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # only a cache: the next run checks again
 
 
 class _JobWatch:

@@ -49,6 +49,7 @@ from safeagent.client import (
     Outcome,
     Result,
     Source,
+    SourceRefused,
     parse_source,
     reviewer_command,
 )
@@ -73,7 +74,7 @@ Use check_command to ask the policy without running anything.
 class Settings:
     """What the server was started with."""
 
-    source: Source | None
+    source: str | None  # dir:PATH, configmap:NAME or pvc:NAME[:SUBPATH]
     profile: str
     timeout: int
     wait_approval: float
@@ -113,6 +114,17 @@ def privileged_rights(client: Client, release_namespace: str) -> list[str]:
         if review.status.allowed and why not in found:
             found.append(why)
     return found
+
+
+def resolve_source(client: Client, text: str) -> Source:
+    """`dir:PATH` (uploaded now: only what changed since the last call is sent), or a source
+    already in the cluster (`configmap:NAME`, `pvc:NAME[:SUBPATH]`)."""
+    if text.startswith("dir:"):
+        try:
+            return client.upload(text[len("dir:"):]).source
+        except SourceRefused as refused:
+            raise ValueError(f"the directory cannot be a source ({refused.reason}): {refused}") from None
+    return parse_source(text)
 
 
 def command_line(command: list[str] | str) -> str:
@@ -188,15 +200,15 @@ def build_server(client: Client, settings: Settings) -> Any:
     ) -> Annotated[CallToolResult, Result]:
         """Run one command (an argv list, or one command line without shell operators) in a fresh
         sandbox on a disposable copy of the repository, after safeagent's policy allows it.
-        source: configmap:NAME or pvc:NAME[:SUBPATH] (default: the server's). request_id: give the
+        source: dir:PATH, configmap:NAME or pvc:NAME[:SUBPATH] (default: the server's). request_id: give the
         same one when you retry a call that failed, so the command never runs twice."""
-        chosen = parse_source(source) if source else settings.source
-        if chosen is None:
-            raise ValueError("no source: pass source=configmap:NAME or pvc:NAME[:SUBPATH] (the server has none)")
+        chosen = source or settings.source
+        if not chosen:
+            raise ValueError("no source: pass source=dir:PATH, configmap:NAME or pvc:NAME[:SUBPATH] (the server has none)")
         line = command_line(command)
 
         def call() -> Result:
-            return _run_bounded(client, line, chosen, profile or settings.profile,
+            return _run_bounded(client, line, resolve_source(client, chosen), profile or settings.profile,
                                 timeout_seconds or settings.timeout, request_id, settings)
 
         return answer(await anyio.to_thread.run_sync(call))
@@ -246,8 +258,13 @@ def serve(arguments: argparse.Namespace) -> int:
         if not arguments.allow_privileged_identity:
             sys.stderr.write("safeagent mcp: refusing to serve (--allow-privileged-identity overrides)\n")
             return EXIT_REFUSED
-    source = parse_source(arguments.source) if arguments.source else None
-    settings = Settings(source, arguments.profile, arguments.timeout, arguments.wait_approval, arguments.max_wait)
+    if arguments.source and not arguments.source.startswith("dir:"):
+        try:
+            parse_source(arguments.source)  # a bad one stops the server at start, not at the first call
+        except ValueError as error:
+            sys.stderr.write(f"safeagent mcp: --source: {error}\n")
+            return 2
+    settings = Settings(arguments.source, arguments.profile, arguments.timeout, arguments.wait_approval, arguments.max_wait)
     build_server(client, settings).run("stdio")
     return 0
 
@@ -255,7 +272,8 @@ def serve(arguments: argparse.Namespace) -> int:
 def add_command(commands: Any) -> None:
     parser = commands.add_parser("mcp", help="serve safeagent's tools to an agent over MCP (stdio)",
                                  description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", help="the default source of run_command: configmap:NAME or pvc:NAME[:SUBPATH]")
+    parser.add_argument("--source", help="the default source of run_command: dir:PATH (a local directory, "
+                        "uploaded before each call, only what changed), configmap:NAME or pvc:NAME[:SUBPATH]")
     parser.add_argument("--profile", default=NetworkProfile.NONE.value,
                         choices=[profile.value for profile in NetworkProfile], help="default network profile")
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_SECONDS, help="default command timeout (seconds)")

@@ -198,9 +198,12 @@ def test_check_reads_the_published_policy_and_makes_no_job(operated, agent):  # 
     assert after == before
 
 
-def test_a_submitter_reads_the_published_policy_and_no_other_configmap(stage, namespace, tmp_path):
+def test_a_submitter_creates_and_reads_configmaps_and_nothing_more(stage, namespace, tmp_path):
+    from tests.api.test_rbac import can
+
     submitter = Client(kubeconfig=identity(stage, namespace, "safeagent-submitter", tmp_path), namespace=namespace)
     assert submitter.check("ls")["decision"] == "allow"
-    with pytest.raises(kube.exceptions.ApiException) as refused:
-        submitter.core.read_namespaced_config_map(SOURCE_CONFIGMAP, namespace)
-    assert refused.value.status == 403
+    stage.bind(namespace, "submitter-probe", "safeagent-submitter")
+    for verb, allowed in (("get", True), ("create", True), ("list", False), ("update", False), ("patch", False),
+                          ("delete", False), ("watch", False)):
+        assert can(stage, "submitter-probe", verb, "configmaps", namespace) is allowed, verb

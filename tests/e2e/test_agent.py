@@ -4,8 +4,10 @@ the operator the chart installed and real sandbox Pods.
 
 `safeagent run`: output and exit status pass through (stdin not needed), a failing command's exit
 status, a denial, the approval round trip with `safeagent approve` run as a second identity, a
-refused approval, a timeout, and Ctrl-C with `safeagent follow`; and an MCP session driven by the
-SDK's own client over stdio that initializes, lists tools and runs check_command and run_command.
+refused approval, a timeout, and Ctrl-C with `safeagent follow`; `--source DIR` with a 50 MB
+repository and its history (`git log`, `git status`, and `pytest` where the installed policy allows
+it) and a poisoned digest-named object refused; and an MCP session driven by the SDK's own client
+over stdio that initializes, lists tools and runs check_command and run_command.
 """
 
 from __future__ import annotations
@@ -164,3 +166,82 @@ def test_an_mcp_session_over_stdio(sandbox, identities):
     forget_job(sandbox, ran.structured_content["job"])
     assert ran.structured_content["outcome"] == "succeeded" and ran.structured_content["stdout"] == "hello\n"
     assert "hello" in ran.content[0].text
+
+
+def git_repository(root: Path, rounds: int, files: int, size: int) -> Path:
+    import os
+
+    root.mkdir()
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root / "test_sample.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    for round_ in range(rounds):
+        for index in range(round_, files, rounds):
+            target = root / "data" / f"blob{index:03}.bin"
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(os.urandom(size))
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", f"round {round_}"], check=True)
+    return root
+
+
+def forget_uploads(sandbox, kubectl) -> None:
+    """The chunk and manifest ConfigMaps a test uploaded (the agent cannot delete them; the admin can)."""
+    listed = json.loads(kubectl("-n", NS, "get", "configmaps", "-l", "app.kubernetes.io/created-by=safeagent-client",
+                                "-o", "json").stdout)["items"]
+    for item in listed:
+        sandbox.created.append(("configmap", item["metadata"]["name"]))
+
+
+@pytest.mark.skipif(__import__("shutil").which("git") is None, reason="needs git on the test host")
+def test_a_50_mb_repository_with_its_history(sandbox, identities, kubectl, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    agent = identities("safeagent-submitter")
+    repo = git_repository(tmp_path / "repo", rounds=2, files=250, size=100_000)
+    name = unique("big")
+    forget_job(sandbox, name)
+    try:
+        code, out, err = ended(safeagent(agent, "run", "--source", str(repo), "--name", name, "--", "git", "log",
+                                         "--oneline"), 600)
+        assert code == 0, err
+        assert [line.split(" ", 1)[1] for line in out.splitlines()] == ["round 1", "round 0"]
+        second = unique("big")
+        forget_job(sandbox, second)
+        code, out, err = ended(safeagent(agent, "run", "--source", str(repo), "--name", second, "--", "git", "status",
+                                         "--short"), 600)
+        assert (code, out) == (0, ""), err
+        tests = unique("pytest")
+        forget_job(sandbox, tests)
+        code, out, err = ended(safeagent(agent, "run", "--source", str(repo), "--name", tests, "--", "pytest", "-q",
+                                         "-p", "no:cacheprovider", "test_sample.py"), 600)
+        if code == 200:
+            pytest.skip("the installed policy denies pytest (inspect-only); `git log` ran on the 50 MB copy")
+        assert code == 0 and "1 passed" in out, err
+    finally:
+        forget_uploads(sandbox, kubectl)
+
+
+def test_a_poisoned_digest_named_object_is_refused(sandbox, identities, tmp_path, monkeypatch):
+    """Another submitter creates an immutable object under the name a chunk will have, with other
+    bytes: the agent's upload refuses to reuse it and nothing is created for the job."""
+    import zlib
+
+    from kubernetes import client as kube
+    from kubernetes import config
+
+    from safeagent.sandbox import bundle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    agent, poisoner = identities("safeagent-submitter"), identities("safeagent-submitter")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "a.txt").write_text("the real content " + unique("x") + "\n")
+    chunk = bundle.chunk_name(next(iter(bundle.pack(str(tmp_path / "repo")).chunks)))
+    api = kube.CoreV1Api(config.new_client_from_config(config_file=poisoner))
+    api.create_namespaced_config_map(NS, {"metadata": {"name": chunk}, "immutable": True, "binaryData": {
+        bundle.CHUNK_KEY: base64.b64encode(zlib.compress(b"evil\n")).decode()}})
+    sandbox.created.append(("configmap", chunk))
+    name = unique("poisoned")
+    code, _, err = ended(safeagent(agent, "run", "--source", str(tmp_path / "repo"), "--name", name,
+                                   "--", "cat", "a.txt"), 120)
+    assert code == 201 and "poisoned_object" in err and chunk in err
+    assert sandbox.kubectl("-n", NS, "get", "sandboxjob", name, check=False).returncode != 0, "no job was created"

@@ -12,7 +12,7 @@ import pytest
 
 from safeagent import agent_cli, cli
 from safeagent.agent_cli import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, Reporter, UsageError
-from safeagent.client import ConfigMapSource, Outcome, VolumeSource, result_of
+from safeagent.client import BundleSource, ConfigMapSource, Outcome, SourceRefused, Upload, VolumeSource, result_of
 
 
 def job(name="run-1", **status):
@@ -33,6 +33,12 @@ class FakeClient:
     def submit(self, command, source, *, profile, timeout, name):
         self.submitted.append((command, source, profile, timeout, name))
         return job(name)
+
+    def upload(self, directory):
+        if self.error is not None and isinstance(self.error, SourceRefused):
+            raise self.error
+        self.uploaded = directory
+        return Upload(BundleSource("sa-bundle-" + "0" * 64), 1, 1, 1, 1, 0.1)
 
     def follow(self, job_or_name, *, wait_approval=None, notify=None, **_):
         self.followed.append((job_or_name, wait_approval))
@@ -105,6 +111,8 @@ def test_the_source_from_the_environment(monkeypatch):
         ["--configmap", "repo"],  # no command
         ["--configmap", "repo", "--"],
         ["--pvc", ":sub", "--", "ls"],
+        ["--source", "/no/such/directory", "--", "ls"],
+        ["--source", "/", "--configmap", "repo", "--", "ls"],
     ],
 )
 def test_bad_arguments_create_nothing(words, monkeypatch):
@@ -267,3 +275,17 @@ def test_approvals_jobs_approve_deny_are_thin():
         arguments = cli.build_parser().parse_args([verb, "ap-1", "--note", "fine"])
         agent_cli.decide(arguments, decision, factory=lambda _: fake, out=io.StringIO())
     assert fake.decided == [("ap-1", "Approved", "fine"), ("ap-1", "Denied", "fine")]
+
+
+def test_a_directory_is_uploaded_then_run(tmp_path):
+    client = FakeClient(final=job(phase="Succeeded", exitCode=0))
+    status, _, _ = run(["--source", str(tmp_path), "--", "ls"], client)
+    assert status == 0 and client.uploaded == str(tmp_path)
+    assert client.submitted[0][1] == BundleSource("sa-bundle-" + "0" * 64)
+
+
+def test_a_refused_directory_exits_201_and_submits_nothing(tmp_path):
+    client = FakeClient(error=SourceRefused("symlink", f"{tmp_path}: link refused"))
+    status, out, err = run(["--source", str(tmp_path), "--", "ls"], client)
+    assert status == 201 and out == "" and client.submitted == []
+    assert err.count("\n") == 1 and "(symlink)" in err and "(exit 201)" in err

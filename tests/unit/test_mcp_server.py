@@ -41,3 +41,24 @@ def test_what_an_agent_reads_on_denial_and_on_a_result():
     ran = result_of({"metadata": {"name": "j", "namespace": "ns"},
                      "status": {"phase": "Succeeded", "exitCode": 0, "stdout": "hello\n"}}, 0)
     assert mcp_server.summary(ran).startswith("Exit status 0") and "--- stdout ---\nhello\n" in mcp_server.summary(ran)
+
+
+def test_a_dir_source_is_uploaded_and_a_refusal_is_said(tmp_path):
+    from safeagent.client import BundleSource, ConfigMapSource, SourceRefused, Upload
+
+    class Uploading:
+        def __init__(self, refuse=False):
+            self.refuse, self.uploaded = refuse, []
+
+        def upload(self, directory):
+            if self.refuse:
+                raise SourceRefused("symlink", "a link")
+            self.uploaded.append(directory)
+            return Upload(BundleSource("sa-bundle-" + "0" * 64), 1, 1, 1, 1, 0.1)
+
+    fake = Uploading()
+    assert mcp_server.resolve_source(fake, f"dir:{tmp_path}") == BundleSource("sa-bundle-" + "0" * 64)
+    assert fake.uploaded == [str(tmp_path)]
+    assert mcp_server.resolve_source(fake, "configmap:repo") == ConfigMapSource("repo")
+    with pytest.raises(ValueError, match="symlink"):
+        mcp_server.resolve_source(Uploading(refuse=True), f"dir:{tmp_path}")

@@ -1,6 +1,6 @@
 """The policy the chart publishes to submitters in each sandbox namespace (policy-published.yaml) is
-the one the operator enforces, whatever the preset, and submitters may read that one ConfigMap and
-no other."""
+the one the operator enforces, whatever the preset; submitters may read it, and create and read
+ConfigMaps for a directory's chunks, nothing more."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def test_the_published_policy_is_the_enforced_one(flags):
         assert configmap["data"][chosen] == _enforced_policy(objects)
 
 
-def test_submitters_read_the_published_policy_only():
+def test_submitters_may_create_and_get_configmaps_and_nothing_more():
+    """What `safeagent run --source DIR` needs (chunks uploaded and checked) and the published policy."""
     submitter = one(render(), "ClusterRole", "safeagent-submitter")
     configmaps = [rule for rule in submitter["rules"] if "configmaps" in rule["resources"]]
-    assert configmaps == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [PUBLISHED],
-                           "verbs": ["get"]}]
+    assert configmaps == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get"]}]
     assert yaml.safe_dump(submitter).count("configmaps") == 1
