@@ -19,7 +19,7 @@ help: ## list the targets
 
 $(VENV)/.installed: operator/pyproject.toml
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e 'operator[dev]'
+	$(VENV)/bin/pip install -q -e 'operator[operator,mcp,dev]'
 	touch $@
 
 .PHONY: venv

@@ -49,11 +49,13 @@ build_base() {
 }
 
 # The runtime dependencies named in operator/pyproject.toml.
+# The operator image's requirements: the package's own and its `operator` extra (Kopf, metrics).
 runtime_requirements() {
     "$PYTHON" - "$REPO_ROOT/operator/pyproject.toml" <<'PY'
 import sys, tomllib
 with open(sys.argv[1], "rb") as handle:
-    print("\n".join(tomllib.load(handle)["project"]["dependencies"]))
+    project = tomllib.load(handle)["project"]
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["operator"]))
 PY
 }
 

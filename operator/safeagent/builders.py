@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig, never_egress_inside
@@ -24,7 +25,9 @@ from safeagent.models import (
     SandboxJob,
     spec_hash,
 )
+from safeagent.sandbox import bundle
 from safeagent.sandbox.contract import (
+    SOURCE_BUNDLE,
     SOURCE_CONFIGMAP,
     SOURCE_PVC,
     EgressCheckSpec,
@@ -176,9 +179,26 @@ def _container(
     }
 
 
-def _source_volume_and_mount(job: SandboxJob) -> tuple[dict[str, Any], dict[str, Any]]:
+def _bundle_volume(manifest: str, chunks: Sequence[str]) -> dict[str, Any]:
+    """A bundle's manifest and chunks as one projected volume, each under its object's name: the
+    preparation step checks every one against its digest (safeagent.sandbox.bundle)."""
+    sources = [{"configMap": {"name": manifest, "optional": False,
+                              "items": [{"key": bundle.MANIFEST_KEY, "path": bundle.MANIFEST_KEY}]}}]
+    sources += [
+        {"configMap": {"name": bundle.chunk_name(digest), "optional": False,
+                       "items": [{"key": bundle.CHUNK_KEY, "path": bundle.chunk_name(digest)}]}}
+        for digest in chunks
+    ]
+    return {"name": "source", "projected": {"defaultMode": 0o444, "sources": sources}}
+
+
+def _source_volume_and_mount(
+    job: SandboxJob, bundle_chunks: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
     source = job.spec.source
     mount: dict[str, Any] = {"name": "source", "mountPath": SOURCE_MOUNT, "readOnly": True}
+    if source.bundle is not None:
+        return _bundle_volume(source.bundle.name, bundle_chunks), mount
     if source.configMap is not None:
         volume = {
             "name": "source",
@@ -197,6 +217,8 @@ def _source_volume_and_mount(job: SandboxJob) -> tuple[dict[str, Any], dict[str,
 
 
 def source_kind(job: SandboxJob) -> SourceKind:
+    if job.spec.source.bundle is not None:
+        return SOURCE_BUNDLE
     return SOURCE_CONFIGMAP if job.spec.source.configMap is not None else SOURCE_PVC
 
 
@@ -218,6 +240,8 @@ def _prepare_container(
     }
     if source_digest is not None:
         spec["expectedDigest"] = source_digest
+    if job.spec.source.bundle is not None:
+        spec["bundle"] = job.spec.source.bundle.name
     return _container(
         PREPARE_CONTAINER, "safeagent.sandbox.prepare", spec, [source_mount, *_scratch_mounts()], config
     )
@@ -231,10 +255,11 @@ def _pod(
     deadline_seconds: int,
     init_containers: list[dict[str, Any]],
     containers: list[dict[str, Any]],
+    bundle_chunks: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A sandbox-shaped Pod: hardened, no token, the source volume and two tmpfs scratch volumes."""
     sandbox = config.sandbox
-    source_volume, _ = _source_volume_and_mount(job)
+    source_volume, _ = _source_volume_and_mount(job, bundle_chunks)
     metadata = _child_metadata(job, name)
     metadata["labels"].update(
         {
@@ -312,10 +337,12 @@ def build_sandbox_pod(
     source_digest: str | None = None,
     canary_address: str | None = None,
     pending_pods: int = 0,
+    bundle_chunks: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
 
     With `source_digest` (an approved job), `prepare` refuses any source with other content.
+    A bundle source needs its manifest's chunks (`bundle_chunks`, read from the manifest).
     With an egress check configured, the runner first proves, against the canary at
     `canary_address`, that the Pod's NetworkPolicy is enforced (safeagent.sandbox.preflight).
     Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
@@ -334,7 +361,7 @@ def build_sandbox_pod(
     return _pod(
         job, config, child_name(job.name, job.uid), job.spec.networkProfile,
         job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,
-        [_prepare_container(job, config, source_digest)], [runner],
+        [_prepare_container(job, config, source_digest)], [runner], bundle_chunks,
     )
 
 

@@ -3,8 +3,12 @@
     safeagent policy check --policy FILE 'COMMAND LINE'   one JSON decision; exit 0 for every decision
     safeagent policy check --policy FILE --jsonl          stdin: a JSON string per line; stdout: a decision per line
     safeagent validate-tree PATH                          JSON report; exit 0 ok, 1 rejected
+    safeagent run [SOURCE] [OPTIONS] -- ARGV...           one command through safeagent (agent_cli.py)
+    safeagent follow | jobs | approvals | approve | deny  jobs and the reviewer's side (agent_cli.py)
+    safeagent mcp [OPTIONS]                               the MCP server on stdio (mcp_server.py)
 
-Exit status 2 means bad usage or an unusable policy file, with the reason on stderr.
+Exit status 2 means bad usage or an unusable policy file, with the reason on stderr; `run` and
+`follow` exit with the command's status or one of their own (agent_cli.EXIT_CODES).
 """
 
 from __future__ import annotations
@@ -79,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate-tree", help="validate a source tree (JSON report)")
     tree.add_arguments(validate)
     validate.set_defaults(handler=tree.run)
+
+    from . import agent_cli, mcp_server  # the agent's side; pydantic and the API client load only here
+
+    agent_cli.add_commands(commands, _Parser)
+    mcp_server.add_command(commands)
     parser.check_parser = check  # type: ignore[attr-defined]  # main() reads `policy check` itself
     return parser
 
@@ -125,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         check = parser.check_parser  # type: ignore[attr-defined]
         return _policy_check(_check_arguments(words[2:], check), check)
     arguments = parser.parse_args(words)
-    status: int = arguments.handler(arguments)
-    return status
+    from . import agent_cli
+
+    return agent_cli.dispatch(arguments)
 
 
 if __name__ == "__main__":

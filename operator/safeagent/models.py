@@ -140,14 +140,27 @@ class PersistentVolumeClaimSource(BaseModel):
         return _check_relative_path(value)
 
 
+class BundleSource(BaseModel):
+    """A directory uploaded as content-addressed chunks (`safeagent run --source DIR`; docs/agent.md)."""
+
+    model_config = _strict()
+    name: str = Field(
+        description="Name of the bundle's manifest ConfigMap (sa-bundle-<sha256 of its content>); it names "
+        "the chunk ConfigMaps, and every digest is checked before use.",
+        pattern=r"^sa-bundle-[0-9a-f]{64}$",
+        max_length=MAX_NAME_LENGTH,
+    )
+
+
 class Source(BaseModel):
     """Where the files of the workspace come from: exactly one of the fields is set."""
 
     model_config = _strict(
         **_rules(
             (
-                "(has(self.configMap) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) == 1",
-                "exactly one of configMap or persistentVolumeClaim must be set",
+                "(has(self.configMap) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0)"
+                " + (has(self.bundle) ? 1 : 0) == 1",
+                "exactly one of configMap, persistentVolumeClaim or bundle must be set",
             )
         )
     )
@@ -157,11 +170,14 @@ class Source(BaseModel):
     persistentVolumeClaim: PersistentVolumeClaimSource | None = Field(
         default=None, description="A repository on a volume, mounted read-only."
     )
+    bundle: BundleSource | None = Field(
+        default=None, description="A directory uploaded as content-addressed chunks in ConfigMaps."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        if (self.configMap is None) == (self.persistentVolumeClaim is None):
-            raise ValueError("exactly one of configMap or persistentVolumeClaim must be set")
+        if sum(kind is not None for kind in (self.configMap, self.persistentVolumeClaim, self.bundle)) != 1:
+            raise ValueError("exactly one of configMap, persistentVolumeClaim or bundle must be set")
         return self
 
 
@@ -489,7 +505,14 @@ class Approval(BaseModel):
 
 def spec_hash(spec: SandboxJobSpec) -> str:
     """SHA-256 over the canonical JSON of a spec (defaults filled in), used to bind approvals."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # Fields added later are left out while unset (a source kind, the requester), so that the hash
+    # of every spec that does not use them stays what it was.
+    unset: dict[str, Any] = {}
+    if spec.source.bundle is None:
+        unset["source"] = {"bundle"}
+    if spec.requester is None:
+        unset["requester"] = True
+    canonical = json.dumps(spec.model_dump(mode="json", exclude=unset or None), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -41,7 +41,7 @@ def _modules_the_sandbox_code_imports(kubectl, namespace) -> list[str]:
     """Top-level names of every module loaded once the in-sandbox code is imported, read in the
     sandbox image itself (its Python, its standard library)."""
     probe = (
-        "import sys, safeagent.sandbox.runner, safeagent.sandbox.prepare, safeagent.sandbox.tree, safeagent.sandbox.digest, safeagent.sandbox.gitconfig, safeagent.sandbox.contract\n"
+        "import sys, safeagent.sandbox.runner, safeagent.sandbox.prepare, safeagent.sandbox.tree, safeagent.sandbox.digest, safeagent.sandbox.gitconfig, safeagent.sandbox.contract, safeagent.sandbox.bundle\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
     kubectl("-n", namespace, "create", "-f", "-",
@@ -58,7 +58,7 @@ def test_a_hostile_source_cannot_replace_the_runner_or_what_it_imports(sandbox, 
     and plants sitecustomize/usercustomize and a .pth file: the real runner runs, the record is true."""
     modules = _modules_the_sandbox_code_imports(kubectl, namespace)
     files = {f"{name}.py": _hostile_module(name) for name in modules if name.isidentifier()}
-    for part in ("__init__", "runner", "prepare", "tree", "digest", "gitconfig"):
+    for part in ("__init__", "runner", "prepare", "tree", "digest", "gitconfig", "bundle"):
         files[f"safeagent/{part}.py"] = _hostile_module(f"safeagent.{part}")
     files["sitecustomize.py"] = _hostile_module("sitecustomize")
     files["usercustomize.py"] = _hostile_module("usercustomize")

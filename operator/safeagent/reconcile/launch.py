@@ -12,6 +12,7 @@ from safeagent.reconcile import pods, source
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, Update, progress
+from safeagent.sandbox import bundle
 
 LAUNCHED = "launched"
 
@@ -40,13 +41,19 @@ def launch(job: Job) -> Update:
     if refused is not None:
         return refused
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
+    chunks: list[str] = []
+    if job.model.spec.source.bundle is not None:  # the Pod mounts the chunks the manifest names
+        manifest = source.read_bundle(job)
+        if isinstance(manifest, Update):
+            return manifest
+        chunks = bundle.chunk_digests(manifest)
     ctx.kube.apply_network_policy(
         builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
     )
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
         source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
-        pending_pods=ctx.pending.count(),
+        pending_pods=ctx.pending.count(), bundle_chunks=chunks,
     )
     name = pod["metadata"]["name"]
     created = pods.create_or_adopt(job, pod)

@@ -1,5 +1,9 @@
 """Pinning the source a human will review: the content digest the Approval carries.
 
+A bundle's manifest lists every entry of the tree with its content's SHA-256, so its digest is
+computed from the manifest (checked against its name); the preparation step proves it on the
+rebuilt tree before the command runs.
+
 A ConfigMap is read and digested here (the same digest the preparation step computes over its
 copy). A volume cannot be read by the operator, so a review Pod runs only the preparation step on
 it, with no network, and reports the digest; the run's preparation step later refuses any other
@@ -9,22 +13,24 @@ content.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from safeagent import audit, builders
 from safeagent.kube import NotFound
-from safeagent.models import JobPhase, NetworkProfile, PrepareResult
+from safeagent.models import JobPhase, NetworkProfile, PrepareResult, Source
 from safeagent.reconcile import outcome, pods, waiting
 from safeagent.reconcile.deadlines import is_past
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import MAX_MESSAGE, Update, finished, progress
+from safeagent.sandbox import bundle
 from safeagent.sandbox.digest import BadConfigMapKeys, configmap_digest
 
 REVIEWING = "reviewing_source"
 
 
 def forbidden(job: Job) -> Update | None:
-    """Ends the job unless its requester may `get` its source (ConfigMap or claim) itself.
+    """Ends the job unless its requester may `get` its source (ConfigMap, bundle manifest or claim) itself.
 
     The admission policy asked the same when the job was made; this asks again, with a namespaced
     review, right before the operator reads the source or mounts it into a Pod: rights taken
@@ -33,16 +39,22 @@ def forbidden(job: Job) -> Update | None:
     requester = job.model.spec.requester
     if requester is None:
         return unknown_requester()
-    source = job.model.spec.source
-    if source.configMap is not None:
-        kind, resource, name = "ConfigMap", "configmaps", source.configMap.name
-    else:
-        assert source.persistentVolumeClaim is not None  # exactly one is set (models.Source)
-        kind, resource, name = "PersistentVolumeClaim", "persistentvolumeclaims", source.persistentVolumeClaim.claimName
+    kind, resource, name = _source_object(job.model.spec.source)
     if job.ctx.kube.may_get(job.namespace, requester, resource, name).allowed:
         return None
     message = f"{requester.username} may not get {kind} {name}: a job may use only a source its requester can read"
     return finished(JobPhase.REJECTED, audit.SOURCE_FORBIDDEN, message, audit.SOURCE_FORBIDDEN)
+
+
+def _source_object(source: Source) -> tuple[str, str, str]:
+    """(kind, resource, name) of the object a job reads its files from. A bundle's is its manifest:
+    the chunks it names are addressed by their content's digest, which only the manifest tells."""
+    if source.configMap is not None:
+        return "ConfigMap", "configmaps", source.configMap.name
+    if source.bundle is not None:
+        return "ConfigMap", "configmaps", source.bundle.name
+    assert source.persistentVolumeClaim is not None  # exactly one is set (models.Source)
+    return "PersistentVolumeClaim", "persistentvolumeclaims", source.persistentVolumeClaim.claimName
 
 
 def unknown_requester() -> Update:
@@ -59,16 +71,15 @@ def pin(job: Job) -> str | Update | None:
     if refused is not None:
         return refused
     source = job.model.spec.source
+    if source.bundle is not None:
+        manifest = read_bundle(job)
+        return manifest if isinstance(manifest, Update) else bundle.tree_digest(manifest)
     if source.configMap is None:
         return _pin_volume(job)
     name = source.configMap.name
-    try:
-        configmap = job.ctx.kube.get_configmap(job.namespace, name)
-    except NotFound:
-        if not is_past(job.ctx.now(), job.status.decidedAt, job.ctx.config.sandbox.sourceGraceSeconds):
-            raise TransientFailure(f"ConfigMap {name} not found (yet)") from None
-        message = f"the source ConfigMap {name} does not exist"
-        return finished(JobPhase.FAILED, "SourceNotFound", message, audit.JOB_FAILED)
+    configmap = _source_configmap(job, name)
+    if isinstance(configmap, Update):
+        return configmap
     files = {key: str(text).encode() for key, text in (configmap.get("data") or {}).items()}
     for key, encoded in (configmap.get("binaryData") or {}).items():
         files[key] = base64.b64decode(encoded)
@@ -76,6 +87,38 @@ def pin(job: Job) -> str | Update | None:
         return configmap_digest(files)
     except BadConfigMapKeys as rejected:
         return finished(JobPhase.REJECTED, rejected.reason, rejected.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
+
+
+def _source_configmap(job: Job, name: str) -> dict[str, Any] | Update:
+    """A ConfigMap the source needs; not there yet is retried, not there after the grace ends the job."""
+    try:
+        configmap: dict[str, Any] = job.ctx.kube.get_configmap(job.namespace, name)
+        return configmap
+    except NotFound:
+        if not is_past(job.ctx.now(), job.status.decidedAt, job.ctx.config.sandbox.sourceGraceSeconds):
+            raise TransientFailure(f"ConfigMap {name} not found (yet)") from None
+        message = f"the source ConfigMap {name} does not exist"
+        return finished(JobPhase.FAILED, "SourceNotFound", message, audit.JOB_FAILED)
+
+
+def read_bundle(job: Job) -> dict[str, Any] | Update:
+    """A bundle source's manifest, checked against its name and the caps (safeagent.sandbox.bundle),
+    or how the job ends. Its chunks are checked by the preparation step, which reads them."""
+    source = job.model.spec.source.bundle
+    assert source is not None
+    configmap = _source_configmap(job, source.name)
+    if isinstance(configmap, Update):
+        return configmap
+    data = (configmap.get("data") or {}).get(bundle.MANIFEST_KEY)
+    sandbox = job.ctx.config.sandbox
+    try:
+        if not isinstance(data, str):
+            raise bundle.BundleRejected("bad_bundle", f"ConfigMap {source.name} holds no {bundle.MANIFEST_KEY}")
+        manifest = bundle.read_manifest(source.name, data.encode())
+        bundle.checked_entries(manifest, sandbox.sourceMaxFiles, sandbox.sourceMaxBytes)
+    except bundle.BundleRejected as rejected:
+        return finished(JobPhase.REJECTED, rejected.reason, rejected.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
+    return manifest
 
 
 def _reviewing_message(pod: str) -> str:

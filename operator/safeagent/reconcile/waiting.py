@@ -41,14 +41,17 @@ def missing_source(job: Job) -> str | None:
     """
     source = job.model.spec.source
     kube = job.ctx.kube
+    # A bundle's manifest; a chunk missing from it shows as the kubelet's FailedMount (VolumeMountFailed).
+    configmap = source.configMap.name if source.configMap is not None else (
+        source.bundle.name if source.bundle is not None else None)
     try:
-        if source.configMap is not None:
-            kube.get_configmap(job.namespace, source.configMap.name)
+        if configmap is not None:
+            kube.get_configmap(job.namespace, configmap)
         elif source.persistentVolumeClaim is not None:
             kube.get_persistent_volume_claim(job.namespace, source.persistentVolumeClaim.claimName)
     except NotFound:
-        if source.configMap is not None:
-            return f"ConfigMap {source.configMap.name}"
+        if configmap is not None:
+            return f"ConfigMap {configmap}"
         assert source.persistentVolumeClaim is not None  # the model guarantees exactly one source
         return f"PersistentVolumeClaim {source.persistentVolumeClaim.claimName}"
     except Invalid as error:

@@ -48,9 +48,10 @@ PREPARE_ERROR: Final = "prepare_error"  # the step's own failure (bad spec, inte
 
 # ------------------------------------------------------------------------- specs, operator -> Pod
 
-SourceKind = Literal["configMap", "persistentVolumeClaim"]
+SourceKind = Literal["configMap", "persistentVolumeClaim", "bundle"]
 SOURCE_CONFIGMAP: Final[SourceKind] = "configMap"
 SOURCE_PVC: Final[SourceKind] = "persistentVolumeClaim"
+SOURCE_BUNDLE: Final[SourceKind] = "bundle"  # chunks in a projected volume (safeagent.sandbox.bundle)
 
 
 # What proves the closed port filtered (safeagent.sandbox.preflight): an explicit refusal only, or
@@ -92,6 +93,7 @@ class PrepareSpec(TypedDict):
     maxFiles: int
     maxBytes: int
     expectedDigest: NotRequired[str]  # an approved job: the reviewed content's digest
+    bundle: NotRequired[str]  # a bundle source: its manifest's name (sa-bundle-<sha256>)
 
 
 # The keys a spec must carry, read off the shapes above (the runtime keeps them on the class).

@@ -1,7 +1,7 @@
 """Validate the job's source and copy it into /workspace: `python3 -I -m safeagent.sandbox.prepare SPEC`.
 
 STDLIB ONLY: runs as the init container of the sandbox Pod. SPEC is one JSON object:
-{"source": "configMap" | "persistentVolumeClaim", "sourceDir": "/source",
+{"source": "configMap" | "persistentVolumeClaim" | "bundle", "sourceDir": "/source",
  "workspace": "/workspace", "maxFiles": 5000, "maxBytes": 104857600,
  "expectedDigest": "sha256:..." (only for an approved job)}; its shape, the record's kind and the
 reasons the operator interprets are in safeagent.sandbox.contract.
@@ -19,6 +19,11 @@ and copy from it. ConfigMap keys cannot contain '/', so directories are encoded 
 `--` separates path components (`src--pkg--app.py` -> `src/pkg/app.py`; the encoding lives in
 safeagent.sandbox.digest, which the operator shares). A key that decodes to an empty, `.` or `..`
 component, or to a path that is both a file and a directory, is rejected.
+
+Bundle sources (`safeagent run --source DIR`) are a projected volume of ConfigMaps laid out like a
+ConfigMap volume: the manifest and one file per chunk in the directory behind `..data`. The spec's
+`bundle` names the manifest; safeagent.sandbox.bundle checks it and every chunk against their
+digests and rebuilds the tree entry by entry, with the same caps.
 
 PersistentVolumeClaim sources are mounted read-only at sourceDir (the kubelet applies the job's
 subPath), validated with safeagent.sandbox.tree, then copied without following links.
@@ -52,12 +57,14 @@ import stat
 import sys
 from typing import cast
 
+from safeagent.sandbox import bundle
 from safeagent.sandbox.contract import (
     PREPARE_COPIED,
     PREPARE_ERROR,
     PREPARE_RESULT_KIND,
     PREPARE_SOURCE_CHANGED,
     PREPARE_SPEC_REQUIRED,
+    SOURCE_BUNDLE,
     SOURCE_CONFIGMAP,
     SOURCE_PVC,
     GitSummaryRecord,
@@ -183,8 +190,43 @@ def _validate(path: str, max_files: int, max_bytes: int) -> TreeReportRecord:
     return report
 
 
-def _copy(spec: PrepareSpec, budget: _Budget) -> TreeReportRecord:
-    """Validate and copy the source into the workspace; returns the validation report."""
+def _read_mounted(data_dir: str, name: str) -> bytes:
+    """One file of the projected volume's real directory (no link followed, regular files only)."""
+    if "/" in name or name.startswith("."):
+        raise OSError(errno.ENOENT, "not a bundle file name")
+    fd = os.open(os.path.join(data_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        parts = []
+        while piece := os.read(fd, COPY_CHUNK):
+            parts.append(piece)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def unpack_bundle(data_dir: str, name: str, workspace: str, budget: _Budget) -> None:
+    """A bundle source: the manifest and every chunk checked against their digests, the tree rebuilt
+    (safeagent.sandbox.bundle); the caps are the same as for any source."""
+    try:
+        data = _read_mounted(data_dir, bundle.MANIFEST_KEY)
+    except OSError:
+        raise Rejected("bad_bundle", "the source volume holds no bundle manifest") from None
+    try:
+        manifest = bundle.read_manifest(name, data)
+        files, size = bundle.unpack(
+            manifest, lambda digest: _read_mounted(data_dir, bundle.chunk_name(digest)), workspace,
+            budget.max_files, budget.max_bytes,
+        )
+    except bundle.BundleRejected as rejected:
+        raise Rejected(rejected.reason, rejected.message) from None
+    budget.files, budget.bytes = files, size
+
+
+def _copy(spec: PrepareSpec, budget: _Budget) -> TreeReportRecord | None:
+    """Validate and copy the source into the workspace; returns the validation report (none for a
+    bundle, whose manifest is checked entry by entry as it is rebuilt)."""
     source_dir, workspace = spec["sourceDir"], spec["workspace"]
     if spec["source"] == SOURCE_CONFIGMAP:
         data_dir = configmap_data_dir(source_dir)
@@ -193,6 +235,9 @@ def _copy(spec: PrepareSpec, budget: _Budget) -> TreeReportRecord:
     elif spec["source"] == SOURCE_PVC:
         report = _validate(source_dir, budget.max_files, budget.max_bytes)
         copy_tree(source_dir, workspace, budget)
+    elif spec["source"] == SOURCE_BUNDLE:
+        unpack_bundle(configmap_data_dir(source_dir), str(spec.get("bundle", "")), workspace, budget)
+        return None
     else:
         raise ValueError(f"unknown source kind {spec['source']!r}")
     return report

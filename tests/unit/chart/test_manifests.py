@@ -31,5 +31,7 @@ def test_manifests_hold_the_crds_and_the_operator_in_its_namespace():
     assert kinds[0] == "Namespace" and objects[0]["metadata"]["name"] == "safeagent-system"
     assert kinds.count("CustomResourceDefinition") == 2
     assert kinds.index("CustomResourceDefinition") < kinds.index("Deployment")
-    namespaced = [obj for obj in objects if obj["kind"] in {"Deployment", "ServiceAccount", "ConfigMap"}]
+    # (the policy the chart publishes to submitters lives in each sandbox namespace: templates/policy-published.yaml)
+    namespaced = [obj for obj in objects if obj["kind"] in {"Deployment", "ServiceAccount", "ConfigMap"}
+                  and obj["metadata"]["name"] != "safeagent-policy-published"]
     assert {obj["metadata"]["namespace"] for obj in namespaced} == {"safeagent-system"}
