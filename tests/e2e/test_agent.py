@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from clusterlib import wait_for
 from sbj_helpers import NS, SLOW_GREP, slow_grep_file, unique
 
 SAFEAGENT = str(Path(sys.executable).parent / "safeagent")
@@ -137,6 +138,9 @@ def test_ctrl_c_leaves_the_job_and_follow_picks_it_up(sandbox, identities):
     name = unique("int")
     forget_job(sandbox, name)
     running = safeagent(agent, "run", "--configmap", repo, "--name", name, "--", SLOW_GREP)
+    # The process needs a moment to start and create the job: wait for it to exist first.
+    wait_for(lambda: sandbox.kubectl("-n", NS, "get", "sandboxjob", name, check=False).returncode == 0,
+             timeout=60, interval=0.5, what=f"safeagent run to create {name}")
     sandbox.wait_phase(name, "Running", timeout=120)
     running.send_signal(signal.SIGINT)
     code, out, err = ended(running, 60)
