@@ -5,6 +5,9 @@ exactly the keys of `AuditRecord`, null where a key does not apply, so log pipel
 one schema. Lines go to the `safeagent.audit` logger, which `configure_logging` writes to stdout
 as bare JSON. A record is written after the state change it describes was stored in the API, so
 the log never claims something the cluster does not show; a crash in between loses that line.
+One exception: `JobExpired` is written *before* the retention sweep deletes the job, because after
+the deletion nothing is left to retry from: a crash in between leaves the job, and the next sweep
+writes the line again (a duplicate, never a gap in the trail).
 
 Event reasons are CamelCase and stable; tests and alerting may match on them.
 
@@ -49,6 +52,7 @@ TIMED_OUT = "TimedOut"
 JOB_FAILED = "JobFailed"
 INVALID_SPEC = "InvalidSpec"
 EGRESS_NOT_ENFORCED = "EgressNotEnforced"
+JOB_EXPIRED = "JobExpired"
 
 WARNING_REASONS = frozenset(
     {

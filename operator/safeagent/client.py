@@ -560,13 +560,17 @@ class Client:
 
         from kubernetes.client.exceptions import ApiException
 
+        from safeagent.sandbox import bundle
+
         uid = self._configmap_uid(name)
         if uid is not None and cache.has(name, uid):
             return 0  # made or checked before, by this UID: an immutable object has not changed
         existing = self._configmap(name) if uid is not None else None
         if existing is None:
             data = content()
-            body: dict[str, Any] = {"metadata": {"name": name, "labels": {"app.kubernetes.io/created-by": "safeagent-client"}},
+            # The label marks the object as the client's: the operator's retention sweep removes it once
+            # no job refers to it (docs/operations.md, "Retention"), and never a ConfigMap without it.
+            body: dict[str, Any] = {"metadata": {"name": name, "labels": {bundle.UPLOADED_LABEL: bundle.UPLOADED_BY}},
                                     "immutable": True}
             if text:
                 body["data"] = {key: data.decode()}

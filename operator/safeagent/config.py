@@ -38,6 +38,11 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       tolerations: []                    # e.g. [{key: safeagent.ca/sandbox, operator: Exists,
                                          #        effect: NoSchedule}] for nodes tainted for sandboxes
     approvalTimeoutSeconds: 86400        # a Pending Approval older than this expires
+    retention:                           # the clean-up sweep (safeagent.reconcile.retention)
+      finishedJobSeconds: 604800         # a final SandboxJob is deleted this long after completionTime (0: kept)
+      sourceGraceSeconds: 3600           # an uploaded source object no job refers to is deleted once it is
+                                         # this old and has been unreferenced this long (0: kept)
+      sweepIntervalSeconds: 300          # one sweep of every sandbox namespace this often
     metrics: {enabled: true, port: 9090} # Prometheus /metrics (off when the file does not say)
     egressCheck:                         # the pre-flight (safeagent.sandbox.preflight); required to run
       deadlineSeconds: 30                # wait for proof: 30 s + 2 s per unfinished sandbox Pod,
@@ -375,6 +380,41 @@ class MetricsConfig(_Strict):
     address: str = "0.0.0.0"
 
 
+# Retention (safeagent.reconcile.retention; docs/operations.md, "Retention").
+DEFAULT_FINISHED_JOB_SECONDS = 7 * 24 * 3600
+DEFAULT_SOURCE_RETENTION_GRACE_SECONDS = 3600
+# A source object younger than this may be on its way to a job (the client uploads its chunks and
+# manifest before it creates the job): no grace below it is accepted.
+MIN_SOURCE_RETENTION_GRACE_SECONDS = 600
+
+
+class RetentionConfig(_Strict):
+    """What the operator's periodic sweep removes, and when; 0 keeps the objects for ever."""
+
+    finishedJobSeconds: int = Field(
+        default=DEFAULT_FINISHED_JOB_SECONDS, ge=0, le=10 * 365 * 24 * 3600,
+        description="A SandboxJob in a final phase is deleted this many seconds after its completionTime "
+        "(its Approval goes with it by owner reference; the audit line JobExpired is written first). 0: kept.",
+    )
+    sourceGraceSeconds: int = Field(
+        default=DEFAULT_SOURCE_RETENTION_GRACE_SECONDS, ge=0, le=30 * 24 * 3600,
+        description="An uploaded source object (sa-bundle-/sa-chunk- ConfigMap labelled by the client) that no "
+        "job refers to is deleted once it is this old and the sweep has seen it unreferenced this long. 0: kept.",
+    )
+    sweepIntervalSeconds: int = Field(default=300, ge=10, le=24 * 3600,
+                                      description="Seconds between two sweeps of the sandbox namespaces.")
+
+    @field_validator("sourceGraceSeconds")
+    @classmethod
+    def _grace_covers_an_upload(cls, value: int) -> int:
+        if 0 < value < MIN_SOURCE_RETENTION_GRACE_SECONDS:
+            raise ValueError(
+                f"must be 0 (keep) or at least {MIN_SOURCE_RETENTION_GRACE_SECONDS}: a younger object may "
+                "belong to a job that is about to be created"
+            )
+        return value
+
+
 class OperatorConfig(_Strict):
     policyPath: str = DEFAULT_POLICY_PATH
     namespaces: list[str] = Field(default=["safeagent-sandbox"], min_length=1)
@@ -383,6 +423,7 @@ class OperatorConfig(_Strict):
     networkProfiles: dict[NetworkProfile, ProfileConfig] = {}
     dns: DnsConfig = DnsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     # None only outside a real installation (tests, local runs): the operator refuses to start
     # without it (safeagent.handlers), and the chart always sets it.
     egressCheck: EgressCheckConfig | None = None

@@ -18,6 +18,11 @@ Because of the timer, Kopf puts its finalizer on jobs that are not final yet and
 they are; deleting an unfinished job therefore needs the operator running (or the finalizer
 removed by hand after an uninstall).
 
+Retention (safeagent.reconcile.retention) runs in a thread of its own, started at startup and
+stopped at cleanup: every `retention.sweepIntervalSeconds` it sweeps each sandbox namespace once
+(expired final jobs, unreferenced uploaded sources). It is no Kopf timer: a timer on final jobs
+would give them Kopf's finalizer back, and there is no object per namespace to hang one on.
+
 Metrics (safeagent.metrics) are fed from here and nowhere else in the control flow: the Auditor
 and the API client report to them, two watch handlers pass SandboxJobs and sandbox Pods on as
 they are seen, and the error mapping counts retries. `/metrics` is served when the configuration
@@ -54,6 +59,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 
 class _Runtime:
     context: reconcile.Context | None = None
+    sweeper: _Sweeper | None = None
     factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
@@ -68,6 +74,29 @@ def _lock(namespace: str, job_name: str) -> threading.Lock:
 def _forget(namespace: str, job_name: str) -> None:
     with _Runtime.guard:
         _Runtime.locks.pop((namespace, job_name), None)
+
+
+class _Sweeper:
+    """The retention sweep's thread: one sweep of every namespace, then a wait, until stopped."""
+
+    FIRST_DELAY_SECONDS = 30.0
+
+    def __init__(self, context: reconcile.Context) -> None:
+        self.context = context
+        self.retention = reconcile.Retention()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="safeagent-retention", daemon=True)
+
+    def _loop(self) -> None:
+        interval = float(self.context.config.retention.sweepIntervalSeconds)
+        delay = min(self.FIRST_DELAY_SECONDS, interval)
+        while not self.stop.wait(delay):
+            delay = interval
+            for namespace in self.context.config.namespaces:
+                try:
+                    self.retention.sweep(self.context, namespace)
+                except Exception as error:  # the next sweep starts over; jobs never wait on this one
+                    log.warning("retention sweep failed", extra={"namespace": namespace, "error": str(error)})
 
 
 def _context() -> reconcile.Context:
@@ -129,11 +158,21 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             metrics.serve(METRICS, config.metrics.port, config.metrics.address)
         except OSError as error:  # the port is taken: say so and stop, rather than run unobserved
             raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics.port}: {error}") from None
+    _Runtime.sweeper = _Sweeper(_Runtime.context)
+    _Runtime.sweeper.thread.start()
     log.info(
         "operator configured",
         extra={"policy": config.policyPath, "namespaces": config.namespaces,
                "metricsPort": config.metrics.port if config.metrics.enabled else None},
     )
+
+
+@kopf.on.cleanup()
+def stop_sweeping(**_: Any) -> None:
+    sweeper, _Runtime.sweeper = _Runtime.sweeper, None
+    if sweeper is not None:
+        sweeper.stop.set()
+        sweeper.thread.join(timeout=30)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
 POD_EVENTS_LIMIT = 100  # the kubelet aggregates repeats into one Event with a count
+# A list of objects' metadata only (no data): what the retention sweep reads of uploaded sources.
+PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 CallObserver = Callable[[str, str, Exception | None], None]
 
@@ -75,6 +77,12 @@ class Kube(Protocol):
     def create_approval(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def patch_approval_status(self, namespace: str, name: str, status: dict[str, Any]) -> None: ...
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def list_jobs(self, namespace: str, limit: int, after: str | None = None) -> tuple[list[dict[str, Any]], str | None]: ...
+    def delete_job(self, namespace: str, name: str, uid: str) -> None: ...
+    def list_configmap_metadata(
+        self, namespace: str, selector: str, limit: int, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+    def delete_configmap(self, namespace: str, name: str, uid: str) -> None: ...
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]: ...
     def may_get(self, namespace: str, user: Identity, resource: str, name: str) -> Access: ...
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
@@ -185,6 +193,26 @@ class KubeApi:
     def get_job(self, namespace: str, name: str) -> dict[str, Any]:
         return self._get_custom("sandboxjobs", namespace, name)
 
+    def list_jobs(self, namespace: str, limit: int, after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the namespace's SandboxJobs (at most `limit`) and the token of the next (None: last)."""
+        kwargs: dict[str, Any] = {"limit": limit}
+        if after:
+            kwargs["_continue"] = after
+        page = self._plain(self._call(
+            "list sandboxjobs", self._custom.list_namespaced_custom_object,
+            GROUP, VERSION, namespace, "sandboxjobs", **kwargs,
+        ))
+        return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
+
+    def delete_job(self, namespace: str, name: str, uid: str) -> None:
+        """Delete a SandboxJob, only if the object under `name` is `uid` (else Conflict). Background
+        propagation: the garbage collector removes what it owns (its Approval)."""
+        self._call(
+            f"delete sandboxjobs/{name}", self._custom.delete_namespaced_custom_object,
+            GROUP, VERSION, namespace, "sandboxjobs", name,
+            body={"preconditions": {"uid": uid}, "propagationPolicy": "Background"},
+        )
+
     def patch_job_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._patch_custom_status("sandboxjobs", namespace, name, status)
 
@@ -211,6 +239,33 @@ class KubeApi:
             f"get configmaps/{name}", self._core.read_namespaced_config_map, name, namespace
         )
         return self._plain(configmap)
+
+    def list_configmap_metadata(
+        self, namespace: str, selector: str, limit: int, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the metadata (no data) of the ConfigMaps matching the label `selector`, and
+        the token of the next page (None: last)."""
+        import json
+
+        kwargs: dict[str, Any] = {"label_selector": selector, "limit": limit}
+        if after:
+            kwargs["_continue"] = after
+        response = self._call(
+            "list configmaps", self._core.list_namespaced_config_map, namespace,
+            _headers={"Accept": PARTIAL_METADATA_LIST}, _preload_content=False, **kwargs,
+        )
+        try:
+            page = json.loads(response.data)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise Unavailable(f"list configmaps: unreadable answer: {error}") from None
+        return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
+
+    def delete_configmap(self, namespace: str, name: str, uid: str) -> None:
+        """Delete a ConfigMap, only if the object under `name` is `uid` (else Conflict)."""
+        self._call(
+            f"delete configmaps/{name}", self._core.delete_namespaced_config_map, name, namespace,
+            body={"preconditions": {"uid": uid}},
+        )
 
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]:
         """Read only to tell whether a job's volume source exists."""

@@ -55,6 +55,8 @@ def operated(stage):
     from kopf.testing import KopfRunner
 
     world = World(stage, BOUND_NAMESPACE)
+    # The shortest sweep interval, so the retention thread is seen at work within a test's wait.
+    world.ctx.config = world.config(retention={"sweepIntervalSeconds": 10})
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     _LOGIN.update(server=stage.server.url, ca_path=str(stage.server.ca_file), token=stage.operator_token,
@@ -151,3 +153,21 @@ def test_a_burst_of_jobs_gets_exactly_one_pod_each(operated):
     ours = set(pods.values())
     launched = [message.split()[2] for _, reason, message in world.kube.events if reason == "SandboxLaunched"]
     assert sorted(pod for pod in launched if pod in ours) == sorted(ours)  # one launch record per job
+
+
+def test_the_retention_thread_deletes_a_job_past_its_retention(operated):
+    """Last in the module: moving the clock a week on expires every final job of the namespace."""
+    world = operated
+    name = _name("expiring")
+    world.add_job(name, "ls")
+    pod = eventually(lambda: world.status(name).get("podName"), "the job's Pod launched")
+    world.finish_pod(pod, runner_record())
+    eventually(lambda: _phase(world, name) == "Succeeded", "the job succeeded")
+    world.clock.advance(world.ctx.config.retention.finishedJobSeconds + 1)
+    try:
+        jobs = lambda: {j["metadata"]["name"] for j in world.custom.list_namespaced_custom_object(  # noqa: E731
+            GROUP, "v1alpha1", world.ns, "sandboxjobs")["items"]}
+        eventually(lambda: name not in jobs(), "the sweep deleted the expired job")
+    finally:
+        world.clock.offset = type(world.clock.offset)()
+    assert any(line["event"] == "JobExpired" and line["name"] == name for line in world.audit.lines)

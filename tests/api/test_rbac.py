@@ -44,6 +44,8 @@ def can(stage, user: str, verb: str, resource: str, namespace: str | None, group
         ("list", "events"), ("get", "persistentvolumeclaims"), ("get", "configmaps"),
         # whether a job's requester may read its source (issue 17)
         ("create", "localsubjectaccessreviews"),
+        # retention (issue 18): final jobs expire, uploads no job refers to are removed
+        ("delete", "sandboxjobs"), ("list", "configmaps"), ("delete", "configmaps"),
     ],
 )
 def test_operator_may_do_its_job_in_the_sandbox_namespace(stage, namespace, verb, resource):
@@ -67,7 +69,15 @@ def test_operator_may_do_its_job_in_the_sandbox_namespace(stage, namespace, verb
         ("delete", "namespaces", None),
         ("patch", "namespaces", None),
         ("update", "sandboxjobs", "sandbox"),
-        ("delete", "sandboxjobs", "sandbox"),
+        ("deletecollection", "sandboxjobs", "sandbox"),  # one job at a time, by UID, after its audit line
+        ("delete", "sandboxjobs", "release"),
+        ("deletecollection", "configmaps", "sandbox"),
+        ("create", "configmaps", "sandbox"),
+        ("update", "configmaps", "sandbox"),
+        ("patch", "configmaps", "sandbox"),
+        ("delete", "configmaps", "release"),
+        ("list", "configmaps", "release"),
+        ("delete", "approvals", "sandbox"),  # an expired job's Approval goes with it by owner reference
         ("list", "customresourcedefinitions", None),  # scanning is off: no cluster-scoped right at all
         ("get", "configmaps", "release"),
         ("create", "subjectaccessreviews", None),  # reviews are namespaced: asked only where it works

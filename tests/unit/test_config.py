@@ -277,3 +277,26 @@ def test_a_toleration_the_api_server_would_refuse_is_refused(tolerations, messag
 def test_a_node_selector_that_is_not_labels_is_refused(selector):
     with pytest.raises(config.ConfigError, match=r"sandbox\.nodeSelector"):
         config.parse_config(sandbox_with(nodeSelector=selector))
+
+
+def test_retention_defaults_keep_jobs_a_week_and_uploads_an_hour():
+    retention = parse_config({}).retention
+    assert (retention.finishedJobSeconds, retention.sourceGraceSeconds, retention.sweepIntervalSeconds) == (
+        7 * 24 * 3600, 3600, 300)
+
+
+@pytest.mark.parametrize(("retention", "field"), [
+    ({"finishedJobSeconds": -1}, "retention.finishedJobSeconds"),
+    ({"sourceGraceSeconds": 1}, "retention.sourceGraceSeconds"),
+    ({"sourceGraceSeconds": 599}, "retention.sourceGraceSeconds"),
+    ({"sweepIntervalSeconds": 0}, "retention.sweepIntervalSeconds"),
+    ({"keepForever": True}, "retention.keepForever"),
+])
+def test_retention_values_out_of_range_are_refused(retention, field):
+    with pytest.raises(ConfigError, match=field):
+        parse_config({"retention": retention})
+
+
+def test_zero_keeps_jobs_and_uploads():
+    retention = parse_config({"retention": {"finishedJobSeconds": 0, "sourceGraceSeconds": 0}}).retention
+    assert retention.finishedJobSeconds == 0 and retention.sourceGraceSeconds == 0

@@ -123,6 +123,10 @@ policy.custom.yaml: |
 {{- if lt (int .Values.egressCheck.maxDeadlineSeconds) (int .Values.egressCheck.deadlineSeconds) -}}
 {{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least egressCheck.deadlineSeconds (%v)" .Values.egressCheck.maxDeadlineSeconds .Values.egressCheck.deadlineSeconds) -}}
 {{- end -}}
+{{- $grace := int .Values.retention.sourceGraceSeconds -}}
+{{- if and (gt $grace 0) (lt $grace 600) -}}
+{{- fail (printf "retention.sourceGraceSeconds (%v) must be 0 (keep) or at least 600: an upload precedes its job, and a younger object may belong to a job about to be created" $grace) -}}
+{{- end -}}
 {{- if eq (int .Values.egressCheck.canary.openPort) (int .Values.egressCheck.canary.closedPort) -}}
 {{- fail "egressCheck.canary.openPort and closedPort must differ" -}}
 {{- end -}}

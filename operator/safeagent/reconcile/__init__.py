@@ -19,6 +19,10 @@ duplicate call), it looks at the stored status and the children, and takes the n
                         into status, delete the Pod; preparation refused the source -> Rejected
   final phase        -> make sure no Pod is left
 
+Beside the per-job passes, retention.py sweeps each namespace now and then: final jobs past
+`retention.finishedJobSeconds` are recorded (JobExpired) and deleted, uploaded source objects no
+job refers to any more are removed after `retention.sourceGraceSeconds`.
+
 Each step returns a typed `status.Update`; `job.Job.apply` is the one place that writes it (one
 status merge patch, then one audit record). Callers must serialise calls for one job
 (handlers.py holds a lock per job); two operators must not run at once.
@@ -33,6 +37,7 @@ from safeagent.reconcile.deadlines import parse_time, timestamp
 from safeagent.reconcile.ensure import reconcile_job
 from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
 from safeagent.reconcile.outcome import Outcome, outcome_of
+from safeagent.reconcile.retention import Retention
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "PendingPods",
     "PermanentFailure",
     "ReconcileError",
+    "Retention",
     "SandboxJob",
     "TransientFailure",
     "approval_mismatch",

@@ -60,6 +60,11 @@ MAX_CHUNKS = 1024
 MAX_MANIFEST_BYTES = 900 * 1024
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_NAME = re.compile(r"^sa-bundle-[0-9a-f]{64}$")
+CHUNK_NAME = re.compile(r"^sa-chunk-[0-9a-f]{64}$")
+# The label the client puts on every object it uploads. The operator's retention sweep removes
+# only objects that carry it *and* are named like a manifest or a chunk: never a user's ConfigMap.
+UPLOADED_LABEL = "app.kubernetes.io/created-by"
+UPLOADED_BY = "safeagent-client"
 
 
 class BundleRejected(Exception):

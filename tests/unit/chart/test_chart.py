@@ -120,12 +120,17 @@ def test_operator_rbac_is_least_privilege():
         ("pods/log", "get"), ("sandboxjobs", "watch"), ("sandboxjobs/status", "patch"),
         ("approvals", "create"), ("approvals/status", "patch"), ("networkpolicies", "create"),
         ("events", "create"), ("events", "list"), ("persistentvolumeclaims", "get"), ("configmaps", "get"),
+        ("sandboxjobs", "delete"), ("configmaps", "list"), ("configmaps", "delete"),
     ]:
         assert grants(rules, resource, verb), f"the operator needs {verb} on {resource}"
     # Reading a waiting Pod's Events and whether a job's source exists (issue 11, item 8) adds
-    # reads only: no watch on Events, nothing but `get` on sources, nothing that writes them.
+    # reads only: no watch on Events, nothing but `get` on claims. Retention (issue 18) adds
+    # `delete` on jobs and `list` + `delete` on ConfigMaps, one object at a time: never
+    # deletecollection, never a write to a ConfigMap, never a delete of an Approval.
     for resource, allowed in [("events", {"create", "patch", "list"}),
-                              ("persistentvolumeclaims", {"get"}), ("configmaps", {"get"})]:
+                              ("persistentvolumeclaims", {"get"}), ("configmaps", {"get", "list", "delete"}),
+                              ("sandboxjobs", {"get", "list", "watch", "patch", "delete"}),
+                              ("approvals", {"get", "list", "watch", "create", "patch"})]:
         verbs = {verb for _, _, rule in rules if resource in rule.get("resources", []) for verb in rule["verbs"]}
         assert verbs == allowed, (resource, verbs)
     for verb in ("create", "update", "patch", "delete"):

@@ -79,3 +79,25 @@ def test_a_system_sandbox_namespace_fails_the_render(tmp_path, namespace):
 
 def test_the_release_namespace_as_sandbox_namespace_fails_the_render(tmp_path):
     refused(tmp_path, {"sandboxNamespaces": [RELEASE_NAMESPACE]}, "is the release namespace")
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"retention": {"sourceGraceSeconds": 599}}, "must be 0 (keep) or at least 600"),
+    ({"retention": {"sourceGraceSeconds": -1}}, "'/retention/sourceGraceSeconds'"),
+    ({"retention": {"finishedJobSeconds": -1}}, "'/retention/finishedJobSeconds'"),
+    ({"retention": {"sweepIntervalSeconds": 5}}, "'/retention/sweepIntervalSeconds'"),
+    ({"retention": {"finishedJobSeconds": None}}, "missing property 'finishedJobSeconds'"),
+])
+def test_retention_values_out_of_range_fail_the_render(tmp_path, values, message):
+    refused(tmp_path, values, message)
+
+
+@pytest.mark.parametrize("retention", [
+    {"finishedJobSeconds": 0, "sourceGraceSeconds": 0, "sweepIntervalSeconds": 10},
+    {"finishedJobSeconds": 3600, "sourceGraceSeconds": 600, "sweepIntervalSeconds": 86400},
+])
+def test_retention_values_reach_the_operator_configuration(tmp_path, retention):
+    result = render_values(tmp_path, {"retention": retention})
+    assert result.returncode == 0, result.stderr
+    configmap = one([doc for doc in yaml.safe_load_all(result.stdout) if doc], "ConfigMap", "safeagent-config")
+    assert parse_config(yaml.safe_load(configmap["data"]["config.yaml"])).retention.model_dump() == retention
