@@ -59,7 +59,7 @@ def _policies():
 def _value(kind: str, choices) -> st.SearchStrategy[str]:
     if kind == "choice":
         return st.sampled_from(sorted(choices))
-    return st.sampled_from({"path": PATHS, "number": NUMBERS, "sed-script": SED_SCRIPTS,
+    return st.sampled_from({"path": PATHS, "destination": PATHS, "number": NUMBERS, "sed-script": SED_SCRIPTS,
                             "printf-format": PRINTF_FORMATS, "nodeid": NODEIDS}.get(kind, TEXTS))
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: The argument kinds judged by their content alone; ``number`` and ``choice`` are judged by whoever
 #: holds the value (an option or an operand), as the reason given differs.
-ContentKind = Literal["text", "path", "nodeid", "sed-script", "printf-format"]
+ContentKind = Literal["text", "path", "destination", "nodeid", "sed-script", "printf-format"]
 
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -65,7 +65,7 @@ def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown
         if not _NUMBER.match(value):
             raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
     else:
-        if kind in ("path", "nodeid") and value.startswith("-") and value != "-":
+        if kind in ("path", "destination", "nodeid") and value.startswith("-") and value != "-":
             # an option's file argument that looks like an option is read as one by some programs and as a
             # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
             # standard input, or a workspace file named '-')
@@ -130,6 +130,8 @@ def _take_argument(
         return index
     if attached is None and not option.optional:
         if index >= len(args):
+            if option.default_if_last:
+                return index  # git branch --merged: the program uses its default (HEAD)
             raise Refusal("option_missing_argument", f"{parsed.label}: {shown} needs an argument.")
         attached = args[index]
         index += 1
@@ -214,10 +216,14 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
     leading = rule.leading_text
     if leading and command.leading_text_unless.intersection(parsed.options):
         leading = 0
-    for value in operands[:leading]:
-        _check_operand(parsed, rule, rule.leading_kind, value)
-    for value in operands[leading:]:
-        _check_operand(parsed, rule, rule.kind, value)
+    last: ArgumentKind = rule.kind
+    if rule.last_kind is not None and len(operands) >= 2 and not command.last_kind_unless.intersection(parsed.options):
+        last = rule.last_kind
+    for position, value in enumerate(operands):
+        if position < leading:
+            _check_operand(parsed, rule, rule.leading_kind, value)
+        else:
+            _check_operand(parsed, rule, last if position == len(operands) - 1 else rule.kind, value)
 
 
 def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> None:
@@ -262,6 +268,8 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
     while command.subcommands:
         rest = _parse_gnu(command, parsed, args, stop_at_operand=True)
         if not parsed.operands:
+            if command.subcommand_optional:  # `git remote -v`: every word was an option of the command itself
+                break
             raise Refusal("subcommand_missing", f"{parsed.label}: a subcommand is needed.")
         name = parsed.operands[0]
         sub = command.subcommands.get(name)
@@ -275,7 +283,9 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
         parsed.operands = []
         args = rest
         levels.append((command, args))
-    if command.syntax == "find":
+    if command.subcommands:
+        _classify_operands(command, parsed)  # no operand: the command runs without a subcommand
+    elif command.syntax == "find":
         _parse_find(command, parsed, args)
     else:
         _parse_gnu(command, parsed, args, stop_at_operand=False)

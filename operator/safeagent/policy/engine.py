@@ -72,7 +72,7 @@ def check_paths(policy: Policy, parsed: ParsedCommand) -> None:
     for kind, value, where in parsed.values:
         full = check_path(workspace, kind, value, f"{parsed.label}: {where}")
         if writes:
-            check_write_target(workspace, policy.paths.protected, full, value, f"{parsed.label}: {where}")
+            check_write_target(workspace, policy.paths.protected, kind, full, value, f"{parsed.label}: {where}")
 
 
 def approval_message(policy: Policy, parsed: ParsedCommand) -> str | None:

@@ -18,12 +18,14 @@ from .programs import SCRIPTED, is_denied_program
 #: What an option argument or an operand is, and so how it is checked.
 #:  text    free text (a pattern, a format), never looked at as a path
 #:  path    resolved lexically against the workspace; must stay inside it
+#:  destination  a path a write program puts things into (mv's last operand, mv -t): it may be the
+#:          workspace itself (`mv x .`), never outside it or a protected path
 #:  nodeid  a pytest node id ``path::name``: the part before ``::`` and the whole are both paths
 #:  number  an optionally signed count with an optional unit suffix (``5``, ``+5``, ``-3``, ``1K``)
 #:  choice  one of ``choices``, exactly
 #:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
 #:  printf-format  a printf format without unbounded widths (`scripts.py`)
-ArgumentKind = Literal["text", "path", "nodeid", "number", "choice", "sed-script", "printf-format"]
+ArgumentKind = Literal["text", "path", "destination", "nodeid", "number", "choice", "sed-script", "printf-format"]
 #: How a command's words are read, how a one-letter option finds its value, and whether it writes
 #: (see `CommandRule`); named so that the compiled tables carry the same closed sets.
 Syntax = Literal["gnu", "find"]
@@ -50,6 +52,10 @@ class OptionRule(Strict):
     arg: ArgumentKind | None = Field(default=None, description="the option's argument, if it takes one")
     optional: bool = Field(default=False, description="argument only in attached form: --opt=value or -xVALUE")
     choices: list[str] | None = Field(default=None, description="allowed values when arg is 'choice'")
+    default_if_last: bool = Field(
+        default=False,
+        description="the next word is the value, but the option may be the last word (git branch --merged: HEAD)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "OptionRule":
@@ -57,6 +63,8 @@ class OptionRule(Strict):
             raise ValueError("'choices' is required with arg: choice and allowed only with it")
         if self.optional and self.arg is None:
             raise ValueError("'optional' needs an 'arg'")
+        if self.default_if_last and (self.arg is None or self.optional):
+            raise ValueError("'default_if_last' needs an 'arg' that is not 'optional'")
         return self
 
 
@@ -98,6 +106,12 @@ class OperandRule(Strict):
     only_with: list[str] = Field(
         default_factory=list, description="operands are allowed only when one of these options is given (git branch --list)"
     )
+    last_kind: ArgumentKind | None = Field(
+        default=None, description="what the last of two or more operands is (mv SOURCE... DIRECTORY: destination)"
+    )
+    last_kind_unless: list[str] = Field(
+        default_factory=list, description="options whose presence means the last operand is like the others (mv -t, -T)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "OperandRule":
@@ -105,6 +119,8 @@ class OperandRule(Strict):
             raise ValueError("'choices' is required with kind: choice and allowed only with it")
         if self.min > self.max:
             raise ValueError("'min' is larger than 'max'")
+        if self.last_kind == "choice":
+            raise ValueError("'last_kind' cannot be 'choice'")
         if self.leading_text and self.leading_kind == "choice" and self.kind != "choice":
             # the choices belong to kind: choice; without them a leading choice refuses every word
             raise ValueError("'leading_kind: choice' needs 'kind: choice' (the leading operands use its 'choices')")
@@ -140,11 +156,17 @@ class CommandRule(Strict):
     )
     operands: OperandRule = Field(default_factory=OperandRule)
     subcommands: dict[str, "CommandRule"] | None = None
+    subcommand_optional: bool = Field(
+        default=False,
+        description="without an operand the command runs itself (git remote, git reflog); an operand is a subcommand",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "CommandRule":
         if self.syntax != "find" and (self.predicates or self.deny_predicates):
             raise ValueError("'predicates' and 'deny_predicates' belong to syntax: find")
+        if self.subcommand_optional and self.subcommands is None:
+            raise ValueError("'subcommand_optional' needs 'subcommands'")
         if self.subcommands is not None:
             if not self.subcommands:
                 raise ValueError("'subcommands' must not be empty")
