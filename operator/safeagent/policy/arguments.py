@@ -14,15 +14,20 @@ from typing import TYPE_CHECKING, Literal
 
 from .compiled import Command, Option
 from .errors import Refusal
-from .scripts import check_printf_format, check_sed_script
+from .paths import PathKind
+from .values import CHECKERS
 
 if TYPE_CHECKING:
     from .model import ArgumentKind, OperandRule
-    from .paths import PathKind
 
 #: The argument kinds judged by their content alone; ``number`` and ``choice`` are judged by whoever
 #: holds the value (an option or an operand), as the reason given differs.
-ContentKind = Literal["text", "path", "destination", "nodeid", "sed-script", "printf-format"]
+ContentKind = Literal[
+    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format",
+    "sed-script", "printf-format",
+]
+#: The kinds that name files: collected for the path rules (`paths.py`) once the words are sorted.
+_PATH_KINDS: dict[str, PathKind] = {"path": "path", "destination": "destination", "nodeid": "nodeid"}
 
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -92,13 +97,13 @@ def _check_operand(parsed: ParsedCommand, rule: OperandRule, kind: ArgumentKind,
 
 
 def _check_kind(parsed: ParsedCommand, kind: ContentKind, value: str, where: str) -> None:
-    """Content checks of one value: paths are collected for the path rules, scripts are read now."""
-    if kind == "sed-script":
-        check_sed_script(value, f"{parsed.label}: {where}")
-    elif kind == "printf-format":
-        check_printf_format(value, f"{parsed.label}: {where}")
-    elif kind != "text":  # text is never looked at; every other kind is a path (the type checker holds us to it)
-        parsed.values.append((kind, value, where))
+    """Content checks of one value: paths are collected for the path rules, languages are read now
+    (values.py); text and regex are matched against, never acted on, so they are not looked at."""
+    checker = CHECKERS.get(kind)
+    if checker is not None:
+        checker(value, f"{parsed.label}: {where}")
+    elif kind in _PATH_KINDS:
+        parsed.values.append((_PATH_KINDS[kind], value, where))
 
 
 def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:

@@ -42,7 +42,10 @@ REASONS: dict[str, str] = {
     "option_ambiguous": "an abbreviated long option matches more than one option",
     "option_missing_argument": "an option that needs an argument was given none",
     "option_unexpected_argument": "an option that takes no argument was given one (--flag=value)",
-    "argument_denied": "a word matches one of the command's deny_words (pytest's @file, tail's +f ...)",
+    "argument_denied": (
+        "a value its kind refuses (a signature placeholder in a git format, TZ= in a date, a revision starting "
+        "with '-', a sed script that writes ...) or a word matching deny_words (pytest's @file, tail's +f ...)"
+    ),
     "option_bad_value": "an option's argument is not an allowed choice or not a number",
     "operand_not_allowed": "an operand is not one of the allowed choices (make's target), or not a number where one belongs",
     "operand_count": "too few or too many operands for the command",

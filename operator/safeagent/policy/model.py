@@ -15,8 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from .programs import SCRIPTED, is_denied_program
 
-#: What an option argument or an operand is, and so how it is checked.
-#:  text    free text (a pattern, a format), never looked at as a path
+#: What an option argument or an operand is, and so how it is checked: what the program makes of it.
+#:  text    free text (a name, a glob, a separator), never looked at as a path
+#:  regex   a regular expression the program matches with (never opened, never run)
+#:  revision       a git revision: never starts with '-' (values.py)
+#:  date           a date the program parses: never TZ=, which names a file to open (values.py)
+#:  pretty-format  a git pretty format: no signature placeholder, no program-running atom (values.py)
+#:  atom-format    a git %(atom) format (for-each-ref, branch, tag, ls-files, ls-tree): known atoms only
 #:  path    resolved lexically against the workspace; must stay inside it
 #:  destination  a path a write program puts things into (mv's last operand, mv -t): it may be the
 #:          workspace itself (`mv x .`), never outside it or a protected path
@@ -25,7 +30,10 @@ from .programs import SCRIPTED, is_denied_program
 #:  choice  one of ``choices``, exactly
 #:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
 #:  printf-format  a printf format without unbounded widths (`scripts.py`)
-ArgumentKind = Literal["text", "path", "destination", "nodeid", "number", "choice", "sed-script", "printf-format"]
+ArgumentKind = Literal[
+    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format", "number",
+    "choice", "sed-script", "printf-format",
+]
 #: How a command's words are read, how a one-letter option finds its value, and whether it writes
 #: (see `CommandRule`); named so that the compiled tables carry the same closed sets.
 Syntax = Literal["gnu", "find"]

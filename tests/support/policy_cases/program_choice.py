@@ -192,10 +192,10 @@ ROWS = [
     (I, "git count-objects extra", DENY, "operand_count"),
     (I, "git merge-base", DENY, "operand_count"),
     # branch, tag, for-each-ref: --contains & co. take the next word, or HEAD when they come last
-    # (as for git, the word after them is their value: `-d` is a commit here, and x a branch to create)
-    (I, "git branch --merged -d x", DENY, "operand_not_allowed"),
-    (I, "git branch --contains --delete x", DENY, "operand_not_allowed"),
-    (I, "git tag --contains -d v1", DENY, "operand_not_allowed"),
+    # (as for git, the word after them is their value: a revision, which never starts with -)
+    (I, "git branch --merged -d x", DENY, "argument_denied"),
+    (I, "git branch --contains --delete x", DENY, "argument_denied"),
+    (I, "git tag --contains -d v1", DENY, "argument_denied"),
     (I, "git branch -d x --merged", DENY, "option_denied"),
     (I, "git for-each-ref --merged", ALLOW, "allowed"),
     (I, "git for-each-ref --no-merged main refs/heads", ALLOW, "allowed"),
