@@ -106,6 +106,30 @@ def _check_kind(parsed: ParsedCommand, kind: ContentKind, value: str, where: str
         parsed.values.append((_PATH_KINDS[kind], value, where))
 
 
+def scanned_why(command: Command, word: str) -> str | None:
+    """Why ``word`` is one the program acts on wherever it stands (``scanned_words``), or None: a long
+    name alone or with ``=value``, a letter with anything attached (``-L1,1:f``, ``-qL...``), ``--``."""
+    for names, why in command.scanned:
+        for name in names:
+            if word == name or (name.startswith("--") and word.startswith(name + "=")):
+                return why
+            if len(name) == 2 and name != "--" and word.startswith(name):
+                return why
+    return None
+
+
+def _refuse_scanned(parsed: ParsedCommand, value: str, shown: str) -> None:
+    """An option's value given as the next word, which the program itself reads as something else."""
+    why = scanned_why(parsed.command, value)
+    if why is not None:
+        attached = f"{shown}={value}" if shown.startswith("--") else f"{shown}{value}"
+        raise Refusal(
+            "argument_denied",
+            f"{parsed.label}: {value!r}, the value of {shown}, is refused: {why}. "
+            f"Attach the value ({attached}) or choose another.",
+        )
+
+
 def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:
     if option.denied:
         also = "" if shown in option.names else f" (it abbreviates {option.canonical})"
@@ -133,7 +157,8 @@ def _take_argument(
     """Read the option's argument (attached, or the next word unless it is optional); returns the next index."""
     if option.arg is None:
         return index
-    if attached is None and not option.optional:
+    separate = attached is None and not option.optional
+    if separate:
         if index >= len(args):
             if option.default_if_last:
                 return index  # git branch --merged: the program uses its default (HEAD)
@@ -141,6 +166,8 @@ def _take_argument(
         attached = args[index]
         index += 1
     _check_value(parsed, option, attached, shown)
+    if separate and attached is not None:
+        _refuse_scanned(parsed, attached, shown)
     return index
 
 

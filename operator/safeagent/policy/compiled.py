@@ -57,6 +57,8 @@ class Command:
     deny_words: tuple[tuple[re.Pattern[str], str], ...] = ()
     subcommands: dict[str, "Command"] = field(default_factory=dict)
     subcommand_optional: bool = False
+    #: (spellings, why) of the words the program scans its argv for (``scanned_words``)
+    scanned: tuple[tuple[tuple[str, ...], str], ...] = ()
     #: options whose presence means the last operand is like the others (``operands.last_kind_unless``)
     last_kind_unless: frozenset[str] = frozenset()
 
@@ -89,12 +91,14 @@ def _option(rule: OptionRule | DeniedOption) -> Option:
 def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Command:
     allowed = list(rule.options)
     denied = list(rule.deny_options)
+    scanned = list(rule.scanned_words)
     for set_name in rule.option_sets:
         option_set = policy.option_sets.get(set_name)
         if option_set is None:
             raise ValueError(f"{where}.option_sets: no option set named {set_name!r}")
         allowed += option_set.options
         denied += option_set.deny_options
+        scanned += option_set.scanned_words
 
     long: dict[str, Option] = {}
     short: dict[str, Option] = {}
@@ -154,6 +158,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         deny_words=tuple((re.compile(word.pattern), word.why) for word in rule.deny_words),
         subcommands=subcommands,
         subcommand_optional=rule.subcommand_optional,
+        scanned=tuple((tuple(word.names), word.why) for word in scanned),
         last_kind_unless=frozenset(rule.operands.last_kind_unless),
     )
 

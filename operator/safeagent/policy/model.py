@@ -99,6 +99,23 @@ class DeniedWord(Strict):
         return value
 
 
+class ScannedWord(Strict):
+    """Words a program looks for in its whole argv, outside (or before) its option parser: given as
+    another option's value in a separate word, the program would still act on them (git diff's
+    --no-index, git log's first pass). Refused in that place, with the reason a human is told."""
+
+    names: list[str] = Field(min_length=1, description="--long (also --long=...), -x (also -x...), or --")
+    why: str = Field(min_length=3)
+
+    @field_validator("names")
+    @classmethod
+    def _spellings(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "--" and not (SHORT_OPTION.match(name) or LONG_OPTION.match(name)):
+                raise ValueError(f"{name!r} is neither -x, --long nor --")
+        return value
+
+
 class OperandRule(Strict):
     """What the non-option arguments of a command are."""
 
@@ -140,6 +157,7 @@ class OptionSet(Strict):
 
     options: list[OptionRule] = Field(default_factory=list)
     deny_options: list[DeniedOption] = Field(default_factory=list)
+    scanned_words: list[ScannedWord] = Field(default_factory=list)
 
 
 class CommandRule(Strict):
@@ -161,6 +179,9 @@ class CommandRule(Strict):
     deny_predicates: list[DeniedOption] = Field(default_factory=list, description="find only")
     deny_words: list[DeniedWord] = Field(
         default_factory=list, description="patterns no word after the program (or subcommand) may match"
+    )
+    scanned_words: list[ScannedWord] = Field(
+        default_factory=list, description="words the program scans its argv for: never another option's separate value"
     )
     operands: OperandRule = Field(default_factory=OperandRule)
     subcommands: dict[str, "CommandRule"] | None = None
@@ -192,6 +213,9 @@ class ProgramRule(CommandRule):
     description: str = ""
     invocations: list[list[str]] | None = Field(
         default=None, description="argv prefixes that select this program; default [[name]]"
+    )
+    version: str = Field(
+        default="", description="the version whose source the scanned_words were read from (tested against the image)"
     )
 
 
@@ -263,6 +287,13 @@ def script_rule_problem(name: str, rule: CommandRule) -> str | None:
 
 
 
+def _scans(rule: CommandRule, option_sets: dict[str, OptionSet]) -> bool:
+    """Whether the rule (or a subcommand, or an option set it uses) lists scanned_words."""
+    if rule.scanned_words or any(option_sets[name].scanned_words for name in rule.option_sets if name in option_sets):
+        return True
+    return any(_scans(sub, option_sets) for sub in (rule.subcommands or {}).values())
+
+
 class Policy(Strict):
     """A whole policy file. `load_policy` returns one; `decide` reads it."""
 
@@ -289,6 +320,8 @@ class Policy(Strict):
                 raise ValueError(f"programs.{name}: not a plain program name")
             if is_denied_program(name):
                 raise ValueError(f"programs.{name}: wrappers, shells and interpreters can never be allowed")
+            if _scans(self.programs[name], self.option_sets) and not self.programs[name].version:
+                raise ValueError(f"programs.{name}: scanned_words need the program's 'version' (of the source read)")
             if name in SCRIPTED:
                 problem = script_rule_problem(name, self.programs[name])
                 if problem:
