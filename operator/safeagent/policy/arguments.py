@@ -74,7 +74,8 @@ def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown
             # an option's file argument that looks like an option is read as one by some programs and as a
             # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
             # standard input, or a workspace file named '-')
-            raise Refusal("path_option_like", f"{where} {value!r} starts with '-'; write ./{value} for such a file.")
+            raise Refusal("path_option_like", f"{where} {value!r} starts with '-', which a program may read as an "
+                          "option.", f"Write ./{value} for such a file.")
         _check_kind(parsed, kind, value, f"the argument of {shown}")
 
 
@@ -125,8 +126,8 @@ def _refuse_scanned(parsed: ParsedCommand, value: str, shown: str) -> None:
         attached = f"{shown}={value}" if shown.startswith("--") else f"{shown}{value}"
         raise Refusal(
             "argument_denied",
-            f"{parsed.label}: {value!r}, the value of {shown}, is refused: {why}. "
-            f"Attach the value ({attached}) or choose another.",
+            f"{parsed.label}: {value!r}, the value of {shown}, is refused: {why}.",
+            f"Attach the value ({attached}), which makes it one word, or choose another.",
         )
 
 
@@ -236,9 +237,10 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
     rule = command.operands
     operands = parsed.operands
     if not rule.min <= len(operands) <= rule.max:
+        extra = f" ({', '.join(map(repr, operands[rule.max : rule.max + 3]))} too many)" if len(operands) > rule.max else ""
         raise Refusal(
             "operand_count",
-            f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}.",
+            f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}{extra}.",
         )
     if operands and rule.only_with and not set(rule.only_with).intersection(parsed.options):
         raise Refusal(

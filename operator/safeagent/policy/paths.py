@@ -22,7 +22,7 @@ def resolve(workspace: str, value: str, where: str) -> str:
     if value == "":
         raise Refusal("path_empty", f"{where} is an empty path.")
     if value.startswith("~"):
-        raise Refusal("path_tilde", f"{where} {value!r} starts with ~; use a path inside the workspace.")
+        raise Refusal("path_tilde", f"{where} {value!r} starts with ~, a home directory to a shell.")
     full = posixpath.normpath(posixpath.join(workspace, value))
     if full != workspace and not full.startswith(workspace + "/"):
         raise Refusal("path_outside_workspace", f"{where} {value!r} is outside {workspace}.")

@@ -57,14 +57,14 @@ _ATOM = re.compile(r"\(\*?([A-Za-z-]*)([^)]*)\)")
 
 
 def _refuse(where: str, value: str, what: str, instead: str) -> Refusal:
-    return Refusal("argument_denied", f"{where} {value!r} {what}; {instead}.")
+    return Refusal("argument_denied", f"{where} {value!r} {what}.", f"{instead[0].upper()}{instead[1:]}.")
 
 
 def _check_sizes(value: str, arguments: str, where: str) -> None:
     wide = _WIDE.search(arguments)
     if wide:
         raise _refuse(where, value, f"asks for a width or position of {wide.group()}, which makes output of that size",
-                      "widths and positions take at most three digits")
+                      "write widths and positions of at most three digits")
 
 
 def _placeholders(value: str) -> Iterator[int]:
