@@ -87,6 +87,8 @@ READ_ALLOWED = [
      "libselinux asks which file systems exist"),
     ("/proc/self/maps", "exact", frozenset({"grep", "diff", "rg", "sort", "git"}),
      "gnulib's stack-overflow handler and PCRE2's JIT read their own memory map"),
+    ("/proc/self/mountinfo", "exact", frozenset({"find"}), "find -fstype and -xdev read the mount table"),
+    ("/usr/share/finfo/", "prefix", frozenset({"tree"}), "tree --info reads its own global .info file"),
     ("/proc/self/cgroup", "exact", frozenset({"rg"}), "ripgrep sizes its thread pool by its own cgroup"),
     ("/proc/self/mountinfo", "exact", frozenset({"rg"}), "ripgrep finds its cgroup's mount"),
     ("/sys/fs/cgroup/cpu", "prefix", frozenset({"rg", "pytest", "python3"}), "the container's CPU quota (thread pools)"),

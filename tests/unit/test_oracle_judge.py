@@ -55,6 +55,10 @@ ROWS = [
     ("git", "inspect", ['openat(AT_FDCWD</workspace>, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3</etc/passwd>'], ["read /etc/passwd"]),
     ("ls", "inspect", ['openat(AT_FDCWD</workspace>, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3</etc/passwd>'], []),
     ("cat", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/environ", O_RDONLY) = 3</proc/7/environ>'], ["read /proc/7/environ"]),
+    # found by the first v2 run at 20,000 lines: find -fstype reads its mount table, tree --info its own file
+    ("find", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/mountinfo", O_RDONLY) = 3</proc/7/mountinfo>'], []),
+    ("cat", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/mountinfo", O_RDONLY) = 3</proc/7/mountinfo>'], ["read /proc/7/mountinfo"]),
+    ("tree", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/share/finfo/global_info/.info", O_RDONLY) = -1 ENOENT (No such file or directory)'], []),
     ("find", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/share/zoneinfo/Europe/Paris", O_RDONLY) = 3</usr/share/zoneinfo/Europe/Paris>'], ["read /usr/share/zoneinfo/Europe/Paris"]),
     ("git", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/lib/python3.11/os.py", O_RDONLY) = 3</usr/lib/python3.11/os.py>'], ["read /usr/lib/python3.11/os.py"]),
     ("pytest", "execute", ['openat(AT_FDCWD</workspace>, "/usr/lib/python3.11/os.py", O_RDONLY) = 3</usr/lib/python3.11/os.py>'], []),

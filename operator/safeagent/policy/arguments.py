@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 #: holds the value (an option or an operand), as the reason given differs.
 ContentKind = Literal[
     "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format",
-    "sed-script", "printf-format",
+    "directive-format", "sed-script", "printf-format",
 ]
 #: The kinds that name files: collected for the path rules (`paths.py`) once the words are sorted.
 _PATH_KINDS: dict[str, PathKind] = {"path": "path", "destination": "destination", "nodeid": "nodeid"}
@@ -307,6 +307,19 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
             raise Refusal("subcommand_missing", f"{parsed.label}: a subcommand is needed.")
         name = parsed.operands[0]
         sub = command.subcommands.get(name)
+        if name in command.denied_subcommands:
+            raise Refusal(
+                "subcommand_not_allowed",
+                f"{parsed.label}: subcommand {name!r} is refused: {command.denied_subcommands[name]}.",
+                f"Use {' or '.join(sorted(command.subcommands))}.",
+            )
+        if sub is None and command.subcommand_optional and command.operands.max > 0:
+            # git's PARSE_OPT_SUBCOMMAND_OPTIONAL: a word that names no subcommand starts the command's
+            # own mode, with every word (`git reflog main` is `git reflog show main`)
+            first = parsed.operands
+            _parse_gnu(command, parsed, rest, stop_at_operand=False)
+            parsed.operands = first + parsed.operands
+            break
         if sub is None:
             allowed = ", ".join(sorted(command.subcommands))
             raise Refusal(
@@ -318,7 +331,7 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
         args = rest
         levels.append((command, args))
     if command.subcommands:
-        _classify_operands(command, parsed)  # no operand: the command runs without a subcommand
+        _classify_operands(command, parsed)  # no subcommand: the command runs in its own mode
     elif command.syntax == "find":
         _parse_find(command, parsed, args)
     else:

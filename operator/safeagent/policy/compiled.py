@@ -57,6 +57,8 @@ class Command:
     deny_words: tuple[tuple[re.Pattern[str], str], ...] = ()
     subcommands: dict[str, "Command"] = field(default_factory=dict)
     subcommand_optional: bool = False
+    #: subcommand -> why it is refused (``deny_subcommands``)
+    denied_subcommands: dict[str, str] = field(default_factory=dict)
     #: (spellings, why) of the words the program scans its argv for (``scanned_words``)
     scanned: tuple[tuple[tuple[str, ...], str], ...] = ()
     #: options whose presence means the last operand is like the others (``operands.last_kind_unless``)
@@ -158,6 +160,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         deny_words=tuple((re.compile(word.pattern), word.why) for word in rule.deny_words),
         subcommands=subcommands,
         subcommand_optional=rule.subcommand_optional,
+        denied_subcommands={name: denied.why for denied in rule.deny_subcommands for name in denied.names},
         scanned=tuple((tuple(word.names), word.why) for word in scanned),
         last_kind_unless=frozenset(rule.operands.last_kind_unless),
     )

@@ -22,6 +22,7 @@ from .programs import SCRIPTED, is_denied_program
 #:  date           a date the program parses: never TZ=, which names a file to open (values.py)
 #:  pretty-format  a git pretty format: no signature placeholder, no program-running atom (values.py)
 #:  atom-format    a git %(atom) format (for-each-ref, branch, tag, ls-files, ls-tree): known atoms only
+#:  directive-format  %-directives padded to a width (find -printf, stat --printf, strftime): three digits at most
 #:  path    resolved lexically against the workspace; must stay inside it
 #:  destination  a path a write program puts things into (mv's last operand, mv -t): it may be the
 #:          workspace itself (`mv x .`), never outside it or a protected path
@@ -31,8 +32,8 @@ from .programs import SCRIPTED, is_denied_program
 #:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
 #:  printf-format  a printf format without unbounded widths (`scripts.py`)
 ArgumentKind = Literal[
-    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format", "number",
-    "choice", "sed-script", "printf-format",
+    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format",
+    "directive-format", "number", "choice", "sed-script", "printf-format",
 ]
 #: How a command's words are read, how a one-letter option finds its value, and whether it writes
 #: (see `CommandRule`); named so that the compiled tables carry the same closed sets.
@@ -189,13 +190,16 @@ class CommandRule(Strict):
         default=False,
         description="without an operand the command runs itself (git remote, git reflog); an operand is a subcommand",
     )
+    deny_subcommands: list[DeniedOption] = Field(
+        default_factory=list, description="the program's other subcommands, refused with why (git reflog expire)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "CommandRule":
         if self.syntax != "find" and (self.predicates or self.deny_predicates):
             raise ValueError("'predicates' and 'deny_predicates' belong to syntax: find")
-        if self.subcommand_optional and self.subcommands is None:
-            raise ValueError("'subcommand_optional' needs 'subcommands'")
+        if (self.subcommand_optional or self.deny_subcommands) and self.subcommands is None:
+            raise ValueError("'subcommand_optional' and 'deny_subcommands' need 'subcommands'")
         if self.subcommands is not None:
             if not self.subcommands:
                 raise ValueError("'subcommands' must not be empty")

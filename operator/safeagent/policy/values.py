@@ -16,6 +16,9 @@ accepts only the harmless part of it:
                     git 2.39 ref-filter.c, ls-files.c, ls-tree.c): only the atoms that print what
                     the repository holds (never describe or signature, which later gits add and which
                     run programs), no number of more than three digits (%(align:N))
+    directive-format   a format of %-directives that pad to a width (find -printf, stat --printf, strftime
+                    in git --date=format: and --time-style, diff's line formats): widths and
+                    precisions of at most three digits (`%99999999p` prints 100 MB)
     date            a date the program parses (find -newermt, git --since): never TZ=, which GNU
                     parse_datetime (findutils) reads as a time-zone file to open, anywhere
     revision        a git revision (branch --contains X): never a word starting with '-', which git
@@ -38,6 +41,8 @@ from .scripts import check_printf_format, check_sed_script
 _WIDE = re.compile(r"[0-9]{4,}")
 #: After %< or %>: more of <>| then the parenthesised arguments (%<(10), %>>(5), %<|(20,trunc)).
 _PADDING = re.compile(r"[<>|]*\(([^)]*)\)")
+#: What may stand between % and a directive's letter: flags, a width, a precision (printf, strftime, find).
+_DIRECTIVE_FLAGS = re.compile(r"[-+ #0'_^.0-9]*")
 #: git 2.39's pretty.c: a placeholder may be preceded by one of these (add or drop a line feed or space).
 _MODIFIERS = "+- "
 #: The %(...) placeholders of pretty formats that only print what the commit holds.
@@ -118,6 +123,14 @@ def check_atom_format(value: str, where: str) -> None:
         _check_sizes(value, atom.group(2), where)
 
 
+def check_directive_format(value: str, where: str) -> None:
+    """A format of %-directives that pads to any width (find -printf, stat --printf, strftime dates in
+    git --date=format: and --time-style, diff's line formats): `%99999999p` prints 100 MB from one word."""
+    for start in _placeholders(value):
+        flags = _DIRECTIVE_FLAGS.match(value, start)
+        _check_sizes(value, flags.group() if flags else "", where)  # the pattern matches the empty string too
+
+
 def check_date(value: str, where: str) -> None:
     """A date string: GNU parse_datetime opens the file a leading TZ="..." names; git ignores it."""
     if "tz=" in value.lower():
@@ -137,6 +150,7 @@ CHECKERS: dict[str, Callable[[str, str], None]] = {
     "pretty-format": check_pretty_format,
     "atom-format": check_atom_format,
     "date": check_date,
+    "directive-format": check_directive_format,
     "revision": check_revision,
     "sed-script": check_sed_script,
     "printf-format": check_printf_format,

@@ -162,8 +162,15 @@ ROWS = [
     (I, "git reflog expire --expire=now --all", DENY, "subcommand_not_allowed"),
     (I, "git reflog delete 'HEAD@{1}'", DENY, "subcommand_not_allowed"),
     (I, "git reflog --oneline expire", DENY, "subcommand_not_allowed"),
-    (I, "git reflog exists HEAD", DENY, "subcommand_not_allowed"),
+    (I, "git reflog exists HEAD", ALLOW, "allowed"),
+    (I, "git reflog -q expire", DENY, "option_unknown"),
+    (I, "git reflog delete", DENY, "subcommand_not_allowed"),
     (I, "git reflog show --all", ALLOW, "allowed"),
+    (I, "git reflog main", ALLOW, "allowed"),  # git reads a first word that is no subcommand as a revision
+    (I, "git reflog -n 5 main", ALLOW, "allowed"),
+    (I, "git reflog main expire", ALLOW, "allowed"),  # a revision named expire, to git as well
+    (I, "git reflog ../../etc", DENY, "path_outside_workspace"),
+    (I, "git remote origin", DENY, "subcommand_not_allowed"),  # git remote takes no operand of its own
     # git stash: list only (plain `git stash` pushes; pop, apply, drop, clear, store change things)
     (I, "git stash", DENY, "subcommand_missing"),
     (I, "git stash push", DENY, "subcommand_not_allowed"),

@@ -9,7 +9,9 @@ Each class is written out in several spellings, every option and command that ta
     program-running atoms    %(describe) in pretty formats; in %(atom) formats (for-each-ref, branch,
                              tag, ls-files, ls-tree) every atom but the ones that print what the
                              repository holds (describe and signature run programs in later gits)
-    huge widths              %<(N), %>(N), %w(N), %(align:N) with N of four digits or more
+    huge widths              %<(N), %>(N), %w(N), %(align:N) with N of four digits or more, and the
+                             same in every %-directive format: find -printf, stat --printf, strftime in
+                             git --date=format: and --time-style, diff's line formats (`%99999999p`)
     dates with TZ=           find -newermt/-newerat/-newerct and git --since/--until: GNU
                              parse_datetime opens the file TZ="..." names, anywhere
     revisions like options   --contains/--merged/--points-at and revision operands starting with '-'
@@ -107,6 +109,20 @@ ROWS = _signature_rows() + [
     (I, "git tag -l '--format=%(*objectname) %(taggerdate:short)'", ALLOW, "allowed"),
     (I, "git ls-files '--format=%(objectmode) %(path)'", ALLOW, "allowed"),
     (I, "git ls-tree '--format=%(objectsize:padded) %(path)' HEAD", ALLOW, "allowed"),
+    # %-directives padded to a width: one word prints 100 MB (find -printf, stat, strftime, diff formats)
+    (I, "find . -maxdepth 0 -printf '%99999999p'", DENY, "argument_denied"),  # bypass: 100 MB of output
+    (I, "find . -printf '%-123456s\\n'", DENY, "argument_denied"),  # bypass
+    (I, "stat -c '%99999999n' README.md", DENY, "argument_denied"),  # bypass
+    (I, "stat --printf='%.99999n' README.md", DENY, "argument_denied"),  # bypass
+    (I, "git log -1 --date=format:%99999999Y --format=%ad", DENY, "argument_denied"),  # bypass: 100 MB
+    (I, "git blame --date 'format:%_99999Y' README.md", DENY, "argument_denied"),  # bypass
+    (I, "ls -l --time-style=+%99999Y", DENY, "argument_denied"),
+    (I, "tree -D --timefmt '%99999Y'", DENY, "argument_denied"),
+    (I, "diff --line-format='%99999L' a b", DENY, "argument_denied"),
+    (I, "find . -printf '%-40p %s\\n'", ALLOW, "allowed"),
+    (I, "stat -c '%n %s' README.md", ALLOW, "allowed"),
+    (I, "git log --date=format:'%Y-%m-%d' --oneline", ALLOW, "allowed"),
+    (I, "ls -l --time-style=+%Y-%m-%d", ALLOW, "allowed"),
     # dates: TZ="FILE" makes GNU parse_datetime open FILE (findutils); git ignores it, refused alike
     (I, "find . -newermt 'TZ=\"/etc/shadow\" 2024-01-01'", DENY, "argument_denied"),  # bypass: read /etc/shadow
     (I, "find . -newerct 'TZ=\"../../etc/passwd\" 2024-01-01'", DENY, "argument_denied"),  # bypass

@@ -75,7 +75,7 @@ BASE_WORDS = {"find": ["."], "git rev-list": ["HEAD"], "git diff-tree": ["HEAD"]
 #: A valid value per kind, and per option where the kind's default would be refused by the program
 #: before it reads the next word.
 KIND_VALUES = {"text": "x", "regex": "x", "revision": "HEAD", "date": "2024-01-01", "pretty-format": "%h",
-               "atom-format": "%(refname)", "path": "a", "destination": ".", "nodeid": "a", "number": "1", "sed-script": "p", "printf-format": "x"}
+               "atom-format": "%(refname)", "directive-format": "x", "path": "a", "destination": ".", "nodeid": "a", "number": "1", "sed-script": "p", "printf-format": "x"}
 OPTION_VALUES = {
     ("ls", "--block-size"): "1K",
     ("ls", "--time-style"): "iso",

@@ -8,6 +8,7 @@ from safeagent.policy.values import (
     CHECKERS,
     check_atom_format,
     check_date,
+    check_directive_format,
     check_pretty_format,
     check_revision,
 )
@@ -38,6 +39,11 @@ DATES = [
     ('2024-01-01 TZ="x"', REFUSED), ("2024-01-01 12:00 +0200", PASSES), ("yesterday", PASSES),
     ("2 weeks ago", PASSES), ("@1700000000", PASSES),
 ]
+DIRECTIVES = [
+    ("%99999999p", REFUSED), ("%-1000s", REFUSED), ("%.99999f", REFUSED), ("%_9999Y", REFUSED), ("x %0001234d", REFUSED),
+    ("%p %s\\n", PASSES), ("%-40p", PASSES), ("%10.3f", PASSES), ("%%9999", PASSES), ("%Y-%m-%d %H:%M", PASSES),
+    ("+%Y", PASSES), ("iso", PASSES), ("format:%Y", PASSES), ("%TY-%Tm", PASSES),
+]
 REVISIONS = [
     ("-v", REFUSED), ("--output=x", REFUSED), ("--", REFUSED), ("-", REFUSED),
     ("HEAD", PASSES), ("main..side", PASSES), ("HEAD~2", PASSES), ("v1.0^{commit}", PASSES), (":/fix", PASSES),
@@ -58,6 +64,7 @@ def _decides(checker, value):
                          [(check_pretty_format, value, expected) for value, expected in PRETTY]
                          + [(check_atom_format, value, expected) for value, expected in ATOMS]
                          + [(check_date, value, expected) for value, expected in DATES]
+                         + [(check_directive_format, value, expected) for value, expected in DIRECTIVES]
                          + [(check_revision, value, expected) for value, expected in REVISIONS],
                          ids=lambda item: item if isinstance(item, str) else getattr(item, "__name__", None))
 def test_each_language_accepts_only_its_harmless_part(checker, value, expected):
