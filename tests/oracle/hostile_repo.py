@@ -112,6 +112,12 @@ def hostile_config(marker: str) -> str:
         f'\tst = "!{run}"\n'
         "[log]\n"
         "\tshowSignature = true\n"
+        "[pretty]\n"
+        '\tsig = "%G? %GS %GK"\n'
+        "[format]\n"
+        '\tpretty = "%+G?"\n'
+        "[stash]\n"
+        "\tshowPatch = true\n"
         "[gpg]\n"
         f'\tprogram = "{run}"\n'
         "[mailmap]\n"

@@ -54,7 +54,8 @@ SIGNATURE_SPELLINGS = ["%G?", "%GG", "%GS", "%GK", "%GF", "%GP", "%GT", "%+G?", 
                        "%C(%GS)"]
 PRETTY_FORMATS = (["%h %s", "%H%n%an%n%ad", "oneline", "short", "fuller", "raw", "reference", "%%G?", "%x25GS",
                    "%g? %gs", "%(trailers)", "%<(40,trunc)%s", "%w(72)%B", "%<(99999)%s", "%(describe)",
-                   "%+(describe:tags)", "format:%an <%ae>", "tformat:%h", "author", "committer", "trailer:x"]
+                   "%+(describe:tags)", "format:%an <%ae>", "tformat:%h", "author", "committer", "trailer:x",
+                   "sig"]  # a pretty.sig alias the fixture's config defines as %G? (the preparation step cuts it)
                   + SIGNATURE_SPELLINGS + [f"format:{s}" for s in SIGNATURE_SPELLINGS[:6]]
                   + [f"tformat:%h {s}" for s in SIGNATURE_SPELLINGS[6:]])
 ATOM_FORMATS = ["%(refname)", "%(refname:short) %(objectname:short)", "%(subject)", "%(contents:signature)",

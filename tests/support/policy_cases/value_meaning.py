@@ -87,6 +87,11 @@ ROWS = _signature_rows() + [
     (I, "git log '--format=%%G? %h'", ALLOW, "allowed"),  # %% is a literal %: prints %G?
     (I, "git log '--format=%x25GS'", ALLOW, "allowed"),  # %x25 prints %: no signature check
     (I, "git log '--format=%g? %gs'", ALLOW, "allowed"),  # %g is the reflog, not gpg
+    # a name the repository's config could define (pretty.sig = %G?, format.pretty = %+G?): the preparation
+    # step cuts both, and the oracle runs these against a fixture whose config defines them so
+    (I, "git log --pretty=sig -3", ALLOW, "allowed"),
+    (I, "git log -3", ALLOW, "allowed"),
+    (I, "git stash list", ALLOW, "allowed"),  # stash.showPatch and format.pretty in the fixture, cut alike
     (I, "git log --pretty=fuller", ALLOW, "allowed"),
     (I, "git log --pretty=raw -1", ALLOW, "allowed"),  # prints the signature header, verifies nothing
     (I, "git shortlog --group=trailer:co-authored-by HEAD", ALLOW, "allowed"),
