@@ -10,6 +10,11 @@ with settings that run a program, read a file outside the repository or talk to 
       there, so that one is in .git/config)
     an untracked nested repository vendor/lib/.git with its own hostile config and attributes
     files named like options (-rf, --output=x, -n, --exec=sh) and like refs (HEAD, main)
+    commits signed in each armor git knows (gpg, x509, ssh: git picks gpg, gpgsm or ssh-keygen by
+    the signature's first line, no configuration needed) at the tip of main, and a signed tag; the
+    signatures are well-formed but never valid (no signing tool is needed to build them, and a
+    command that asks for a verification runs the program all the same, which the oracle sees)
+    a reflog, a stash, notes, a mailmap and a submodule
 
 `worktree_fixture` is the ordinary case (a repository at the top); `bare_fixture` is a source whose
 top level is itself a (bare) git directory. `PAYLOAD` runs `sh`, so a tracer sees any attempt, and
@@ -107,6 +112,12 @@ def hostile_config(marker: str) -> str:
         f'\tst = "!{run}"\n'
         "[log]\n"
         "\tshowSignature = true\n"
+        "[pretty]\n"
+        '\tsig = "%G? %GS %GK"\n'
+        "[format]\n"
+        '\tpretty = "%+G?"\n'
+        "[stash]\n"
+        "\tshowPatch = true\n"
         "[gpg]\n"
         f'\tprogram = "{run}"\n'
         "[mailmap]\n"
@@ -161,6 +172,51 @@ def _repository(path: str, files: dict[str, str]) -> None:
     git(path, "commit", "-q", "-m", "first commit")
 
 
+#: The first line of each signature armor git 2.39 knows (gpg-interface.c), and the program it runs.
+SIGNATURE_ARMORS = {
+    "gpg": ("-----BEGIN PGP SIGNATURE-----", "-----END PGP SIGNATURE-----"),
+    "x509": ("-----BEGIN SIGNED MESSAGE-----", "-----END SIGNED MESSAGE-----"),
+    "ssh": ("-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----"),
+}
+
+
+def _armor(kind: str) -> list[str]:
+    begin, end = SIGNATURE_ARMORS[kind]
+    return [begin, "", "iQEzBAABCAAdFiEEZml4dHVyZSBzaWduYXR1cmUgbmV2ZXIgdmFsaWQ=", "=fixt", end]
+
+
+def _signed_commit(root: str, parent: str, kind: str) -> str:
+    """A commit object with a `gpgsig` header of the given armor, on top of `parent` (same tree)."""
+    body = git(root, "cat-file", "commit", parent)
+    header, _, message = body.partition("\n\n")
+    lines = [line for line in header.splitlines() if not line.startswith("parent ")]
+    lines.insert(1, f"parent {parent}")
+    signature = _armor(kind)
+    lines.append("gpgsig " + signature[0])
+    lines += [" " + line for line in signature[1:]]
+    text = "\n".join(lines) + f"\n\nsigned with a {kind} armor\n"
+    done = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=root, input=text,
+                          env=_environment(0), capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def _signed_history(root: str) -> None:
+    """main gains three signed commits (gpg, x509, ssh) on its tip, with reflog entries; v2 is a signed
+    tag; the stash holds a change; notes annotate HEAD."""
+    tip = git(root, "rev-parse", "HEAD").strip()
+    for kind in SIGNATURE_ARMORS:
+        tip = _signed_commit(root, tip, kind)
+        git(root, "update-ref", "-m", f"signed ({kind})", "refs/heads/main", tip)
+        git(root, "branch", "-f", f"signed-{kind}", tip)
+    tag = "\n".join([f"object {tip}", "type commit", "tag v2", "tagger Fixture Author <author@example.invalid> "
+                     "1700000000 +0000", "", "a signed tag", *_armor("gpg")]) + "\n"
+    done = subprocess.run(["git", "hash-object", "-t", "tag", "-w", "--stdin"], cwd=root, input=tag,
+                          env=_environment(0), capture_output=True, text=True, timeout=60, check=True)
+    git(root, "update-ref", "refs/tags/v2", done.stdout.strip())
+    git(root, "notes", "add", "-m", "a note on the signed tip", "HEAD")
+    git(root, "notes", "add", "-m", "a note on the first commit", "HEAD~5")
+
+
 def worktree_fixture(root: str, marker: str) -> str:
     """A hostile repository at `root` (created); returns root."""
     _repository(root, {
@@ -197,6 +253,10 @@ def worktree_fixture(root: str, marker: str) -> str:
     write(os.path.join(root, "src", "util.txt"), "alpha\nbeta\ngamma\ndelta\n")
     git(root, "commit", "-q", "-am", "more on main")
     git(root, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+    _signed_history(root)
+    # a stash (refs/stash and its reflog): a change put away, the work tree clean again
+    write(os.path.join(root, "src", "util.txt"), "alpha\nbeta\ngamma\ndelta\nstashed\n")
+    git(root, "stash", "push", "-q", "-m", "work put away")
     # an untracked nested repository
     _repository(os.path.join(root, "vendor", "lib"), {"lib.txt": "lib\n", ".gitattributes": ATTRIBUTES})
     # work in progress: a staged change, an unstaged change, a deletion, an untracked file,

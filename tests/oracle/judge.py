@@ -27,9 +27,13 @@ and a violation is any of:
               own size-capped tmpfs, empty when the command starts and gone with the Pod, so such a
               file can reach neither the workspace nor another job. Under `write` and `execute`:
               any of these outside /workspace and /tmp
-    read      an open for reading (successful or not) of anything outside READ_ALLOWED, and a
-              directory listing (getdents) of anything outside it; `/` itself may be opened
-              (find -samefile does, and never lists it), not listed
+    read      an open for reading (successful or not) of anything outside /workspace and /tmp
+              but the entries of READ_ALLOWED, each for the programs it names and with its reason
+              (the loader, the locale, and each program's own files: file's magic, python's
+              library, user names for the programs that print owners ...), and a directory listing
+              (getdents) of anything outside; `/` itself may be opened (find -samefile does, and
+              never lists it), not listed. Everything else counts: another program's data under
+              /usr, any /proc/self file the program has no use for, /etc/passwd for git
     socket    any socket(), socketpair(), connect(), bind(), listen(), sendto() or sendmsg(),
               except glibc's attempt to reach the name service cache (an AF_UNIX socket connected
               to /var/run/nscd/socket, which does not exist in the image)
@@ -54,31 +58,65 @@ HELPERS = {
 }
 EXEC_DIRECTORIES = {"/usr/local/bin", "/usr/bin", "/bin", "/usr/lib/git-core"}
 
-#: Where a command may open files for reading, and why:
-READ_ALLOWED_PREFIXES = (
-    "/workspace/",  # the job's own files
-    "/tmp/",  # the Pod's own empty tmpfs: it holds only what this command wrote there
-    "/usr/",  # the image's programs, libraries, locales, git templates, magic, python stdlib
-    "/lib/", "/lib64/",  # the same, by their pre-merged-/usr names
-    "/proc/self/",  # the process's own status (python, ripgrep, grep -P), never another process
-    "/sys/devices/system/cpu/",  # how many CPUs there are (git grep, ripgrep, sort threads)
-    "/sys/fs/cgroup/cpu",  # the container's CPU quota (python, ripgrep size their pools by it)
-)
-READ_ALLOWED_EXACT = {
-    "/workspace", "/tmp",
-    "/dev/null",
-    "/etc/ld.so.cache", "/etc/ld.so.preload",  # the dynamic loader
-    "/etc/localtime",  # dates in local time (git log, ls -l)
-    "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",  # user and group names (ls -l, stat, find -user)
-    "/etc/magic", "/etc/magic.mime", "/etc/magic.mgc",  # file(1)'s local magic (the image's, empty or absent)
-    "/etc/mime.types",  # python's mimetypes (pytest)
-    "/proc/filesystems",  # libselinux asks which file systems exist (ls, find)
-    "/proc/meminfo",  # sort sizes its buffer by the memory there is
-    "/proc/cpuinfo",
-    "/proc/stat",
-}
-#: Where a write is allowed in `write` and `execute` mode (plus /dev/null always).
+#: Where a command may open files for reading outside /workspace and /tmp (the judge's v2 allowlist):
+#: (path, how it matches, the programs it is allowed for or None for every program, why). Anything
+#: else outside the workspace is a violation, for every program: `/usr` as a whole is not allowed (a
+#: program reading another program's data, or a time-zone file a date string named, is counted), nor
+#: `/proc/self` as a whole, nor `/etc/passwd` and `/etc/group` for programs that print no user names.
+#: /proc/<pid> of the command's own processes is read as /proc/self.
+PYTHON = frozenset({"pytest", "python3"})
+USER_NAMES = frozenset({"ls", "stat", "find", "tree", "du"})  # -l, -u/-g, -user/-group, -ls print owners
+READ_ALLOWED = [
+    # the dynamic loader and the C library, for every program
+    ("/etc/ld.so.cache", "exact", None, "the dynamic loader's cache"),
+    ("/etc/ld.so.preload", "exact", None, "the dynamic loader looks for it (absent in the image)"),
+    ("/usr/lib/x86_64-linux-gnu/", "prefix", None, "shared libraries and glibc's gconv modules"),
+    ("/lib/x86_64-linux-gnu/", "prefix", None, "shared libraries, by their pre-merged-/usr name"),
+    ("/lib64/", "prefix", None, "the dynamic loader itself"),
+    ("/usr/lib/locale/", "prefix", None, "the locale (LANG=C.UTF-8)"),
+    ("/usr/share/locale/", "prefix", None, "message catalogues (C.UTF-8 has none; glibc looks)"),
+    ("/etc/localtime", "exact", None, "the local time zone, for dates in output"),
+    ("/usr/share/zoneinfo/Etc/UTC", "exact", None, "what the image's /etc/localtime links to"),
+    ("/dev/null", "exact", None, "the null device"),
+    ("/", "exact", None, "find -samefile opens / and never lists it (listing / is judged apart)"),
+    # each program's own files
+    ("/etc/passwd", "exact", USER_NAMES, "user names of file owners"),
+    ("/etc/group", "exact", USER_NAMES, "group names of file owners"),
+    ("/etc/nsswitch.conf", "exact", USER_NAMES, "how glibc looks user and group names up"),
+    ("/proc/filesystems", "exact", frozenset({"ls", "find", "stat", "mv", "sed", "tree", "du"}),
+     "libselinux asks which file systems exist"),
+    ("/proc/self/maps", "exact", frozenset({"grep", "diff", "rg", "sort", "git"}),
+     "gnulib's stack-overflow handler and PCRE2's JIT read their own memory map"),
+    ("/proc/self/mountinfo", "exact", frozenset({"find"}), "find -fstype and -xdev read the mount table"),
+    ("/usr/share/finfo/", "prefix", frozenset({"tree"}), "tree --info reads its own global .info file"),
+    ("/proc/self/cgroup", "exact", frozenset({"rg"}), "ripgrep sizes its thread pool by its own cgroup"),
+    ("/proc/self/mountinfo", "exact", frozenset({"rg"}), "ripgrep finds its cgroup's mount"),
+    ("/sys/fs/cgroup/cpu", "prefix", frozenset({"rg", "pytest", "python3"}), "the container's CPU quota (thread pools)"),
+    ("/sys/devices/system/cpu/", "prefix", frozenset({"git", "rg", "sort", "grep"}), "how many CPUs there are (threads)"),
+    ("/proc/meminfo", "exact", frozenset({"sort"}), "sort sizes its buffer by the memory there is"),
+    ("/proc/cpuinfo", "exact", frozenset({"sort", "git", "rg"}), "how many CPUs there are"),
+    ("/proc/stat", "exact", frozenset({"sort", "git", "rg"}), "how many CPUs are online"),
+    ("/usr/share/git-core/", "prefix", frozenset({"git"}), "git's own templates and data"),
+    ("/etc/magic", "exact", frozenset({"file"}), "file(1)'s local magic (empty in the image)"),
+    ("/etc/magic.mgc", "exact", frozenset({"file"}), "file(1)'s local compiled magic (absent)"),
+    ("/usr/lib/file/magic.mgc", "exact", frozenset({"file"}), "file(1)'s compiled magic"),
+    ("/usr/share/misc/magic.mgc", "exact", frozenset({"file"}), "file(1)'s compiled magic, by its other name"),
+    ("/usr/share/file/", "prefix", frozenset({"file"}), "file(1)'s magic directory"),
+    ("/usr/bin", "exact", PYTHON, "python looks for its prefix beside its executable"),
+    ("/usr/bin/", "prefix", PYTHON, "python's landmark files (pyvenv.cfg, ._pth) and the pytest script"),
+    ("/usr/pyvenv.cfg", "exact", PYTHON, "python looks for a virtual environment"),
+    ("/usr/lib/python3.11", "prefix", PYTHON, "the standard library"),
+    ("/usr/lib/python311.zip", "exact", PYTHON, "the standard library's zip (absent)"),
+    ("/usr/lib/python3/dist-packages", "prefix", PYTHON, "pytest and its dependencies (Debian packages)"),
+    ("/usr/local/lib/python3.11/dist-packages", "prefix", PYTHON, "site packages (empty)"),
+    ("/etc/mime.types", "exact", PYTHON, "python's mimetypes"),
+    ("/proc/self/", "prefix", PYTHON, "python reads its own status and file descriptors"),
+    ("/usr/bin/make", "exact", frozenset({"make"}), "make finds itself"),
+]
+#: Where a write is allowed in `write` and `execute` mode (plus /dev/null always); the two
+#: directories themselves too: `mv x .` first tries to rename x onto `.`, which the kernel refuses.
 WRITE_ALLOWED_PREFIXES = ("/workspace/", "/tmp/")
+WRITE_ALLOWED_DIRECTORIES = ("/workspace", "/tmp")
 
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND", "O_TMPFILE")
 OPENS = {"open", "openat", "openat2", "creat"}
@@ -156,12 +194,22 @@ def _resolve(base: str | None, path: str, cwd: str) -> str:
     return posixpath.normpath(posixpath.join(base or cwd, path))
 
 
-def read_allowed(path: str, own_pids: frozenset[int] = frozenset()) -> bool:
-    if path in READ_ALLOWED_EXACT or path.startswith(READ_ALLOWED_PREFIXES):
+def read_allowed(path: str, own_pids: frozenset[int] = frozenset(), program: str = "") -> bool:
+    """Whether `program` may read `path`: the workspace, its own /tmp, or an entry of READ_ALLOWED."""
+    if path in ("/workspace", "/tmp") or path.startswith(("/workspace/", "/tmp/")):
         return True
     # the command's own processes by number (/proc/self/maps reads back as /proc/PID/maps)
     match = re.match(r"^/proc/(\d+)(/|$)", path)
-    return match is not None and int(match.group(1)) in own_pids
+    if match is not None:
+        if int(match.group(1)) not in own_pids:
+            return False
+        path = "/proc/self" + path[match.end(1):]
+    for allowed, how, programs, _why in READ_ALLOWED:
+        if programs is not None and program not in programs:
+            continue
+        if path == allowed or (how == "prefix" and path.startswith(allowed)):
+            return True
+    return False
 
 
 def write_allowed(path: str, mode: str, scratch: set[str] | frozenset[str] = frozenset()) -> bool:
@@ -169,7 +217,7 @@ def write_allowed(path: str, mode: str, scratch: set[str] | frozenset[str] = fro
         return True
     if mode == "inspect":
         return False
-    return path.startswith(WRITE_ALLOWED_PREFIXES)
+    return path.startswith(WRITE_ALLOWED_PREFIXES) or path in WRITE_ALLOWED_DIRECTORIES
 
 
 def _creates_scratch(path: str, flags: str) -> bool:
@@ -220,13 +268,11 @@ def judge_trace(lines_by_pid: dict[int, list[str]], program: str, mode: str,
                     scratch.add(path)
                 elif writing and not write_allowed(path, mode, scratch):
                     violations.append(f"write open {path} {flags}")
-                elif not writing and path == "/":
-                    pass  # find -samefile opens / and never lists it; a listing is judged below
-                elif not writing and not read_allowed(path, own_pids):
+                elif not writing and not read_allowed(path, own_pids, program):
                     violations.append(f"read {path}")
             elif name in LISTINGS:
                 path = decorated_path(args[0]) if args else None
-                if path is None or not read_allowed(path, own_pids):
+                if path is None or path == "/" or not read_allowed(path, own_pids, program):
                     violations.append(f"list {path}")
             elif name in CHANGES:
                 for position in CHANGES[name]:

@@ -37,6 +37,31 @@ TEXTS = ["TODO", "alpha", "main", "HEAD", "HEAD~1", "HEAD^", "v1", "v0", "side",
          "fix", "^def ", "a.*b", "/etc/passwd", "--output=/tmp/x", "-O", "x", "", " ", "sub", "*.txt",
          "refs/heads/*", "2023-01-01", "1.week", "Fixture", "main..side", "HEAD~2..HEAD", "1,2", "1,+3",
          ":/first", "utf-8", "lines", "%(refname)", "'quoted'", "back\\slash", "semi;colon"]
+#: Words programs scan for outside their option parser, to stand in value slots (oracle v2).
+SMUGGLED = ["--no-index", "--mailmap", "--source", "-q", "-L1,1:README.md", "-L:main:src/app.py", "--",
+            "--decorate-refs=x", "--exclude-promisor-objects", "--missing=allow-any", "--output=/tmp/x",
+            "--textconv", "--ext-diff", "--show-signature", "-p"]
+TEXTS += SMUGGLED
+#: Every kind's hostile spellings beside harmless ones (oracle v2): the policy lets through only what its
+#: checkers accept, and whatever gets through runs against signed commits, notes, a stash and a reflog.
+REVISIONS = ["HEAD", "main", "side", "v0", "v1", "v2", "signed-gpg", "signed-x509", "signed-ssh", "HEAD~1",
+             "HEAD~3..HEAD", "main..side", "stash@{0}", "refs/stash", "HEAD@{1}", "refs/notes/commits", ":/first",
+             "HEAD:README.md", "-q", "--output=/tmp/x", "--no-index", "-"]
+DATES = ["2023-01-01", "yesterday", "1.week", "@0", "2024-01-01 12:00 +0200", 'TZ="/etc/passwd" 2024-01-01',
+         'TZ="/proc/self/environ" now', "TZ=UTC0 now", '  TZ="../../etc/shadow" 2020-01-01', 'tz="/etc/group" now',
+         "--source", "--"]
+SIGNATURE_SPELLINGS = ["%G?", "%GG", "%GS", "%GK", "%GF", "%GP", "%GT", "%+G?", "%-GS", "% GK", "%+%G?", "% %GS",
+                       "%C(%GS)"]
+PRETTY_FORMATS = (["%h %s", "%H%n%an%n%ad", "oneline", "short", "fuller", "raw", "reference", "%%G?", "%x25GS",
+                   "%g? %gs", "%(trailers)", "%<(40,trunc)%s", "%w(72)%B", "%<(99999)%s", "%(describe)",
+                   "%+(describe:tags)", "format:%an <%ae>", "tformat:%h", "author", "committer", "trailer:x",
+                   "sig"]  # a pretty.sig alias the fixture's config defines as %G? (the preparation step cuts it)
+                  + SIGNATURE_SPELLINGS + [f"format:{s}" for s in SIGNATURE_SPELLINGS[:6]]
+                  + [f"tformat:%h {s}" for s in SIGNATURE_SPELLINGS[6:]])
+ATOM_FORMATS = ["%(refname)", "%(refname:short) %(objectname:short)", "%(subject)", "%(contents:signature)",
+                "%(*objectname)", "%(HEAD)%(upstream:short)", "%(path)", "%(objectmode) %(path)", "%(describe)",
+                "%(signature)", "%(signature:grade)", "%(align:99999)x%(end)", "%%(describe)", "%(refname"]
+REGEXES = ["TODO", "alpha", "^def ", "a.*b", "(?i)todo", "\\bmain\\b", "[[:alpha:]]+", "x{2,}"] + SMUGGLED
 NUMBERS = ["0", "1", "2", "3", "10", "100"]
 SED_SCRIPTS = ["p", "1p", "1,3p", "$p", "/alpha/p", "2q", "=", "1~2p", "/a/,/b/p", "l"]
 PRINTF_FORMATS = ["%s\\n", "%d", "%5.2f", "x", "%-10s|"]
@@ -59,8 +84,10 @@ def _policies():
 def _value(kind: str, choices) -> st.SearchStrategy[str]:
     if kind == "choice":
         return st.sampled_from(sorted(choices))
-    return st.sampled_from({"path": PATHS, "number": NUMBERS, "sed-script": SED_SCRIPTS,
-                            "printf-format": PRINTF_FORMATS, "nodeid": NODEIDS}.get(kind, TEXTS))
+    return st.sampled_from({"path": PATHS, "destination": PATHS, "number": NUMBERS, "sed-script": SED_SCRIPTS,
+                            "printf-format": PRINTF_FORMATS, "nodeid": NODEIDS, "revision": REVISIONS, "date": DATES,
+                            "pretty-format": PRETTY_FORMATS, "atom-format": ATOM_FORMATS,
+                            "regex": REGEXES}.get(kind, TEXTS))
 
 
 def _spellings(command):
@@ -83,6 +110,25 @@ def _option_words(draw, command) -> list[str]:
     if option.optional or draw(st.booleans()):
         return [attached] if (value or not option.optional) else [name]
     return [name, value]
+
+
+@st.composite
+def _cluster_words(draw, command) -> list[str]:
+    """Short options clustered in one word (`-rnw`, `-sn`, `-pS` + value), as agents write them."""
+    flags = sorted(letter for letter, option in command.short.items() if not option.denied and option.arg is None)
+    valued = sorted(letter for letter, option in command.short.items() if not option.denied and option.arg is not None)
+    if len(flags) < 2:
+        return []
+    letters = draw(st.lists(st.sampled_from(flags), min_size=2, max_size=4))
+    word = "-" + "".join(letters)
+    if valued and draw(st.booleans()):
+        letter = draw(st.sampled_from(valued))
+        option = command.short[letter]
+        value = draw(_value(option.arg, option.choices))
+        if option.optional or draw(st.booleans()):
+            return [word + letter + value] if value or not option.optional else [word + letter]
+        return [word + letter, value]
+    return [word]
 
 
 @st.composite
@@ -116,9 +162,11 @@ def argv_for(draw, invocation: tuple[str, ...], command, global_options=None) ->
         return words
     operand_kind = command.operands.kind
     for position in range(draw(st.integers(0, 5))):
-        choice = draw(st.integers(0, 9))
+        choice = draw(st.integers(0, 10))
         if choice < 5:
             words += draw(_option_words(command))
+        elif choice == 10:
+            words += draw(_cluster_words(command))
         elif choice == 5 and command.numeric_option:
             words.append(f"-{draw(st.sampled_from(NUMBERS[1:]))}")
         elif choice == 6:

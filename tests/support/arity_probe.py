@@ -65,7 +65,7 @@ def _run(argv: list, directory: str, env: dict) -> dict:
 
 
 def _repository(directory: str, env: dict) -> None:
-    """A repository with two commits, a tag and a branch; `a` and `b` are tracked files."""
+    """A repository with two commits, a tag, a branch, a remote and a stash; `a` and `b` are tracked files."""
     steps = [
         ["git", "init", "-q", "-b", "main", "."],
         ["git", "config", "user.name", "probe"],
@@ -76,12 +76,17 @@ def _repository(directory: str, env: dict) -> None:
         ["git", "add", "b"],
         ["git", "commit", "-q", "-m", "second"],
         ["git", "branch", "side"],
+        ["git", "remote", "add", "origin", "https://example.invalid/repo.git"],
     ]
     for name, text in (("a", "alpha\nbeta\n"), ("b", "one\ntwo\n")):
         with open(os.path.join(directory, name), "w") as handle:
             handle.write(text)
     for argv in steps:
         subprocess.run(argv, cwd=directory, env=env, check=True, stdin=subprocess.DEVNULL)
+    # a stash, so that `git stash list` reaches the `git log` it runs (with no stash it stops first)
+    with open(os.path.join(directory, "a"), "a") as handle:
+        handle.write("stashed\n")
+    subprocess.run(["git", "stash", "-q"], cwd=directory, env=env, check=True, stdin=subprocess.DEVNULL)
 
 
 def main() -> None:

@@ -51,6 +51,23 @@ ROWS = [
                        'connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT (No such file or directory)'], []),
     ("git", "inspect", ['socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3'], ["socket(AF_INET"]),
     ("git", "inspect", ['connect(3, {sa_family=AF_UNIX, sun_path="/run/docker.sock"}, 110) = 0'], ["connect("]),
+    # judge v2: the allowlist is per program, with reasons; /usr, /proc/self and /etc/passwd are not blanket
+    ("git", "inspect", ['openat(AT_FDCWD</workspace>, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3</etc/passwd>'], ["read /etc/passwd"]),
+    ("ls", "inspect", ['openat(AT_FDCWD</workspace>, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3</etc/passwd>'], []),
+    ("cat", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/environ", O_RDONLY) = 3</proc/7/environ>'], ["read /proc/7/environ"]),
+    # found by the first v2 run at 20,000 lines: find -fstype reads its mount table, tree --info its own file
+    ("find", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/mountinfo", O_RDONLY) = 3</proc/7/mountinfo>'], []),
+    ("cat", "inspect", ['openat(AT_FDCWD</workspace>, "/proc/self/mountinfo", O_RDONLY) = 3</proc/7/mountinfo>'], ["read /proc/7/mountinfo"]),
+    ("tree", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/share/finfo/global_info/.info", O_RDONLY) = -1 ENOENT (No such file or directory)'], []),
+    ("find", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/share/zoneinfo/Europe/Paris", O_RDONLY) = 3</usr/share/zoneinfo/Europe/Paris>'], ["read /usr/share/zoneinfo/Europe/Paris"]),
+    ("git", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/lib/python3.11/os.py", O_RDONLY) = 3</usr/lib/python3.11/os.py>'], ["read /usr/lib/python3.11/os.py"]),
+    ("pytest", "execute", ['openat(AT_FDCWD</workspace>, "/usr/lib/python3.11/os.py", O_RDONLY) = 3</usr/lib/python3.11/os.py>'], []),
+    ("file", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/lib/file/magic.mgc", O_RDONLY) = 3</usr/lib/file/magic.mgc>'], []),
+    ("git", "inspect", ['openat(AT_FDCWD</workspace>, "/usr/lib/file/magic.mgc", O_RDONLY) = 3</usr/lib/file/magic.mgc>'], ["read /usr/lib/file/magic.mgc"]),
+    ("git", "inspect", [EXEC_GIT, 'execve("/usr/local/bin/gpg", ["gpg", "--status-fd=1"], 0x1 /* 2 vars */) = -1 ENOENT (No such file or directory)'], ["exec /usr/local/bin/gpg (failed)"]),
+    ("git", "inspect", [EXEC_GIT, 'execve("/usr/bin/ssh-keygen", ["ssh-keygen", "-Y"], 0x1 /* 2 vars */) = -1 ENOENT (No such file or directory)'], ["exec /usr/bin/ssh-keygen (failed)"]),
+    ("mv", "write", ['renameat2(AT_FDCWD</workspace>, "x", AT_FDCWD</workspace>, ".", RENAME_NOREPLACE) = -1 ENOENT (No such file or directory)'], []),
+    ("mv", "inspect", ['renameat2(AT_FDCWD</workspace>, "x", AT_FDCWD</workspace>, ".", RENAME_NOREPLACE) = -1 ENOENT (No such file or directory)'], ["renameat2 /workspace/x", "renameat2 /workspace"]),
     ("ls", "inspect", ['chdir("/etc") = 0', 'open("passwd", O_RDONLY) = 3</etc/passwd>', 'open("shadow", O_RDONLY) = -1 EACCES (Permission denied)'], ["read /etc/shadow"]),
 ]
 

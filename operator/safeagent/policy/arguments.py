@@ -14,15 +14,20 @@ from typing import TYPE_CHECKING, Literal
 
 from .compiled import Command, Option
 from .errors import Refusal
-from .scripts import check_printf_format, check_sed_script
+from .paths import PathKind
+from .values import CHECKERS
 
 if TYPE_CHECKING:
     from .model import ArgumentKind, OperandRule
-    from .paths import PathKind
 
 #: The argument kinds judged by their content alone; ``number`` and ``choice`` are judged by whoever
 #: holds the value (an option or an operand), as the reason given differs.
-ContentKind = Literal["text", "path", "nodeid", "sed-script", "printf-format"]
+ContentKind = Literal[
+    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format",
+    "directive-format", "sed-script", "printf-format",
+]
+#: The kinds that name files: collected for the path rules (`paths.py`) once the words are sorted.
+_PATH_KINDS: dict[str, PathKind] = {"path": "path", "destination": "destination", "nodeid": "nodeid"}
 
 _NUMBER = re.compile(r"^[+-]?[0-9]{1,18}[A-Za-z]{0,3}$")
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -65,11 +70,12 @@ def _check_value(parsed: ParsedCommand, option: Option, value: str | None, shown
         if not _NUMBER.match(value):
             raise Refusal("option_bad_value", f"{where} needs a number, not {value!r}.")
     else:
-        if kind in ("path", "nodeid") and value.startswith("-") and value != "-":
+        if kind in ("path", "destination", "nodeid") and value.startswith("-") and value != "-":
             # an option's file argument that looks like an option is read as one by some programs and as a
             # file by others; a file whose name starts with '-' can always be written ./-x ('-' alone is
             # standard input, or a workspace file named '-')
-            raise Refusal("path_option_like", f"{where} {value!r} starts with '-'; write ./{value} for such a file.")
+            raise Refusal("path_option_like", f"{where} {value!r} starts with '-', which a program may read as an "
+                          "option.", f"Write ./{value} for such a file.")
         _check_kind(parsed, kind, value, f"the argument of {shown}")
 
 
@@ -92,13 +98,37 @@ def _check_operand(parsed: ParsedCommand, rule: OperandRule, kind: ArgumentKind,
 
 
 def _check_kind(parsed: ParsedCommand, kind: ContentKind, value: str, where: str) -> None:
-    """Content checks of one value: paths are collected for the path rules, scripts are read now."""
-    if kind == "sed-script":
-        check_sed_script(value, f"{parsed.label}: {where}")
-    elif kind == "printf-format":
-        check_printf_format(value, f"{parsed.label}: {where}")
-    elif kind != "text":  # text is never looked at; every other kind is a path (the type checker holds us to it)
-        parsed.values.append((kind, value, where))
+    """Content checks of one value: paths are collected for the path rules, languages are read now
+    (values.py); text and regex are matched against, never acted on, so they are not looked at."""
+    checker = CHECKERS.get(kind)
+    if checker is not None:
+        checker(value, f"{parsed.label}: {where}")
+    elif kind in _PATH_KINDS:
+        parsed.values.append((_PATH_KINDS[kind], value, where))
+
+
+def scanned_why(command: Command, word: str) -> str | None:
+    """Why ``word`` is one the program acts on wherever it stands (``scanned_words``), or None: a long
+    name alone or with ``=value``, a letter with anything attached (``-L1,1:f``, ``-qL...``), ``--``."""
+    for names, why in command.scanned:
+        for name in names:
+            if word == name or (name.startswith("--") and word.startswith(name + "=")):
+                return why
+            if len(name) == 2 and name != "--" and word.startswith(name):
+                return why
+    return None
+
+
+def _refuse_scanned(parsed: ParsedCommand, value: str, shown: str) -> None:
+    """An option's value given as the next word, which the program itself reads as something else."""
+    why = scanned_why(parsed.command, value)
+    if why is not None:
+        attached = f"{shown}={value}" if shown.startswith("--") else f"{shown}{value}"
+        raise Refusal(
+            "argument_denied",
+            f"{parsed.label}: {value!r}, the value of {shown}, is refused: {why}.",
+            f"Attach the value ({attached}), which makes it one word, or choose another.",
+        )
 
 
 def _refuse_denied(parsed: ParsedCommand, option: Option, shown: str) -> None:
@@ -128,12 +158,17 @@ def _take_argument(
     """Read the option's argument (attached, or the next word unless it is optional); returns the next index."""
     if option.arg is None:
         return index
-    if attached is None and not option.optional:
+    separate = attached is None and not option.optional
+    if separate:
         if index >= len(args):
+            if option.default_if_last:
+                return index  # git branch --merged: the program uses its default (HEAD)
             raise Refusal("option_missing_argument", f"{parsed.label}: {shown} needs an argument.")
         attached = args[index]
         index += 1
     _check_value(parsed, option, attached, shown)
+    if separate and attached is not None:
+        _refuse_scanned(parsed, attached, shown)
     return index
 
 
@@ -202,9 +237,10 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
     rule = command.operands
     operands = parsed.operands
     if not rule.min <= len(operands) <= rule.max:
+        extra = f" ({', '.join(map(repr, operands[rule.max : rule.max + 3]))} too many)" if len(operands) > rule.max else ""
         raise Refusal(
             "operand_count",
-            f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}.",
+            f"{parsed.label}: takes {rule.min} to {rule.max} operands, not {len(operands)}{extra}.",
         )
     if operands and rule.only_with and not set(rule.only_with).intersection(parsed.options):
         raise Refusal(
@@ -214,10 +250,14 @@ def _classify_operands(command: Command, parsed: ParsedCommand) -> None:
     leading = rule.leading_text
     if leading and command.leading_text_unless.intersection(parsed.options):
         leading = 0
-    for value in operands[:leading]:
-        _check_operand(parsed, rule, rule.leading_kind, value)
-    for value in operands[leading:]:
-        _check_operand(parsed, rule, rule.kind, value)
+    last: ArgumentKind = rule.kind
+    if rule.last_kind is not None and len(operands) >= 2 and not command.last_kind_unless.intersection(parsed.options):
+        last = rule.last_kind
+    for position, value in enumerate(operands):
+        if position < leading:
+            _check_operand(parsed, rule, rule.leading_kind, value)
+        else:
+            _check_operand(parsed, rule, last if position == len(operands) - 1 else rule.kind, value)
 
 
 def _parse_find(command: Command, parsed: ParsedCommand, args: list[str]) -> None:
@@ -262,9 +302,24 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
     while command.subcommands:
         rest = _parse_gnu(command, parsed, args, stop_at_operand=True)
         if not parsed.operands:
+            if command.subcommand_optional:  # `git remote -v`: every word was an option of the command itself
+                break
             raise Refusal("subcommand_missing", f"{parsed.label}: a subcommand is needed.")
         name = parsed.operands[0]
         sub = command.subcommands.get(name)
+        if name in command.denied_subcommands:
+            raise Refusal(
+                "subcommand_not_allowed",
+                f"{parsed.label}: subcommand {name!r} is refused: {command.denied_subcommands[name]}.",
+                f"Use {' or '.join(sorted(command.subcommands))}.",
+            )
+        if sub is None and command.subcommand_optional and command.operands.max > 0:
+            # git's PARSE_OPT_SUBCOMMAND_OPTIONAL: a word that names no subcommand starts the command's
+            # own mode, with every word (`git reflog main` is `git reflog show main`)
+            first = parsed.operands
+            _parse_gnu(command, parsed, rest, stop_at_operand=False)
+            parsed.operands = first + parsed.operands
+            break
         if sub is None:
             allowed = ", ".join(sorted(command.subcommands))
             raise Refusal(
@@ -275,7 +330,9 @@ def parse_arguments(program: str, command: Command, args: list[str]) -> ParsedCo
         parsed.operands = []
         args = rest
         levels.append((command, args))
-    if command.syntax == "find":
+    if command.subcommands:
+        _classify_operands(command, parsed)  # no subcommand: the command runs in its own mode
+    elif command.syntax == "find":
         _parse_find(command, parsed, args)
     else:
         _parse_gnu(command, parsed, args, stop_at_operand=False)

@@ -29,6 +29,7 @@ class Option:
     arg: ArgumentKind | None = None
     optional: bool = False
     choices: frozenset[str] = frozenset()
+    default_if_last: bool = False  # the value may be missing when the option is the last word
     why: str | None = None  # set: the option is denied, and this says why
 
     @property
@@ -55,6 +56,13 @@ class Command:
     #: (compiled pattern, why) pairs: a word that matches one is refused (``deny_words``)
     deny_words: tuple[tuple[re.Pattern[str], str], ...] = ()
     subcommands: dict[str, "Command"] = field(default_factory=dict)
+    subcommand_optional: bool = False
+    #: subcommand -> why it is refused (``deny_subcommands``)
+    denied_subcommands: dict[str, str] = field(default_factory=dict)
+    #: (spellings, why) of the words the program scans its argv for (``scanned_words``)
+    scanned: tuple[tuple[tuple[str, ...], str], ...] = ()
+    #: options whose presence means the last operand is like the others (``operands.last_kind_unless``)
+    last_kind_unless: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +86,21 @@ def _option(rule: OptionRule | DeniedOption) -> Option:
         arg=rule.arg,
         optional=rule.optional,
         choices=frozenset(rule.choices or ()),
+        default_if_last=rule.default_if_last,
     )
 
 
 def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Command:
     allowed = list(rule.options)
     denied = list(rule.deny_options)
+    scanned = list(rule.scanned_words)
     for set_name in rule.option_sets:
         option_set = policy.option_sets.get(set_name)
         if option_set is None:
             raise ValueError(f"{where}.option_sets: no option set named {set_name!r}")
         allowed += option_set.options
         denied += option_set.deny_options
+        scanned += option_set.scanned_words
 
     long: dict[str, Option] = {}
     short: dict[str, Option] = {}
@@ -124,7 +135,7 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         for name in option.names:
             add(predicates, name, option)
 
-    for key in ("leading_text_unless", "only_with"):
+    for key in ("leading_text_unless", "only_with", "last_kind_unless"):
         for name in getattr(rule.operands, key):
             if name not in long and not (len(name) == 2 and name[1] in short):
                 raise ValueError(f"{where}.operands.{key}: {name} is not an option of this command")
@@ -148,6 +159,10 @@ def _compile_command(policy: "Policy", where: str, rule: "CommandRule") -> Comma
         leading_text_unless=frozenset(rule.operands.leading_text_unless),
         deny_words=tuple((re.compile(word.pattern), word.why) for word in rule.deny_words),
         subcommands=subcommands,
+        subcommand_optional=rule.subcommand_optional,
+        denied_subcommands={name: denied.why for denied in rule.deny_subcommands for name in denied.names},
+        scanned=tuple((tuple(word.names), word.why) for word in scanned),
+        last_kind_unless=frozenset(rule.operands.last_kind_unless),
     )
 
 

@@ -42,7 +42,10 @@ REASONS: dict[str, str] = {
     "option_ambiguous": "an abbreviated long option matches more than one option",
     "option_missing_argument": "an option that needs an argument was given none",
     "option_unexpected_argument": "an option that takes no argument was given one (--flag=value)",
-    "argument_denied": "a word matches one of the command's deny_words (pytest's @file, tail's +f ...)",
+    "argument_denied": (
+        "a value its kind refuses (a signature placeholder in a git format, TZ= in a date, a revision starting "
+        "with '-', a sed script that writes ...) or a word matching deny_words (pytest's @file, tail's +f ...)"
+    ),
     "option_bad_value": "an option's argument is not an allowed choice or not a number",
     "operand_not_allowed": "an operand is not one of the allowed choices (make's target), or not a number where one belongs",
     "operand_count": "too few or too many operands for the command",
@@ -55,6 +58,49 @@ REASONS: dict[str, str] = {
     "approval_required": "the command is allowed only after a human approves it",
     "allowed": "every check passed",
     "internal_error": "the policy engine failed; fail closed",
+}
+
+
+#: reason -> what to do instead, the last sentence of every refusal's message (unless the check that
+#: refused gave a more precise one). tests/unit/policy/test_messages.py holds every refusal to it.
+ADVICE: dict[str, str] = {
+    "invalid_input": "Send the command as one string.",
+    "empty_command": "Give a program and its arguments.",
+    "invalid_encoding": "Write the command as valid UTF-8 text.",
+    "command_too_long": "Shorten the command, or split the work into several jobs.",
+    "bidi_control": "Remove the character and write the command in plain text.",
+    "invisible_character": "Remove the character and write the command in plain text.",
+    "control_character": "Remove the character and write the command in plain text.",
+    "shell_metacharacter": "Quote it ('...' passes every character on literally) or leave it out: no shell runs here.",
+    "non_ascii_character": "Write the command in ASCII (quote a file name another way, or match it with a pattern).",
+    "unicode_lookalike": "Write the character as the plain ASCII one it looks like.",
+    "tokenise_error": "Close the quote, or remove the trailing backslash.",
+    "too_many_arguments": "Split the work into several jobs with fewer words each.",
+    "environment_assignment": "Leave out the NAME=value prefix: the sandbox's environment is fixed.",
+    "program_path": "Give the bare program name (ls, not /bin/ls).",
+    "wrapper_denied": "Run the command itself, without the wrapper.",
+    "interpreter_denied": (
+        "Use an allowed program for the job (cat, grep, find, git ...); the execution policy runs a repository's tests."
+    ),
+    "program_not_allowed": "Use a program the policy lists (configs/README.md).",
+    "subcommand_missing": "Name one of the allowed subcommands.",
+    "subcommand_not_allowed": "Use one of the allowed subcommands.",
+    "option_unknown": "Leave the option out, or use one the policy lists for this command (configs/README.md).",
+    "option_denied": "Leave the option out.",
+    "option_ambiguous": "Spell the option out in full.",
+    "option_missing_argument": "Give the option its value.",
+    "option_unexpected_argument": "Leave out the =value: the option takes none.",
+    "argument_denied": "Change that word or leave it out.",
+    "option_bad_value": "Give one of the values the option takes.",
+    "operand_not_allowed": "Give one of the allowed operands.",
+    "operand_count": "Give as many operands as the command takes.",
+    "path_option_like": "Write a file whose name starts with '-' as ./-name.",
+    "path_empty": "Name a file or directory.",
+    "path_tilde": "Name the file inside the workspace (src/x, not ~/x).",
+    "path_outside_workspace": "Name a file inside the workspace (relative paths start at /workspace).",
+    "path_workspace_root": "Name the files or directories inside the workspace instead.",
+    "path_protected": "Leave .git (and the other protected paths) alone; name other files.",
+    "internal_error": "Report it with the command line; the command was refused to be safe.",
 }
 
 

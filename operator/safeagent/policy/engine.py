@@ -14,7 +14,7 @@ from collections.abc import Callable
 from . import text
 from .arguments import ParsedCommand, parse_arguments
 from .compiled import compiled_for
-from .decision import ALLOW, DENY, REQUIRE_APPROVAL, Decision
+from .decision import ADVICE, ALLOW, DENY, REQUIRE_APPROVAL, Decision
 from .errors import Refusal
 from .model import Limits, Policy
 from .paths import check_path, check_write_target
@@ -45,12 +45,14 @@ def check_argument_count(policy: Policy, argv: list[str]) -> None:
 
 def check_assignment(policy: Policy, argv: list[str]) -> None:
     if _ASSIGNMENT.match(argv[0]):
-        raise Refusal("environment_assignment", "The command starts with NAME=value; the environment is fixed.")
+        raise Refusal(
+            "environment_assignment", f"The command starts with {argv[0]!r}, a NAME=value that would set the environment."
+        )
 
 
 def check_program_path(policy: Policy, argv: list[str]) -> None:
     if "/" in argv[0]:
-        raise Refusal("program_path", f"Program {argv[0]!r} is a path; give a bare program name from the policy.")
+        raise Refusal("program_path", f"Program {argv[0]!r} is a path.")
 
 
 def select_program(policy: Policy, argv: list[str]) -> tuple[str, list[str]]:
@@ -72,7 +74,7 @@ def check_paths(policy: Policy, parsed: ParsedCommand) -> None:
     for kind, value, where in parsed.values:
         full = check_path(workspace, kind, value, f"{parsed.label}: {where}")
         if writes:
-            check_write_target(workspace, policy.paths.protected, full, value, f"{parsed.label}: {where}")
+            check_write_target(workspace, policy.paths.protected, kind, full, value, f"{parsed.label}: {where}")
 
 
 def approval_message(policy: Policy, parsed: ParsedCommand) -> str | None:
@@ -96,7 +98,8 @@ def _decide(policy: Policy, line: str) -> Decision:
         parsed = parse_arguments(program, compiled_for(policy).programs[program], args)
         check_paths(policy, parsed)
     except Refusal as refusal:
-        return Decision(DENY, argv, refusal.reason, refusal.message)
+        # every refusal names what it refuses and ends with what to do instead
+        return Decision(DENY, argv, refusal.reason, f"{refusal.message} {refusal.instead or ADVICE[refusal.reason]}")
     message = approval_message(policy, parsed)
     if message is not None:
         return Decision(REQUIRE_APPROVAL, argv, "approval_required", message)
@@ -106,8 +109,11 @@ def _decide(policy: Policy, line: str) -> Decision:
 def decide(policy: Policy, line: str) -> Decision:
     """Decide what may happen to one command line under ``policy``. Never raises."""
     if not isinstance(line, str):
-        return Decision(DENY, None, "invalid_input", "The command must be a string.")
+        return Decision(DENY, None, "invalid_input", f"The command must be a string. {ADVICE['invalid_input']}")
     try:
         return _decide(policy, line)
     except Exception as error:  # noqa: BLE001 - fail closed, never crash the caller
-        return Decision(DENY, None, "internal_error", f"The policy engine failed ({type(error).__name__}); denied.")
+        return Decision(
+            DENY, None, "internal_error",
+            f"The policy engine failed ({type(error).__name__}); denied. {ADVICE['internal_error']}",
+        )

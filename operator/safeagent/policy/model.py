@@ -15,15 +15,26 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from .programs import SCRIPTED, is_denied_program
 
-#: What an option argument or an operand is, and so how it is checked.
-#:  text    free text (a pattern, a format), never looked at as a path
+#: What an option argument or an operand is, and so how it is checked: what the program makes of it.
+#:  text    free text (a name, a glob, a separator), never looked at as a path
+#:  regex   a regular expression the program matches with (never opened, never run)
+#:  revision       a git revision: never starts with '-' (values.py)
+#:  date           a date the program parses: never TZ=, which names a file to open (values.py)
+#:  pretty-format  a git pretty format: no signature placeholder, no program-running atom (values.py)
+#:  atom-format    a git %(atom) format (for-each-ref, branch, tag, ls-files, ls-tree): known atoms only
+#:  directive-format  %-directives padded to a width (find -printf, stat --printf, strftime): three digits at most
 #:  path    resolved lexically against the workspace; must stay inside it
+#:  destination  a path a write program puts things into (mv's last operand, mv -t): it may be the
+#:          workspace itself (`mv x .`), never outside it or a protected path
 #:  nodeid  a pytest node id ``path::name``: the part before ``::`` and the whole are both paths
 #:  number  an optionally signed count with an optional unit suffix (``5``, ``+5``, ``-3``, ``1K``)
 #:  choice  one of ``choices``, exactly
 #:  sed-script     a sed script that can only print (`scripts.py`): ``10p``, ``1,40p``, ``/re/p``
 #:  printf-format  a printf format without unbounded widths (`scripts.py`)
-ArgumentKind = Literal["text", "path", "nodeid", "number", "choice", "sed-script", "printf-format"]
+ArgumentKind = Literal[
+    "text", "regex", "path", "destination", "nodeid", "revision", "date", "pretty-format", "atom-format",
+    "directive-format", "number", "choice", "sed-script", "printf-format",
+]
 #: How a command's words are read, how a one-letter option finds its value, and whether it writes
 #: (see `CommandRule`); named so that the compiled tables carry the same closed sets.
 Syntax = Literal["gnu", "find"]
@@ -50,6 +61,10 @@ class OptionRule(Strict):
     arg: ArgumentKind | None = Field(default=None, description="the option's argument, if it takes one")
     optional: bool = Field(default=False, description="argument only in attached form: --opt=value or -xVALUE")
     choices: list[str] | None = Field(default=None, description="allowed values when arg is 'choice'")
+    default_if_last: bool = Field(
+        default=False,
+        description="the next word is the value, but the option may be the last word (git branch --merged: HEAD)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "OptionRule":
@@ -57,6 +72,8 @@ class OptionRule(Strict):
             raise ValueError("'choices' is required with arg: choice and allowed only with it")
         if self.optional and self.arg is None:
             raise ValueError("'optional' needs an 'arg'")
+        if self.default_if_last and (self.arg is None or self.optional):
+            raise ValueError("'default_if_last' needs an 'arg' that is not 'optional'")
         return self
 
 
@@ -83,6 +100,23 @@ class DeniedWord(Strict):
         return value
 
 
+class ScannedWord(Strict):
+    """Words a program looks for in its whole argv, outside (or before) its option parser: given as
+    another option's value in a separate word, the program would still act on them (git diff's
+    --no-index, git log's first pass). Refused in that place, with the reason a human is told."""
+
+    names: list[str] = Field(min_length=1, description="--long (also --long=...), -x (also -x...), or --")
+    why: str = Field(min_length=3)
+
+    @field_validator("names")
+    @classmethod
+    def _spellings(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "--" and not (SHORT_OPTION.match(name) or LONG_OPTION.match(name)):
+                raise ValueError(f"{name!r} is neither -x, --long nor --")
+        return value
+
+
 class OperandRule(Strict):
     """What the non-option arguments of a command are."""
 
@@ -98,6 +132,12 @@ class OperandRule(Strict):
     only_with: list[str] = Field(
         default_factory=list, description="operands are allowed only when one of these options is given (git branch --list)"
     )
+    last_kind: ArgumentKind | None = Field(
+        default=None, description="what the last of two or more operands is (mv SOURCE... DIRECTORY: destination)"
+    )
+    last_kind_unless: list[str] = Field(
+        default_factory=list, description="options whose presence means the last operand is like the others (mv -t, -T)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "OperandRule":
@@ -105,6 +145,8 @@ class OperandRule(Strict):
             raise ValueError("'choices' is required with kind: choice and allowed only with it")
         if self.min > self.max:
             raise ValueError("'min' is larger than 'max'")
+        if self.last_kind == "choice":
+            raise ValueError("'last_kind' cannot be 'choice'")
         if self.leading_text and self.leading_kind == "choice" and self.kind != "choice":
             # the choices belong to kind: choice; without them a leading choice refuses every word
             raise ValueError("'leading_kind: choice' needs 'kind: choice' (the leading operands use its 'choices')")
@@ -116,6 +158,7 @@ class OptionSet(Strict):
 
     options: list[OptionRule] = Field(default_factory=list)
     deny_options: list[DeniedOption] = Field(default_factory=list)
+    scanned_words: list[ScannedWord] = Field(default_factory=list)
 
 
 class CommandRule(Strict):
@@ -138,13 +181,25 @@ class CommandRule(Strict):
     deny_words: list[DeniedWord] = Field(
         default_factory=list, description="patterns no word after the program (or subcommand) may match"
     )
+    scanned_words: list[ScannedWord] = Field(
+        default_factory=list, description="words the program scans its argv for: never another option's separate value"
+    )
     operands: OperandRule = Field(default_factory=OperandRule)
     subcommands: dict[str, "CommandRule"] | None = None
+    subcommand_optional: bool = Field(
+        default=False,
+        description="without an operand the command runs itself (git remote, git reflog); an operand is a subcommand",
+    )
+    deny_subcommands: list[DeniedOption] = Field(
+        default_factory=list, description="the program's other subcommands, refused with why (git reflog expire)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "CommandRule":
         if self.syntax != "find" and (self.predicates or self.deny_predicates):
             raise ValueError("'predicates' and 'deny_predicates' belong to syntax: find")
+        if (self.subcommand_optional or self.deny_subcommands) and self.subcommands is None:
+            raise ValueError("'subcommand_optional' and 'deny_subcommands' need 'subcommands'")
         if self.subcommands is not None:
             if not self.subcommands:
                 raise ValueError("'subcommands' must not be empty")
@@ -162,6 +217,9 @@ class ProgramRule(CommandRule):
     description: str = ""
     invocations: list[list[str]] | None = Field(
         default=None, description="argv prefixes that select this program; default [[name]]"
+    )
+    version: str = Field(
+        default="", description="the version whose source the scanned_words were read from (tested against the image)"
     )
 
 
@@ -233,6 +291,13 @@ def script_rule_problem(name: str, rule: CommandRule) -> str | None:
 
 
 
+def _scans(rule: CommandRule, option_sets: dict[str, OptionSet]) -> bool:
+    """Whether the rule (or a subcommand, or an option set it uses) lists scanned_words."""
+    if rule.scanned_words or any(option_sets[name].scanned_words for name in rule.option_sets if name in option_sets):
+        return True
+    return any(_scans(sub, option_sets) for sub in (rule.subcommands or {}).values())
+
+
 class Policy(Strict):
     """A whole policy file. `load_policy` returns one; `decide` reads it."""
 
@@ -259,6 +324,8 @@ class Policy(Strict):
                 raise ValueError(f"programs.{name}: not a plain program name")
             if is_denied_program(name):
                 raise ValueError(f"programs.{name}: wrappers, shells and interpreters can never be allowed")
+            if _scans(self.programs[name], self.option_sets) and not self.programs[name].version:
+                raise ValueError(f"programs.{name}: scanned_words need the program's 'version' (of the source read)")
             if name in SCRIPTED:
                 problem = script_rule_problem(name, self.programs[name])
                 if problem:

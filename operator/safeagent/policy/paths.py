@@ -14,7 +14,7 @@ from typing import Literal
 from .errors import Refusal
 
 #: The argument kinds checked by these rules (see `model.ArgumentKind`).
-PathKind = Literal["path", "nodeid"]
+PathKind = Literal["path", "destination", "nodeid"]
 
 
 def resolve(workspace: str, value: str, where: str) -> str:
@@ -22,7 +22,7 @@ def resolve(workspace: str, value: str, where: str) -> str:
     if value == "":
         raise Refusal("path_empty", f"{where} is an empty path.")
     if value.startswith("~"):
-        raise Refusal("path_tilde", f"{where} {value!r} starts with ~; use a path inside the workspace.")
+        raise Refusal("path_tilde", f"{where} {value!r} starts with ~, a home directory to a shell.")
     full = posixpath.normpath(posixpath.join(workspace, value))
     if full != workspace and not full.startswith(workspace + "/"):
         raise Refusal("path_outside_workspace", f"{where} {value!r} is outside {workspace}.")
@@ -30,16 +30,20 @@ def resolve(workspace: str, value: str, where: str) -> str:
 
 
 def check_path(workspace: str, kind: PathKind, value: str, where: str) -> str:
-    """Check one value of kind ``path`` or ``nodeid`` (``tests/x.py::name``: both parts are checked)."""
+    """Check one value of kind ``path``, ``destination`` or ``nodeid`` (``tests/x.py::name``: both parts)."""
     full = resolve(workspace, value, where)
     if kind == "nodeid" and "::" in value:
         return resolve(workspace, value.split("::", 1)[0], where)
     return full
 
 
-def check_write_target(workspace: str, protected: list[str], full: str, value: str, where: str) -> None:
-    """A command that changes files may touch neither the workspace itself nor a protected path."""
-    if full == workspace:
+def check_write_target(
+    workspace: str, protected: list[str], kind: PathKind, full: str, value: str, where: str
+) -> None:
+    """A command that changes files may touch neither the workspace itself nor a protected path; a
+    ``destination`` (the directory ``mv`` moves into) may be the workspace: `mv notes/x .` changes
+    only what it moves."""
+    if full == workspace and kind != "destination":
         raise Refusal("path_workspace_root", f"{where} {value!r} is the whole workspace.")
     relative = full[len(workspace) + 1 :]
     for item in protected:

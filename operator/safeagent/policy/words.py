@@ -54,11 +54,14 @@ _WHAT = {
 
 def _refuse(char: str, position: int, where: str) -> Refusal:
     shown = "newline" if char == "\n" else repr(char)
-    hint = "" if char == "\n" else " Put it in single quotes to pass it on literally."
+    instead = "Run one command per job: a command is one line." if char == "\n" else (
+        "Put it in single quotes to pass it on literally, or leave it out."
+    )
     return Refusal(
         "shell_metacharacter",
         f"The command holds {shown} {where} at character {position + 1}: to a shell it is {_WHAT[char]}, "
-        f"and no shell runs commands here.{hint}",
+        "and no shell runs commands here.",
+        instead,
     )
 
 

@@ -11,6 +11,10 @@ configs/policy.execution.yaml. The rows are grouped by what an attack uses, one 
     path_escapes            .., absolute paths, option values naming files, followed links, name lists
     option_smuggling        abbreviations, values that swallow the next word, '-' paths, @FILE, -p
     runs_programs           exec, pagers, diff drivers, gpg, decompressors, plugins, sed scripts
+    scanned_words           words a program scans its whole argv for (git diff's --no-index, git log's
+                            first pass, revision.c's --), smuggled in as another option's value
+    value_meaning           the languages inside values: signature placeholders in every spelling and
+                            slot, program-running %(atoms), huge widths, TZ= dates, revisions like options
     writes                  rm and mv (approval), output options, the workspace root and .git
     unbounded               following a file forever, huge printf widths, sort's buffer, make -j
 
@@ -38,8 +42,10 @@ from tests.support.policy_cases import (
     program_choice,
     raw_text,
     runs_programs,
+    scanned_words,
     shell_syntax,
     unbounded,
+    value_meaning,
     writes,
 )
 from tests.support.policy_cases.agent_commands import AGENT_COMMANDS
@@ -49,7 +55,7 @@ __all__ = ["AGENT_COMMANDS", "ALLOW", "APPROVE", "CASES", "DENY", "EXECUTION", "
            "INSPECT", "Case"]
 
 _MODULES = (ordinary, shell_syntax, raw_text, program_choice, environment_and_config, path_escapes,
-            option_smuggling, runs_programs, writes, unbounded)
+            option_smuggling, scanned_words, runs_programs, value_meaning, writes, unbounded)
 
 
 class Case(NamedTuple):

@@ -114,10 +114,13 @@ ROWS = [
     # the program gets a path starting with ~, which the path rules refuse as well.
     (I, "grep -f '~/x' .", DENY, "path_tilde"),
     (I, "grep --file= x", DENY, "path_empty"),
-    (I, "grep -R foo .", DENY, "option_denied"),
-    (I, "grep -rR foo .", DENY, "option_denied"),
-    (I, "grep --dereference-recursive foo .", DENY, "option_denied"),
-    (I, "grep --deref foo .", DENY, "option_denied"),
+    # grep -R follows links, and a source holds none (the preparation step refuses them): -R is -r here
+    (I, "grep -R foo .", ALLOW, "allowed"),
+    (I, "grep -rR foo .", ALLOW, "allowed"),
+    (I, "grep --dereference-recursive foo .", ALLOW, "allowed"),
+    (I, "grep --deref foo .", ALLOW, "allowed"),
+    (I, "grep -R foo /etc", DENY, "path_outside_workspace"),
+    (I, "grep -R foo ..", DENY, "path_outside_workspace"),
     (I, "grep -rnf/etc/passwd .", DENY, "path_outside_workspace"),
     (I, "grep -f /etc/passwd x", DENY, "path_outside_workspace"),
     (I, "grep --file=/etc/passwd -r .", DENY, "path_outside_workspace"),
@@ -129,7 +132,7 @@ ROWS = [
     (I, "grep foo -- /etc/passwd", DENY, "path_outside_workspace"),
     (I, "grep -rn foo /", DENY, "path_outside_workspace"),
     (I, "grep -D read foo /dev/zero", DENY, "path_outside_workspace"),
-    (I, "grep --dereference-r foo .", DENY, "option_denied"),
+    (I, "grep --dereference-r foo .", ALLOW, "allowed"),
     (I, "grep -e /etc/passwd", ALLOW, "allowed"),  # a pattern, not a file
     (I, "grep -e -- /etc/passwd", DENY, "path_outside_workspace"),
     (I, "grep --file= .", DENY, "path_empty"),

@@ -144,9 +144,68 @@ ROWS = [
     (X, "make test test", DENY, "operand_count"),
     (X, "make test all", DENY, "operand_count"),
     (X, "make - test", DENY, "operand_count"),
-    (I, "git remote add x y", DENY, "operand_count"),
-    (I, "git remote show origin", DENY, "operand_count"),  # contacts the remote
-    (I, "git shortlog", DENY, "operand_count"),  # without a revision it reads standard input
+    # git remote: the listing and get-url only; every other remote subcommand writes or contacts the remote
+    (I, "git remote add x y", DENY, "subcommand_not_allowed"),
+    (I, "git remote show origin", DENY, "subcommand_not_allowed"),  # contacts the remote
+    (I, "git remote -v show origin", DENY, "subcommand_not_allowed"),
+    (I, "git remote set-url origin x", DENY, "subcommand_not_allowed"),
+    (I, "git remote update", DENY, "subcommand_not_allowed"),
+    (I, "git remote prune origin", DENY, "subcommand_not_allowed"),
+    (I, "git remote get-url origin extra", DENY, "operand_count"),
+    (I, "git remote get-url", DENY, "operand_count"),
+    (I, "git remote get-url --push origin", ALLOW, "allowed"),
+    (I, "git remote -v", ALLOW, "allowed"),
+    # without a revision git shortlog reads a log from standard input: /dev/null in the sandbox
+    (I, "git shortlog", ALLOW, "allowed"),
+    # git reflog: showing only (expire and delete rewrite the reflog, exists is not needed)
+    (I, "git reflog expire --all", DENY, "subcommand_not_allowed"),
+    (I, "git reflog expire --expire=now --all", DENY, "subcommand_not_allowed"),
+    (I, "git reflog delete 'HEAD@{1}'", DENY, "subcommand_not_allowed"),
+    (I, "git reflog --oneline expire", DENY, "subcommand_not_allowed"),
+    (I, "git reflog exists HEAD", ALLOW, "allowed"),
+    (I, "git reflog -q expire", DENY, "option_unknown"),
+    (I, "git reflog delete", DENY, "subcommand_not_allowed"),
+    (I, "git reflog show --all", ALLOW, "allowed"),
+    (I, "git reflog main", ALLOW, "allowed"),  # git reads a first word that is no subcommand as a revision
+    (I, "git reflog -n 5 main", ALLOW, "allowed"),
+    (I, "git reflog main expire", ALLOW, "allowed"),  # a revision named expire, to git as well
+    (I, "git reflog ../../etc", DENY, "path_outside_workspace"),
+    (I, "git remote origin", DENY, "subcommand_not_allowed"),  # git remote takes no operand of its own
+    # git stash: list only (plain `git stash` pushes; pop, apply, drop, clear, store change things)
+    (I, "git stash", DENY, "subcommand_missing"),
+    (I, "git stash push", DENY, "subcommand_not_allowed"),
+    (I, "git stash pop", DENY, "subcommand_not_allowed"),
+    (I, "git stash drop", DENY, "subcommand_not_allowed"),
+    (I, "git stash clear", DENY, "subcommand_not_allowed"),
+    (I, "git stash show -p", DENY, "subcommand_not_allowed"),
+    (I, "git stash -q list", DENY, "option_unknown"),
+    (I, "git stash list -p", ALLOW, "allowed"),
+    # git symbolic-ref: reading one reference only; with a second operand it writes
+    (I, "git symbolic-ref HEAD refs/heads/evil", DENY, "operand_count"),
+    (I, "git symbolic-ref -m x HEAD refs/heads/evil", DENY, "option_denied"),
+    (I, "git symbolic-ref --delete HEAD", DENY, "option_denied"),
+    (I, "git symbolic-ref -d HEAD", DENY, "option_denied"),
+    (I, "git symbolic-ref --del HEAD", DENY, "option_denied"),
+    # git show-ref, rev-list, diff-tree: nothing from standard input, no output file
+    (I, "git show-ref --exclude-existing", DENY, "option_denied"),
+    (I, "git show-ref --exclude", DENY, "option_denied"),
+    (I, "git rev-list --stdin", DENY, "option_denied"),
+    (I, "git rev-list --output=/tmp/x HEAD", DENY, "option_denied"),
+    (I, "git rev-list --out=/tmp/x HEAD", DENY, "option_unknown"),  # rev-list matches exactly
+    (I, "git rev-list --bisect HEAD", DENY, "option_denied"),
+    (I, "git diff-tree --stdin", DENY, "option_denied"),
+    (I, "git diff-tree --output=/tmp/x HEAD", DENY, "option_denied"),
+    (I, "git diff-tree", DENY, "operand_count"),
+    (I, "git count-objects extra", DENY, "operand_count"),
+    (I, "git merge-base", DENY, "operand_count"),
+    # branch, tag, for-each-ref: --contains & co. take the next word, or HEAD when they come last
+    # (as for git, the word after them is their value: a revision, which never starts with -)
+    (I, "git branch --merged -d x", DENY, "argument_denied"),
+    (I, "git branch --contains --delete x", DENY, "argument_denied"),
+    (I, "git tag --contains -d v1", DENY, "argument_denied"),
+    (I, "git branch -d x --merged", DENY, "option_denied"),
+    (I, "git for-each-ref --merged", ALLOW, "allowed"),
+    (I, "git for-each-ref --no-merged main refs/heads", ALLOW, "allowed"),
     (I, "git ls-tree", DENY, "operand_count"),
     # --- operand_not_allowed ---
     (X, "make all", DENY, "operand_not_allowed"),

@@ -91,8 +91,20 @@ ROWS = [
     (I, "mv -f a b/", APPROVE, "approval_required"),
     (I, "mv -t dest a b", APPROVE, "approval_required"),
     (I, "mv . x", DENY, "path_workspace_root"),
-    (I, "mv x .", DENY, "path_workspace_root"),
-    (I, "mv -t . x", DENY, "path_workspace_root"),
+    # the directory moved into may be the workspace itself (mv FILE .); what is moved may not
+    (I, "mv x .", APPROVE, "approval_required"),
+    (I, "mv -t . x", APPROVE, "approval_required"),
+    (I, "mv --target-directory=. x", APPROVE, "approval_required"),
+    (I, "mv a b /workspace", APPROVE, "approval_required"),
+    (I, "mv . .", DENY, "path_workspace_root"),
+    (I, "mv -t x .", DENY, "path_workspace_root"),
+    (I, "mv -T x .", DENY, "path_workspace_root"),  # -T: the last operand is the new name, not a directory
+    (I, "mv --no-target-directory x .", DENY, "path_workspace_root"),
+    (I, "mv x src/..", APPROVE, "approval_required"),
+    (I, "mv x ..", DENY, "path_outside_workspace"),
+    (I, "mv -t .. x", DENY, "path_outside_workspace"),
+    (I, "mv x .git", DENY, "path_protected"),
+    (I, "mv /workspace x", DENY, "path_workspace_root"),
     (X, "mv a b", APPROVE, "approval_required"),
     # rm / mv: approval, never outside, never the root, never .git
     (I, "mv a .git/", DENY, "path_protected"),

@@ -68,12 +68,14 @@ TOOL_OF = {
     "tree": "tree", "rg": "ripgrep", "make": "make", "pytest": "pytest",
 }
 
-#: Words that put the program where its options are read (find's starting point).
-BASE_WORDS = {"find": ["."]}
+#: Words that put the program where its options are read (find's starting point; a commit for the
+#: git commands that print their usage, as for an unknown option, when given none).
+BASE_WORDS = {"find": ["."], "git rev-list": ["HEAD"], "git diff-tree": ["HEAD"]}
 
 #: A valid value per kind, and per option where the kind's default would be refused by the program
 #: before it reads the next word.
-KIND_VALUES = {"text": "x", "path": "a", "nodeid": "a", "number": "1", "sed-script": "p", "printf-format": "x"}
+KIND_VALUES = {"text": "x", "regex": "x", "revision": "HEAD", "date": "2024-01-01", "pretty-format": "%h",
+               "atom-format": "%(refname)", "directive-format": "x", "path": "a", "destination": ".", "nodeid": "a", "number": "1", "sed-script": "p", "printf-format": "x"}
 OPTION_VALUES = {
     ("ls", "--block-size"): "1K",
     ("ls", "--time-style"): "iso",
@@ -171,7 +173,23 @@ OPTION_VALUES = {
     ("pytest", "--durations-min"): "1",
     ("pytest", "--log-level"): "INFO",
     ("pytest", "--log-cli-level"): "INFO",
+    ("git for-each-ref", "--format"): "%(refname)",
+    ("git for-each-ref", "--sort"): "refname",
+    ("git for-each-ref", "--points-at"): "HEAD",
+    ("git for-each-ref", "--contains"): "HEAD",
+    ("git for-each-ref", "--no-contains"): "HEAD",
+    ("git for-each-ref", "--merged"): "HEAD",
+    ("git for-each-ref", "--no-merged"): "HEAD",
+    ("git diff-tree", "--format"): "%h",
+    ("git ls-files", "--format"): "%(path)",
+    ("git ls-tree", "--format"): "%(path)",
+    ("od", "-t"): "x1",
+    ("od", "--format"): "x1",
 }
+# the commands that take git log's options take its values too
+for _label in ("git reflog", "git reflog show", "git stash list", "git rev-list"):
+    OPTION_VALUES.update({(_label, name): value for (command, name), value in list(OPTION_VALUES.items())
+                          if command == "git log"})
 
 
 def _unknown_patterns(token: str) -> list[str]:
@@ -190,6 +208,8 @@ def _unknown_patterns(token: str) -> list[str]:
         rf"Invalid argument `{t}'",  # tree
         rf"unrecognized arguments: (.* )?{t}",  # pytest (argparse)
         r"^usage: git diff ",  # git diff --cached (diff-index) answers any unknown option with its usage
+        r"^usage: git rev-list ",  # so do git rev-list and git diff-tree
+        r"^usage: git diff-tree ",
     ]
 
 
@@ -206,6 +226,7 @@ def _letter_patterns(word: str) -> list[str]:
         rf"unrecognized argument: {w}",  # git log/show read -x% as one unknown word
         rf"invalid option: {w}",
         rf"unknown option: {w}",
+        r"^usage: git (rev-list|diff-tree) ",  # they answer an unknown word with their usage
     ]
 
 
@@ -242,7 +263,7 @@ def _value(command_label: str, program: str, option, name: str) -> str:
 
 def _command_probes(label: str, prefix: list[str], program: str, command) -> list[Probe]:
     probes: list[Probe] = []
-    base = BASE_WORDS.get(program, [])
+    base = BASE_WORDS.get(label, BASE_WORDS.get(program, []))  # git rev-list needs a commit first
     tables = [(name, option) for name, option in command.long.items()]
     tables += [(f"-{letter}", option) for letter, option in command.short.items()]
     tables += list(command.predicates.items())
@@ -277,11 +298,14 @@ def all_probes() -> list[Probe]:
     programs = {}
     for path in (CONFIGS / "policy.yaml", CONFIGS / "policy.execution.yaml"):
         programs.update(load_policy(path)._compiled.programs)
+    def walk(label: str, prefix: list[str], program: str, command) -> None:
+        probes.extend(_command_probes(label, prefix, program, command))
+        for sub_name, sub in sorted(command.subcommands.items()):  # git stash list, git remote get-url
+            walk(f"{label} {sub_name}", [*prefix, sub_name], program, sub)
+
     probes: list[Probe] = []
     for program, command in sorted(programs.items()):
-        probes += _command_probes(program, [program], program, command)
-        for sub_name, sub in sorted(command.subcommands.items()):
-            probes += _command_probes(f"{program} {sub_name}", [program, sub_name], program, sub)
+        walk(program, [program], program, command)
     return probes
 
 

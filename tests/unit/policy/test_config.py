@@ -268,7 +268,8 @@ def test_new_keys_and_reason_are_documented():
 # --- the option tables against the real programs (same Debian release as the sandbox image) ---
 
 GNU_PROGRAMS = ["ls", "cat", "head", "tail", "wc", "stat", "grep", "rm", "mv"]
-GIT_SUBCOMMANDS = ["diff", "status", "ls-files"]
+GIT_SUBCOMMANDS = ["diff", "status", "ls-files", "merge-base", "show-ref", "symbolic-ref", "for-each-ref",
+                   "count-objects"]
 
 
 def real_long_options(argv):
@@ -307,7 +308,7 @@ def test_git_option_tables_against_completion_helper(inspect_policy, subcommand)
     assert_prefixes_known(command, real)
 
 
-@pytest.mark.parametrize("program", ["du", "sort", "uniq", "diff"])
+@pytest.mark.parametrize("program", ["du", "sort", "uniq", "diff", "od", "comm"])
 def test_added_programs_match_the_real_options(inspect_policy, program):
     """Every option we list exists, and no real option is a prefix we would misread as an abbreviation."""
     command = inspect_policy._compiled.programs[program]
