@@ -86,7 +86,10 @@ def build_repository(repo: Path) -> Path:
 
 def expected(repo: Path) -> dict[str, str]:
     """command line -> the exact stdout git gives on this machine (hostile settings left out)."""
-    head = git(repo, "-c", "core.fsmonitor=false", "rev-parse", "HEAD").strip()
+    def rev(name: str) -> str:
+        return git(repo, "-c", "core.fsmonitor=false", "rev-parse", name).strip()
+
+    head = rev("HEAD")
     short = head[:7]
     return {
         "git status --porcelain": " M README.md\n",
@@ -111,6 +114,16 @@ def expected(repo: Path) -> dict[str, str]:
         "git tag --list 'v*'": "v1\n",
         "git remote -v": "origin\thttps://example.invalid/demo.git (fetch)\norigin\thttps://example.invalid/demo.git (push)\n",
         "git log -p -1 -- notes.secret": None,
+        "git reflog -n 3 --format=%gs": "commit: third: util\ncommit: second: greet the world\ncommit (initial): first: hello\n",
+        "git stash list": "",
+        "git rev-list --count HEAD": "3\n",
+        "git merge-base main feature": rev("feature") + "\n",
+        "git diff-tree --no-commit-id --name-only -r HEAD": "notes.secret\nutil.py\n",
+        "git show-ref --tags": f"{rev('v1')} refs/tags/v1\n",
+        "git symbolic-ref HEAD": "refs/heads/main\n",
+        "git for-each-ref '--format=%(refname)' refs/tags": "refs/tags/v1\n",
+        "git count-objects -v": None,
+        "git remote get-url origin": "https://example.invalid/demo.git\n",
     }
 
 
@@ -121,6 +134,7 @@ CONTAINS = {
     "git blame -s app.py": ["return 'hello, world'"],
     "git cat-file -p v1": ["tag v1", "release one"],
     "git log -p -1 -- notes.secret": ["-one", "+two"],  # textconv neutralised: the plain diff
+    "git count-objects -v": ["count: 0\n", "packs: 1\n"],
 }
 
 
