@@ -22,8 +22,8 @@ import uuid
 import pytest
 
 from clusterlib import (
-    LISTENER, PORT, SANDBOX_LABEL, apply, await_identity_policies, hardened_pod, running_ip, sandbox_placement_flags,
-    wait_for,
+    LISTENER, PORT, SANDBOX_LABEL, apply, await_identity_policies, await_namespaces_gone, hardened_pod, running_ip,
+    sandbox_placement_flags, wait_for,
 )
 
 RELEASE = "safeagent-burst"
@@ -91,10 +91,7 @@ def install_burst_release(kubectl) -> None:
     """The chart once more, for the burst namespace, with the execution policy."""
     if shutil.which("helm") is None:
         pytest.skip("needs helm to install a second release of the chart")
-    for namespace in (SANDBOX_NS, RELEASE_NS):  # a previous run's, still being deleted
-        wait_for(lambda ns=namespace: kubectl("get", "namespace", ns, "-o", "jsonpath={.status.phase}",
-                                              check=False).stdout != "Terminating",
-                 timeout=300, interval=2, what=f"namespace {namespace} from a previous run to be deleted")
+    await_namespaces_gone(kubectl, SANDBOX_NS, RELEASE_NS)
     helm(
         "upgrade", "--install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
         "--skip-crds", "--wait", "--timeout", "5m",

@@ -72,6 +72,14 @@ def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "cond
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
+def await_namespaces_gone(kubectl, *namespaces: str, timeout: float = 300) -> None:
+    """Until namespaces a previous run deleted are gone (a release is installed into them again)."""
+    for namespace in namespaces:
+        wait_for(lambda ns=namespace: kubectl("get", "namespace", ns, "-o", "jsonpath={.status.phase}",
+                                              check=False).stdout != "Terminating",
+                 timeout=timeout, interval=2, what=f"namespace {namespace} from a previous run to be deleted")
+
+
 def await_identity_policies(kubectl, namespace: str, timeout: float = 60) -> str:
     """Until a release's identity admission policies are in force in `namespace` (they load a
     moment after `helm install`), a job would carry no requester; charts/install.sh waits the same
