@@ -174,6 +174,16 @@ class Source(BaseModel):
         default=None, description="A directory uploaded as content-addressed chunks in ConfigMaps."
     )
 
+    def read_from(self) -> tuple[str, str, str]:
+        """(kind, resource, name) of the object the files come from. A bundle's is its manifest:
+        the chunks it names are addressed by their content's digest, which only the manifest tells."""
+        if self.configMap is not None:
+            return "ConfigMap", "configmaps", self.configMap.name
+        if self.bundle is not None:
+            return "ConfigMap", "configmaps", self.bundle.name
+        assert self.persistentVolumeClaim is not None  # exactly one is set (_exactly_one)
+        return "PersistentVolumeClaim", "persistentvolumeclaims", self.persistentVolumeClaim.claimName
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
         if sum(kind is not None for kind in (self.configMap, self.persistentVolumeClaim, self.bundle)) != 1:

@@ -279,16 +279,8 @@ def unbound(stage):
     return World(stage, stage.new_namespace(bound=False))
 
 
-def _admin_job(world, name, command, requester=None):
-    spec = {"command": command, "source": {"configMap": {"name": SOURCE_CONFIGMAP}}}
-    if requester:
-        spec["requester"] = requester
-    return world.custom.create_namespaced_custom_object(*API, world.ns, "sandboxjobs", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "SandboxJob", "metadata": {"name": name}, "spec": spec})
-
-
 def test_without_the_policies_a_job_with_no_requester_never_runs(unbound):
-    job = _admin_job(unbound, "list", "ls")
+    job = unbound.add_job("list", "ls", by=unbound.custom)
     assert "requester" not in job["spec"]
     assert unbound.run("list") == "Rejected"
     status = unbound.status("list")
@@ -297,7 +289,7 @@ def test_without_the_policies_a_job_with_no_requester_never_runs(unbound):
 
 
 def test_without_the_policies_the_operator_still_refuses_self_approval(unbound):
-    _admin_job(unbound, "rm", "rm delete-me.txt", {"username": TIER_SUBMITTER})
+    unbound.add_job("rm", "rm delete-me.txt", by=unbound.custom, requester={"username": TIER_SUBMITTER})
     assert unbound.run("rm") == "AwaitingApproval"
     approval = unbound.status("rm")["approvalName"]
     unbound.patch_approval(approval, {"spec": {"decision": "Approved", "decider": {"username": TIER_SUBMITTER}}})
@@ -310,7 +302,7 @@ def test_without_the_policies_the_operator_still_refuses_self_approval(unbound):
 
 
 def test_without_the_policies_a_pre_decided_approval_never_runs(unbound):
-    _admin_job(unbound, "rm", "rm delete-me.txt", {"username": TIER_SUBMITTER})
+    unbound.add_job("rm", "rm delete-me.txt", by=unbound.custom, requester={"username": TIER_SUBMITTER})
     job = reconcile.SandboxJob.model_validate(unbound.job("rm"))
     forged = builders.build_approval(job, ["rm", "delete-me.txt"], REPO_DIGEST)
     forged["spec"].update({"decision": "Approved", "decider": {"username": "someone"}})

@@ -17,7 +17,7 @@ from typing import Any
 
 from safeagent import audit, builders
 from safeagent.kube import NotFound
-from safeagent.models import JobPhase, NetworkProfile, PrepareResult, Source
+from safeagent.models import JobPhase, NetworkProfile, PrepareResult
 from safeagent.reconcile import outcome, pods, waiting
 from safeagent.reconcile.deadlines import is_past
 from safeagent.reconcile.errors import TransientFailure
@@ -39,22 +39,11 @@ def forbidden(job: Job) -> Update | None:
     requester = job.model.spec.requester
     if requester is None:
         return unknown_requester()
-    kind, resource, name = _source_object(job.model.spec.source)
+    kind, resource, name = job.model.spec.source.read_from()
     if job.ctx.kube.may_get(job.namespace, requester, resource, name).allowed:
         return None
     message = f"{requester.username} may not get {kind} {name}: a job may use only a source its requester can read"
     return finished(JobPhase.REJECTED, audit.SOURCE_FORBIDDEN, message, audit.SOURCE_FORBIDDEN)
-
-
-def _source_object(source: Source) -> tuple[str, str, str]:
-    """(kind, resource, name) of the object a job reads its files from. A bundle's is its manifest:
-    the chunks it names are addressed by their content's digest, which only the manifest tells."""
-    if source.configMap is not None:
-        return "ConfigMap", "configmaps", source.configMap.name
-    if source.bundle is not None:
-        return "ConfigMap", "configmaps", source.bundle.name
-    assert source.persistentVolumeClaim is not None  # exactly one is set (models.Source)
-    return "PersistentVolumeClaim", "persistentvolumeclaims", source.persistentVolumeClaim.claimName
 
 
 def unknown_requester() -> Update:

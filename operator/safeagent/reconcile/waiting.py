@@ -39,21 +39,16 @@ def missing_source(job: Job) -> str | None:
 
     Unavailable propagates (the pass is retried); a refusal (no right to read it) means unknown.
     """
-    source = job.model.spec.source
-    kube = job.ctx.kube
     # A bundle's manifest; a chunk missing from it shows as the kubelet's FailedMount (VolumeMountFailed).
-    configmap = source.configMap.name if source.configMap is not None else (
-        source.bundle.name if source.bundle is not None else None)
+    kind, _, name = job.model.spec.source.read_from()
+    kube = job.ctx.kube
     try:
-        if configmap is not None:
-            kube.get_configmap(job.namespace, configmap)
-        elif source.persistentVolumeClaim is not None:
-            kube.get_persistent_volume_claim(job.namespace, source.persistentVolumeClaim.claimName)
+        if kind == "ConfigMap":
+            kube.get_configmap(job.namespace, name)
+        else:
+            kube.get_persistent_volume_claim(job.namespace, name)
     except NotFound:
-        if configmap is not None:
-            return f"ConfigMap {configmap}"
-        assert source.persistentVolumeClaim is not None  # the model guarantees exactly one source
-        return f"PersistentVolumeClaim {source.persistentVolumeClaim.claimName}"
+        return f"{kind} {name}"
     except Invalid as error:
         log.warning("source not checked", extra={"namespace": job.namespace, "error": str(error)})
     return None
