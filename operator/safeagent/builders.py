@@ -25,6 +25,7 @@ from safeagent.models import (
     SandboxJob,
     spec_hash,
 )
+from safeagent.quantity import parse_quantity
 from safeagent.sandbox import bundle
 from safeagent.sandbox.contract import (
     SOURCE_BUNDLE,
@@ -49,6 +50,7 @@ RUNNER_CONTAINER = "runner"
 SOURCE_MOUNT = "/source"
 WORKSPACE = SANDBOX_WORKSPACE
 TMP = "/tmp"
+SHM = "/dev/shm"
 # The in-sandbox Python starts here: the image's read-only root, never a volume the source fills.
 ENTRY_DIRECTORY = "/"
 
@@ -294,6 +296,8 @@ def _pod(
             # count against the Pod's memory limit.
             {"name": "workspace", "emptyDir": {"medium": "Memory", "sizeLimit": sandbox.workspaceSizeLimit}},
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": sandbox.tmpSizeLimit}},
+            # Over the runtime's own /dev/shm (64 MiB, in no report): capped and reported like the others.
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": sandbox.shmSizeLimit}},
         ],
     }
     if not init_containers:
@@ -352,12 +356,15 @@ def build_sandbox_pod(
         "workspace": WORKSPACE,
         "timeoutSeconds": job.spec.timeoutSeconds,
         "maxOutputBytes": max_output_kb * 1024,
-        "scratch": {"workspace": WORKSPACE, "tmp": TMP},
+        "scratch": {"workspace": WORKSPACE, "tmp": TMP, "shm": SHM},
+        "memoryMarginBytes": int(parse_quantity(config.sandbox.memoryMargin)),
+        "pids": {"max": config.sandbox.pids.max, "required": config.sandbox.pids.required},
     }
     egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address, pending_pods)
     if egress_check is not None:
         runner_spec["egressCheck"] = egress_check
-    runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.runner", runner_spec, _scratch_mounts(), config)
+    mounts = [*_scratch_mounts(), {"name": "shm", "mountPath": SHM}]
+    runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.runner", runner_spec, mounts, config)
     return _pod(
         job, config, child_name(job.name, job.uid), job.spec.networkProfile,
         job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,

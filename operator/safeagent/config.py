@@ -30,6 +30,9 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       requests: {cpu: 100m, memory: 128Mi, ephemeralStorage: 256Mi}
       workspaceSizeLimit: 256Mi          # emptyDir /workspace
       tmpSizeLimit: 64Mi                 # emptyDir /tmp
+      shmSizeLimit: 64Mi                 # emptyDir /dev/shm
+      memoryMargin: 32Mi                 # the runner stops a command that leaves less memory than this
+      pids: {max: 1024, required: true}  # the PID bound the runner proves before a command
       sourceMaxFiles: 5000               # source-tree caps checked before copying
       sourceMaxBytes: 104857600
       launchGraceSeconds: 300            # scheduling + preparation + egress proof, on top of timeoutSeconds
@@ -69,9 +72,9 @@ What cannot disarm the sandbox by accident (each refused with the field's path):
     that leaves one of cpu, memory, ephemeralStorage out (a block left out entirely gets the
     defaults above, which are limits, never "none");
   - a request above its limit (the API server would refuse every sandbox Pod);
-  - workspaceSizeLimit + tmpSizeLimit not below resources.memory: both volumes are (or are about to
-    become) memory-backed, so they count against the memory limit and must leave room for the
-    command itself;
+  - workspaceSizeLimit + tmpSizeLimit + shmSizeLimit + memoryMargin not below resources.memory:
+    the three volumes are memory-backed, so they count against the memory limit, and the margin
+    is what the runner keeps to list the workspace and write its record however full they are;
   - a nodeSelector label or toleration the API server would refuse (a key that is not a label
     key, a value that is not a label value, operator Exists with a value, an empty key without
     Exists, tolerationSeconds on an effect other than NoExecute): every sandbox Pod would be
@@ -203,6 +206,21 @@ class Toleration(_Strict):
         return {name: value for name, value in self.model_dump().items() if value not in ("", None)}
 
 
+# What must fit below the sandbox's memory limit with room to spare for the command itself.
+MEMORY_BUDGET = ("workspaceSizeLimit", "tmpSizeLimit", "shmSizeLimit", "memoryMargin")
+
+
+class PidsConfig(_Strict):
+    """The PID bound every sandbox Pod must be under (the kubelet's podPidsLimit on the sandbox
+    nodes); the runner proves it before each command (safeagent.sandbox.limits)."""
+
+    # The runner starts up to this many threads: refused before that, a bound is in force. The
+    # proof costs about 40 ms per 1,000 on the test bed, so a large `max` makes every command slower.
+    max: int = Field(default=1024, ge=16, le=65536)
+    # No bound found: run nothing (ResourcesNotLimited). False: run, and record that there was none.
+    required: bool = True
+
+
 class SandboxConfig(_Strict):
     image: str = Field(default="safeagent/sandbox:dev", min_length=1)
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -211,6 +229,9 @@ class SandboxConfig(_Strict):
     requests: Quantities = Quantities(cpu="100m", memory="128Mi", ephemeralStorage="256Mi")
     workspaceSizeLimit: PositiveQuantity = "256Mi"
     tmpSizeLimit: PositiveQuantity = "64Mi"
+    shmSizeLimit: PositiveQuantity = "64Mi"
+    memoryMargin: PositiveQuantity = "32Mi"
+    pids: PidsConfig = PidsConfig()
     sourceMaxFiles: int = Field(default=5000, ge=1)
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=300, ge=10, le=3600)
@@ -229,12 +250,13 @@ class SandboxConfig(_Strict):
                     f"requests.{key} ({request}) is above resources.{key} ({limit}): "
                     "the API server would refuse every sandbox Pod"
                 )
-        volumes = parse_quantity(self.workspaceSizeLimit) + parse_quantity(self.tmpSizeLimit)
+        volumes = sum(parse_quantity(getattr(self, key)) for key in MEMORY_BUDGET)
         if volumes >= parse_quantity(self.resources.memory):
+            parts = " + ".join(f"{key} ({getattr(self, key)})" for key in MEMORY_BUDGET)
             raise ValueError(
-                f"workspaceSizeLimit ({self.workspaceSizeLimit}) + tmpSizeLimit ({self.tmpSizeLimit}) "
-                f"must be below resources.memory ({self.resources.memory}): the workspace and /tmp "
-                "are memory-backed and count against the memory limit"
+                f"{parts} must be below resources.memory ({self.resources.memory}): the workspace, /tmp "
+                "and /dev/shm are memory-backed and count against the memory limit, and the margin is "
+                "what the runner keeps to write its record when they are full"
             )
         return self
 

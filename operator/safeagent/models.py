@@ -359,6 +359,20 @@ class SandboxJobStatus(BaseModel):
         description="What proved the Pod's egress filtered: refusal (the enforcer refused the canary's "
         "closed port) or silence (it stayed silent while the canary saw no drops).",
     )
+    fullVolumes: list[str] | None = Field(
+        default=None,
+        description="Writable volumes (workspace, tmp, shm) the command filled to their size limit.",
+    )
+    memoryExhausted: bool | None = Field(
+        default=None,
+        description="True if the runner stopped the command because the sandbox's memory was nearly "
+        "used up (by processes, tmpfs files or the kernel's records of them).",
+    )
+    pidsAvailable: int | None = Field(
+        default=None,
+        description="Tasks the runner could still start when it proved the Pod's PID limit (how many "
+        "the command had); for ResourcesNotLimited, how many it started without refusal.",
+    )
     decidedAt: str | None = Field(default=None, description="When the policy decided (RFC 3339).")
     approvalRequestedAt: str | None = Field(default=None, description="When the Approval was created.")
     approvedAt: str | None = Field(default=None, description="When the operator saw the approval.")
@@ -554,6 +568,16 @@ class EgressCheck(BaseModel):
     proof: EgressProof | None  # what proved it, when enforced
 
 
+class PidsCheck(BaseModel):
+    """The runner's proof of a PID bound (safeagent.sandbox.limits). Contract: PidsCheckRecord."""
+
+    model_config = _RECORD
+    limited: bool
+    available: int
+    elapsedMs: int
+    detail: str
+
+
 class RunnerResult(BaseModel):
     """The runner's one result record (safeagent.sandbox.runner), as read from the runner container's log.
     Contract: RunnerRecord."""
@@ -574,7 +598,9 @@ class RunnerResult(BaseModel):
     changedFiles: ChangedFiles
     leftoverProcessesKilled: int
     fullVolumes: list[str]
+    memoryExhausted: bool
     egress: EgressCheck | None
+    pids: PidsCheck | None
     error: str | None
 
 

@@ -6,9 +6,13 @@
 # SANDBOX_NODES=<n> (default 1): worker nodes reserved for sandbox Pods (label and taint
 # safeagent.ca/sandbox=true); 0 gives the one-node cluster. EGRESS_WALL=nftables (default) loads
 # configs/nftables-agent.conf on each of them; EGRESS_WALL=none leaves them without it.
+# POD_PIDS_LIMIT=<n> (default 1024): the kubelet's podPidsLimit, the most tasks (processes and
+# threads) one Pod may hold; the sandbox runner proves it in force before a command (issue 20).
 source "$(dirname "$0")/lib.sh"
 SANDBOX_NODES=${SANDBOX_NODES:-1}
 EGRESS_WALL=${EGRESS_WALL:-nftables}
+POD_PIDS_LIMIT=${POD_PIDS_LIMIT:-1024}
+[[ $POD_PIDS_LIMIT =~ ^[1-9][0-9]*$ ]] || die "POD_PIDS_LIMIT must be a positive number, not '$POD_PIDS_LIMIT'"
 [[ $SANDBOX_NODES =~ ^[0-9]$ ]] || die "SANDBOX_NODES must be a number from 0 to 9, not '$SANDBOX_NODES'"
 [[ $EGRESS_WALL == nftables || $EGRESS_WALL == none ]] || die "EGRESS_WALL must be nftables or none, not '$EGRESS_WALL'"
 SANDBOX_LABEL=safeagent.ca/sandbox
@@ -49,6 +53,9 @@ kubeadmConfigPatches:
     kind: KubeletConfiguration
     # This host has cgroup v1, which the kubelet refuses from 1.35 on unless told otherwise.
     failCgroupV1: false
+    # Every Pod's tasks are bounded: without it a fork bomb in one sandbox takes the host's PIDs
+    # (pid_max is 32768 here), and the kind nodes and the API server with them.
+    podPidsLimit: $POD_PIDS_LIMIT
 YAML
   if [[ -z ${KIND_NODE_IMAGE:-} ]]; then
     cat <<YAML
@@ -75,9 +82,18 @@ cluster_healthy() {
 create_cluster() {
   local image=$1
   kind_config >"$SAFEAGENT_CACHE/kind-config.yaml"
+  rm -f "$SAFEAGENT_CACHE/kind-config.created.yaml"
   kind create cluster --name "$CLUSTER_NAME" --image "$image" \
     --config "$SAFEAGENT_CACHE/kind-config.yaml" --wait 5m
   [[ -n ${KIND_NODE_IMAGE:-} ]] || coredns_cluster_names_only
+  # What the running cluster was made from: a later run with another configuration recreates it.
+  cp "$SAFEAGENT_CACHE/kind-config.yaml" "$SAFEAGENT_CACHE/kind-config.created.yaml"
+}
+
+# The running cluster was created from the configuration this run would write (kubelet settings
+# such as podPidsLimit only take effect when a node is made).
+config_matches() {
+  cmp -s <(kind_config) "$SAFEAGENT_CACHE/kind-config.created.yaml"
 }
 
 # CoreDNS inherits the node's resolver, Docker's embedded DNS server at 127.0.0.11, which inside
@@ -171,7 +187,9 @@ ensure_cluster() {
   if [[ -n $have && -n $want && $have != "$want" ]]; then
     log "    cluster $CLUSTER_NAME runs another node image than $image: recreating it"
   elif cluster_healthy; then
-    if layout_matches; then
+    if ! config_matches; then
+      log "    cluster $CLUSTER_NAME was made from another kind configuration: recreating it"
+    elif layout_matches; then
       log "    cluster $CLUSTER_NAME answers: reusing it"
       step "node Ready, system Pods Ready" wait_ready && return
       log "    reused cluster is not healthy: recreating it"

@@ -86,7 +86,8 @@ def test_runner_gets_exactly_the_argv_and_limits():
     spec = json.loads(runner["args"][0])
     assert spec == {
         "argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192,
-        "scratch": {"workspace": "/workspace", "tmp": "/tmp"},
+        "scratch": {"workspace": "/workspace", "tmp": "/tmp", "shm": "/dev/shm"},
+        "memoryMarginBytes": 32 * 1024 * 1024, "pids": {"max": 1024, "required": True},
     }
     assert not any(m["name"] == "source" for m in runner["volumeMounts"])
 
@@ -106,6 +107,13 @@ def test_scratch_volumes_are_tmpfs_capped_at_their_limit():
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["workspace"]["emptyDir"] == {"medium": "Memory", "sizeLimit": CONFIG.sandbox.workspaceSizeLimit}
     assert volumes["tmp"]["emptyDir"] == {"medium": "Memory", "sizeLimit": CONFIG.sandbox.tmpSizeLimit}
+    assert volumes["shm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": CONFIG.sandbox.shmSizeLimit}
+    # Every writable mount of the command's container is one of them, and each is reported when full.
+    runner = pod["spec"]["containers"][0]
+    writable = {m["mountPath"]: m["name"] for m in runner["volumeMounts"] if not m.get("readOnly")}
+    scratch = json.loads(runner["args"][0])["scratch"]
+    assert writable == {path: name for name, path in scratch.items()} == {
+        "/workspace": "workspace", "/tmp": "tmp", "/dev/shm": "shm"}
 
 
 def test_an_approved_job_tells_prepare_the_reviewed_digest():

@@ -108,7 +108,7 @@ def test_a_block_that_leaves_a_key_out_is_refused(block, key):
         config.parse_config(sandbox_with(**{block: values}))
 
 
-@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit"])
+@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit", "shmSizeLimit", "memoryMargin"])
 @pytest.mark.parametrize("zero", ["0", "0Mi", "0.0Gi", ""])
 def test_a_zero_volume_size_is_refused(key, zero):
     with pytest.raises(config.ConfigError, match=rf"sandbox\.{key}"):
@@ -129,7 +129,7 @@ def test_left_out_blocks_get_limits_never_none():
         ("512Mi", "256Mi", "64Mi", True),
         ("512Mi", "448Mi", "64Mi", False),  # exactly the limit: nothing left for the command
         ("512Mi", "449Mi", "64Mi", False),
-        ("1Gi", "960Mi", "63Mi", True),
+        ("1Gi", "958Mi", "63Mi", True),
         ("1G", "1000M", "1", False),  # decimal units: 1000M + 1 byte > 1G
         ("536870912", "0.25Gi", "64Mi", True),  # plain bytes against binary units
         ("512Mi", "300000k", "250000k", False),  # 550 MB > 512 MiB
@@ -139,7 +139,7 @@ def test_workspace_and_tmp_must_fit_below_the_memory_limit(memory, workspace, tm
     data = sandbox_with(
         resources={**FULL, "memory": memory},
         requests={"cpu": "100m", "memory": "1Mi", "ephemeralStorage": "1Mi"},
-        workspaceSizeLimit=workspace, tmpSizeLimit=tmp,
+        workspaceSizeLimit=workspace, tmpSizeLimit=tmp, shmSizeLimit="1Mi", memoryMargin="1Mi",
     )
     if accepted:
         config.parse_config(data)
@@ -300,3 +300,21 @@ def test_retention_values_out_of_range_are_refused(retention, field):
 def test_zero_keeps_jobs_and_uploads():
     retention = parse_config({"retention": {"finishedJobSeconds": 0, "sourceGraceSeconds": 0}}).retention
     assert retention.finishedJobSeconds == 0 and retention.sourceGraceSeconds == 0
+
+
+@pytest.mark.parametrize(("shm", "margin", "accepted"), [("64Mi", "32Mi", True), ("64Mi", "192Mi", False), ("193Mi", "1Mi", False)])
+def test_dev_shm_and_the_runner_margin_count_against_the_memory_limit_too(shm, margin, accepted):
+    # The defaults: 256Mi + 64Mi of the 512Mi limit, with 192Mi left for /dev/shm, the margin and the command.
+    data = sandbox_with(shmSizeLimit=shm, memoryMargin=margin)
+    if accepted:
+        sandbox = config.parse_config(data).sandbox
+        assert (sandbox.shmSizeLimit, sandbox.memoryMargin) == (shm, margin)
+    else:
+        with pytest.raises(config.ConfigError, match="memoryMargin .* must be below resources.memory"):
+            config.parse_config(data)
+
+
+@pytest.mark.parametrize("pids", [{"max": 15, "required": True}, {"max": 70000, "required": True}])
+def test_a_pids_bound_out_of_range_or_half_given_is_refused(pids):
+    with pytest.raises(config.ConfigError, match=r"sandbox\.pids"):
+        config.parse_config(sandbox_with(pids=pids))

@@ -113,9 +113,12 @@ policy.custom.yaml: |
 {{- fail (printf "sandbox.requests.%s (%v) is above sandbox.resources.%s (%v): the API server would refuse every sandbox Pod" $key $request $key $limit) -}}
 {{- end -}}
 {{- end -}}
-{{- $volumes := addf (include "safeagent.quantityValue" $sandbox.workspaceSizeLimit | float64) (include "safeagent.quantityValue" $sandbox.tmpSizeLimit | float64) -}}
+{{- $volumes := 0.0 -}}
+{{- range $key := list "workspaceSizeLimit" "tmpSizeLimit" "shmSizeLimit" "memoryMargin" -}}
+{{- $volumes = addf $volumes (include "safeagent.quantityValue" (index $sandbox $key) | float64) -}}
+{{- end -}}
 {{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
-{{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) must be below sandbox.resources.memory (%v): the workspace and /tmp are memory-backed and count against the memory limit" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.resources.memory) -}}
+{{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) + sandbox.shmSizeLimit (%v) + sandbox.memoryMargin (%v) must be below sandbox.resources.memory (%v): the workspace, /tmp and /dev/shm are memory-backed and count against the memory limit, and the margin is what the runner keeps to write its record" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.shmSizeLimit $sandbox.memoryMargin $sandbox.resources.memory) -}}
 {{- end -}}
 {{- if gt (add (int .Values.egressCheck.maxDeadlineSeconds) 30) (int $sandbox.launchGraceSeconds) -}}
 {{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least 30 seconds below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget, after scheduling and preparation" .Values.egressCheck.maxDeadlineSeconds $sandbox.launchGraceSeconds) -}}

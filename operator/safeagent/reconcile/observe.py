@@ -26,8 +26,9 @@ def _replaced(name: str) -> Update:
 
 
 def _log_limit(max_output_kb: int) -> int:
-    # Two capped streams, JSON-escaped (at most 6 bytes per byte), plus the rest of the record.
-    return 2 * 6 * max_output_kb * 1024 + 256 * 1024
+    # Two records (the command's part, then the final one: safeagent.sandbox.runner), each with two
+    # capped streams JSON-escaped (at most 6 bytes per byte), plus the rest of the record.
+    return 2 * (2 * 6 * max_output_kb * 1024 + 256 * 1024)
 
 
 def observe(job: Job) -> Update | None:
@@ -78,6 +79,9 @@ def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update
     if judged.reason == outcome.EGRESS_NOT_ENFORCED:
         # Nothing ran: no exit code, no output, no changed files; only how long the proof was awaited.
         return finished(*judged, egressCheckMs=waited)
+    if judged.reason == outcome.RESOURCES_NOT_LIMITED:
+        assert result.pids is not None  # the rule that gave this reason read it
+        return finished(*judged, pidsAvailable=result.pids.available)
     stdout, stdout_cut = fit_for_status(result.stdout)
     stderr, stderr_cut = fit_for_status(result.stderr)
     return finished(
@@ -91,6 +95,9 @@ def _with_result(job: Job, result: RunnerResult, max_file_writes: int) -> Update
         stdoutTruncated=result.stdoutTruncated or stdout_cut,
         stderrTruncated=result.stderrTruncated or stderr_cut,
         changedFiles=result.changedFiles,
+        fullVolumes=result.fullVolumes,
+        memoryExhausted=result.memoryExhausted,
+        pidsAvailable=result.pids.available if result.pids else None,
         egressCheckMs=waited,
         egressProof=result.egress.proof if result.egress else None,
     )

@@ -18,6 +18,8 @@ from safeagent.sandbox.contract import PREPARE_ERROR, PREPARE_SOURCE_CHANGED
 
 # The runner could not prove its Pod's egress filtered, so it ran nothing (safeagent.sandbox.preflight).
 EGRESS_NOT_ENFORCED = "EgressNotEnforced"
+# The runner found no PID bound of the Pod's own in force, so it ran nothing (safeagent.sandbox.limits).
+RESOURCES_NOT_LIMITED = "ResourcesNotLimited"
 
 
 class Outcome(NamedTuple):
@@ -33,13 +35,26 @@ def outcome_of(result: RunnerResult, max_file_writes: int, timeout_seconds: int)
     if result.egress is not None and not result.egress.enforced:
         message = f"the command never ran: {result.egress.detail}"
         return Outcome(JobPhase.FAILED, EGRESS_NOT_ENFORCED, message, audit.EGRESS_NOT_ENFORCED)
+    if result.pids is not None and not result.pids.limited and result.exitCode is None:
+        message = (
+            f"the command never ran: {result.pids.detail}. Set the kubelet's podPidsLimit on the sandbox "
+            "nodes (see the README, 'PID limit'), or turn off sandbox.pids.required"
+        )
+        return Outcome(JobPhase.FAILED, RESOURCES_NOT_LIMITED, message, audit.JOB_FAILED)
     if result.error and result.exitCode is None:
         return Outcome(JobPhase.FAILED, "RunnerError", result.error, audit.JOB_FAILED)
     if result.timedOut:
         message = f"the command ran longer than {timeout_seconds} seconds"
         return Outcome(JobPhase.FAILED, "Timeout", message, audit.TIMED_OUT)
+    if result.memoryExhausted:
+        filled = f"; full: {', '.join(result.fullVolumes)}" if result.fullVolumes else ""
+        message = (
+            f"the sandbox's memory was nearly used up, so the command was stopped{filled} "
+            f"({changed.total} workspace entries changed{'' if changed.complete else ' or more'})"
+        )
+        return Outcome(JobPhase.FAILED, "MemoryLimitReached", message, audit.POLICY_VIOLATION)
     if not changed.complete:
-        message = "the workspace could not be fully inspected after the run"
+        message = result.error or "the workspace could not be fully inspected after the run"
         return Outcome(JobPhase.FAILED, "WorkspaceUninspectable", message, audit.POLICY_VIOLATION)
     if changed.total > max_file_writes:
         message = (

@@ -73,7 +73,7 @@ def terminated(statuses: list[dict[str, Any]] | None, container: str) -> dict[st
 
 
 def read_record(job: Job, pod: str, container: str, model: type[Record], limit: int) -> Record | None:
-    """The last record line of a container's log, parsed; None if there is none or it is broken.
+    """The last complete record line of a container's log, parsed; None if there is none or it is broken.
 
     A record of the right kind that does not parse (a key unknown, missing or of the wrong type:
     written by a sandbox image of another release, see safeagent.sandbox.contract) is None too, and
@@ -84,11 +84,21 @@ def read_record(job: Job, pod: str, container: str, model: type[Record], limit: 
     except (NotFound, Invalid):
         return None
     kind = model.model_fields["kind"].annotation.__args__[0]  # type: ignore[union-attr]
-    for line in reversed(text.splitlines()):
+    lines = text.splitlines()
+    cut = bool(text) and not text.endswith("\n")  # the last line's writer was killed while writing
+    for number, line in reversed(list(enumerate(lines))):
         if line.startswith('{"kind":"' + kind + '"'):
             try:
-                return model.model_validate(json.loads(line))
-            except (ValueError, ValidationError) as error:
+                data = json.loads(line)
+            except ValueError:
+                if cut and number == len(lines) - 1:
+                    continue  # the complete record before it stands (the runner writes two)
+                log.warning("record refused", extra={"namespace": job.namespace, "pod": pod,
+                                                     "container": container, "error": "not JSON"})
+                return None
+            try:
+                return model.model_validate(data)
+            except ValidationError as error:
                 log.warning("record refused", extra={"namespace": job.namespace, "pod": pod, "container": container,
                                                      "error": str(error)[:MAX_MESSAGE]})
                 return None

@@ -63,6 +63,9 @@ class FinishedFields(TypedDict, total=False):
     changedFiles: ChangedFiles | None
     egressCheckMs: int | None
     egressProof: EgressProof | None
+    fullVolumes: list[str] | None
+    memoryExhausted: bool | None
+    pidsAvailable: int | None
     decidedAt: str | None
     approvalRequestedAt: str | None
     approvedAt: str | None

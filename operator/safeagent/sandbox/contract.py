@@ -33,8 +33,8 @@ from typing import Final, Literal, NotRequired, TypedDict
 # The runner's one result record (RunnerRecord below; read by safeagent.models.RunnerResult).
 RunnerResultKind = Literal["safeagent.ca/runner-result"]
 RUNNER_RESULT_KIND: Final[RunnerResultKind] = "safeagent.ca/runner-result"
-RunnerResultVersion = Literal[1]
-RUNNER_RESULT_VERSION: Final[RunnerResultVersion] = 1
+RunnerResultVersion = Literal[2]
+RUNNER_RESULT_VERSION: Final[RunnerResultVersion] = 2
 
 # The preparation step's record (PrepareRecord below; read by safeagent.models.PrepareResult).
 PrepareResultKind = Literal["safeagent.ca/prepare-result"]
@@ -73,6 +73,13 @@ class EgressCheckSpec(TypedDict):
     proof: NotRequired[EgressProof]  # what counts as filtered; default "refusal"
 
 
+class PidsSpec(TypedDict):
+    """The PID bound the runner proves before the command (safeagent.sandbox.limits)."""
+
+    max: int  # the bound must refuse a task before this many more were started
+    required: bool  # no such bound: run nothing (the job ends ResourcesNotLimited)
+
+
 class RunnerSpec(TypedDict):
     """`python3 -I -m safeagent.sandbox.runner SPEC`."""
 
@@ -82,6 +89,10 @@ class RunnerSpec(TypedDict):
     maxOutputBytes: int
     scratch: NotRequired[dict[str, str]]  # volume name -> mount path, to report which ran full
     egressCheck: NotRequired[EgressCheckSpec]  # absent: no pre-flight
+    pids: NotRequired[PidsSpec]  # absent: no PID proof
+    # Stop the command when less than this many bytes of the container's memory are left, so the
+    # runner can still list the workspace and write its record (safeagent.sandbox.limits); absent: 0.
+    memoryMarginBytes: NotRequired[int]
 
 
 class PrepareSpec(TypedDict):
@@ -100,6 +111,7 @@ class PrepareSpec(TypedDict):
 RUNNER_SPEC_REQUIRED: Final = RunnerSpec.__required_keys__
 EGRESS_CHECK_REQUIRED: Final = EgressCheckSpec.__required_keys__
 PREPARE_SPEC_REQUIRED: Final = PrepareSpec.__required_keys__
+PIDS_SPEC_REQUIRED: Final = PidsSpec.__required_keys__
 
 
 # --------------------------------------------------------------------- record shapes, Pod -> operator
@@ -126,10 +138,25 @@ class EgressCheckRecord(TypedDict):
     proof: EgressProof | None  # what proved the egress filtered; null when it was not
 
 
+class PidsCheckRecord(TypedDict):
+    """The PID proof's verdict (safeagent.sandbox.limits.prove_pids_limit)."""
+
+    limited: bool  # the kernel refused a task before the spec's `max`
+    available: int  # tasks the probe started before the refusal (or in all)
+    elapsedMs: int
+    detail: str
+
+
 class RunnerRecord(TypedDict):
-    """The runner's one result record. A record of a run that never got a result of the command
-    (a bad spec, egress not proven, the runner's own failure) carries every key too: null exit
-    code, empty streams and a `changedFiles` that is not `complete`."""
+    """The runner's result record. A record of a run that never got a result of the command
+    (a bad spec, egress or PIDs not proven, the runner's own failure) carries every key too: null
+    exit code, empty streams and a `changedFiles` that is not `complete`.
+
+    The runner writes it twice when the command ran: once as soon as the command and everything
+    it left are gone (its `changedFiles` not `complete`, `error` saying the listing did not
+    finish), then again, final, after listing the workspace. The operator reads the last complete
+    line, so a runner stopped while listing (its Pod's deadline) still leaves the command's exit
+    code and output."""
 
     kind: RunnerResultKind
     version: RunnerResultVersion
@@ -146,7 +173,9 @@ class RunnerRecord(TypedDict):
     changedFiles: ChangedFilesRecord
     leftoverProcessesKilled: int
     fullVolumes: list[str]  # scratch volumes the command filled
+    memoryExhausted: bool  # the runner stopped the command: the container's memory was nearly all used
     egress: EgressCheckRecord | None  # null: the spec asked for no pre-flight, or none finished
+    pids: PidsCheckRecord | None  # null: the spec asked for no PID proof
     error: str | None  # the runner's own trouble (a bad spec, a command that could not start ...)
 
 

@@ -9,7 +9,8 @@ source cannot write; the package lives in the image's read-only system site dire
 command runs in the workspace (`cwd=workspace` below).
 
 SPEC is one JSON object: {"argv": [...], "workspace": "/workspace", "timeoutSeconds": 300,
-"maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp"}} (its shape and the
+"maxOutputBytes": 65536, "scratch": {"workspace": "/workspace", "tmp": "/tmp", "shm": "/dev/shm"},
+"memoryMarginBytes": 33554432, "pids": {"max": 1024, "required": true}} (its shape and the
 record's kind and version: safeagent.sandbox.contract). The runner
 
 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0) and a child subreaper, and turns
@@ -22,14 +23,21 @@ record's kind and version: safeagent.sandbox.contract). The runner
 4. keeps at most maxOutputBytes of each stream, flags truncation and keeps draining so the
    command never blocks on a full pipe;
 5. kills whatever the command left running (as PID 1 of its container with kill(-1), and in any
-   case every descendant re-parented to it as subreaper), enforcing the timeout the same way;
-6. snapshots again and counts entries created, modified and deleted, and notes which scratch
-   volume (size-capped tmpfs) is full;
-7. writes ONE result record (safeagent.sandbox.contract.RunnerRecord, every key present), a single
-   JSON line, to its own stdout, and exits 0. However the command ended (any signal 1-64, any
-   status, descriptors closed or handed to a daemon, never exiting, flooding output) there is a
-   record: a failure of the runner's own bookkeeping still yields one (`no_result`), with `error`
-   set and `exitCode` null.
+   case every descendant re-parented to it as subreaper), enforcing the timeout the same way, and
+   the same again, early, when its container's memory is nearly used up (`memoryMarginBytes`:
+   tmpfs pages and the kernel's records of files count, and the runner needs room to finish);
+6. writes the command's part of the record (exit code, capped output, which scratch volumes are
+   full), then lists the workspace with bounded memory (one directory entry at a time, a sample
+   of paths) and counts entries created, modified and deleted;
+7. writes the final record (safeagent.sandbox.contract.RunnerRecord, every key present), a single
+   JSON line, to its own stdout, and exits 0. The operator reads the last complete line, so a
+   runner stopped while listing still leaves the first. However the command ended (any signal
+   1-64, any status, descriptors closed or handed to a daemon, never exiting, flooding output,
+   filling every volume) there is a record: a failure of the runner's own bookkeeping still
+   yields one (`no_result`), with `error` set and `exitCode` null.
+
+Before any of it, with `pids` in the spec, the runner proves a PID bound of the Pod's own in
+force (safeagent.sandbox.limits) and, where there is none and it is required, runs nothing.
 
 Why the record is unforgeable: the operator reads it from the Pod log of the runner container,
 i.e. from the runner's file descriptor 1. The command never holds that descriptor (its stdout is
@@ -60,29 +68,38 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import cast
 
-from safeagent.sandbox import preflight
+from safeagent.sandbox import limits, preflight
 from safeagent.sandbox.contract import (
     EGRESS_CHECK_REQUIRED,
     EGRESS_PROOFS,
+    PIDS_SPEC_REQUIRED,
     RUNNER_RESULT_KIND,
     RUNNER_RESULT_VERSION,
     ChangedFilesRecord,
     EgressCheckRecord,
+    PidsCheckRecord,
     RunnerRecord,
     RunnerSpec,
 )
 from safeagent.sandbox.gitconfig import GIT_SAFE_ENV
 
 MAX_SNAPSHOT_ENTRIES = 200_000
+# Directories found but not yet read, at most: a command that made a million directories side by
+# side must not make the listing hold a million names (the walk is marked incomplete instead).
+MAX_PENDING_DIRECTORIES = 20_000
 MAX_REPORTED_PATHS = 50
 # A reported path is cut to this many characters (names are chosen by the command: 150 paths of
 # 4 KiB each, escaped, would crowd the record out of the log read and the job out of etcd).
 MAX_REPORTED_PATH_CHARS = 256
 DRAIN_SECONDS = 2.0
 READ_CHUNK = 65536
+# How often the runner looks at its container's memory while the command runs (when it watches it).
+MEMORY_POLL_SECONDS = 0.02
+# The first record's `error`, replaced by the final record once the workspace is listed.
+LISTING_UNFINISHED = "the runner ended before it finished listing the workspace; the command's result above is complete"
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -189,44 +206,66 @@ def _reap_all() -> int:
 # ------------------------------------------------------------------------------------ snapshots
 
 
-def snapshot(root: str) -> tuple[dict[str, tuple[int, ...]], bool]:
-    """relative path -> lstat signature, and whether the walk was complete.
+def _signature(info: os.stat_result) -> tuple[int, ...]:
+    """An entry's lstat signature. It includes ctime, which a process cannot set back (unlike
+    mtime via utime), so "modify then restore the timestamp" still counts as a modification."""
+    return (
+        stat.S_IFMT(info.st_mode),
+        info.st_mode,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+        info.st_ino,
+        info.st_uid,
+        info.st_gid,
+    )
 
-    The signature includes ctime, which a process cannot set back (unlike mtime via utime), so
-    "modify then restore the timestamp" still counts as a modification.
-    """
-    entries: dict[str, tuple[int, ...]] = {}
-    complete = True
+
+def walk(root: str, limit: int = MAX_SNAPSHOT_ENTRIES) -> Iterator[tuple[str, tuple[int, ...] | None]]:
+    """(relative path, lstat signature) of every entry under `root`, links never followed; a
+    (path, None) pair marks a place that could not be read or a walk cut short (at `limit` entries,
+    or with more than MAX_PENDING_DIRECTORIES directories still to visit). Directory entries are
+    read one at a time, never a whole directory into a list: memory stays bounded however many
+    entries a command created."""
     pending = [""]
+    seen = 0
     while pending:
         relative = pending.pop()
         try:
-            with os.scandir(os.path.join(root, relative) if relative else root) as iterator:
-                listing = list(iterator)
+            iterator = os.scandir(os.path.join(root, relative) if relative else root)
         except OSError:
-            complete = False
+            yield relative, None
             continue
-        for entry in listing:
-            path = f"{relative}/{entry.name}" if relative else entry.name
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                complete = False
-                continue
-            if len(entries) >= MAX_SNAPSHOT_ENTRIES:
-                return entries, False
-            entries[path] = (
-                stat.S_IFMT(info.st_mode),
-                info.st_mode,
-                info.st_size,
-                info.st_mtime_ns,
-                info.st_ctime_ns,
-                info.st_ino,
-                info.st_uid,
-                info.st_gid,
-            )
-            if stat.S_ISDIR(info.st_mode):
-                pending.append(path)
+        with iterator:
+            for entry in iterator:
+                path = f"{relative}/{entry.name}" if relative else entry.name
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    yield path, None
+                    continue
+                seen += 1
+                if seen > limit:
+                    yield path, None
+                    return
+                yield path, _signature(info)
+                if stat.S_ISDIR(info.st_mode):
+                    if len(pending) >= MAX_PENDING_DIRECTORIES:
+                        yield path, None
+                        continue
+                    pending.append(path)
+
+
+def snapshot(root: str) -> tuple[dict[str, tuple[int, ...]], bool]:
+    """relative path -> lstat signature of the workspace before the run (the prepared source, of
+    bounded size), and whether the walk was complete."""
+    entries: dict[str, tuple[int, ...]] = {}
+    complete = True
+    for path, signature in walk(root):
+        if signature is None:
+            complete = False
+        else:
+            entries[path] = signature
     return entries, complete
 
 
@@ -272,28 +311,63 @@ def _shorten(path: str) -> str:
     return path[:MAX_REPORTED_PATH_CHARS] + "\u2026"
 
 
+class _Sample:
+    """The `size` smallest paths of those offered (sorted, as a full sort would give), in bounded memory."""
+
+    def __init__(self, size: int = MAX_REPORTED_PATHS) -> None:
+        self.size, self.paths = size, []  # type: tuple[int, list[str]]
+
+    def add(self, path: str) -> None:
+        self.paths.append(path)
+        if len(self.paths) >= 4 * self.size:
+            self.paths = sorted(self.paths)[: self.size]
+
+    def smallest(self) -> list[str]:
+        return sorted(self.paths)[: self.size]
+
+
+def _changed(before: tuple[int, ...], after: tuple[int, ...]) -> bool:
+    """A change that counts: directories whose timestamps moved (an entry added inside) do not."""
+    return before != after and not (stat.S_ISDIR(before[0]) and stat.S_ISDIR(after[0]))
+
+
 def diff(
-    before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], complete: bool
+    before: dict[str, tuple[int, ...]], after: Iterable[tuple[str, tuple[int, ...] | None]], complete: bool
 ) -> ChangedFilesRecord:
-    """Counts of created, modified (non-directories) and deleted entries, with a sample of paths."""
-    created = sorted(set(after) - set(before))
-    deleted = sorted(set(before) - set(after))
-    modified = sorted(
-        path
-        for path in set(before) & set(after)
-        if before[path] != after[path]
-        and not (stat.S_ISDIR(before[path][0]) and stat.S_ISDIR(after[path][0]))
-    )
+    """Counts of created, modified (non-directories) and deleted entries, with a sample of paths.
+
+    `after` is a walk (see `walk`) consumed as it goes, or a mapping's items: only the sample and
+    the set of entries of `before` found again are kept, so memory does not grow with what the
+    command created.
+    """
+    created, modified = _Sample(), _Sample()
+    counts = {"created": 0, "modified": 0}
+    found: set[str] = set()
+    for path, signature in after:
+        if signature is None:
+            complete = False
+            continue
+        previous = before.get(path)
+        if previous is None:
+            counts["created"] += 1
+            created.add(path)
+            continue
+        found.add(path)
+        if _changed(previous, signature):
+            counts["modified"] += 1
+            modified.add(path)
+    deleted = sorted(path for path in before if path not in found) if complete else []
     sample = (
-        [_shorten(f"+{p}") for p in created[:MAX_REPORTED_PATHS]]
-        + [_shorten(f"~{p}") for p in modified[:MAX_REPORTED_PATHS]]
+        [_shorten(f"+{p}") for p in created.smallest()]
+        + [_shorten(f"~{p}") for p in modified.smallest()]
         + [_shorten(f"-{p}") for p in deleted[:MAX_REPORTED_PATHS]]
     )
+    total = counts["created"] + counts["modified"] + len(deleted)
     return ChangedFilesRecord(
-        created=len(created),
-        modified=len(modified),
+        created=counts["created"],
+        modified=counts["modified"],
         deleted=len(deleted),
-        total=len(created) + len(modified) + len(deleted),
+        total=total,
         complete=complete,
         paths=sample,
     )
@@ -336,18 +410,35 @@ def _pump(selector: selectors.BaseSelector, timeout: float) -> None:
             selector.unregister(key.fileobj)
 
 
-def run(spec: RunnerSpec, egress: EgressCheckRecord | None = None) -> RunnerRecord:
-    """Run the spec's argv (after a pre-flight that proved `egress` filtered, if there was one)."""
+def _stop_everything(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the command's process group at once; the rest goes with kill_leftovers."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run(
+    spec: RunnerSpec,
+    egress: EgressCheckRecord | None = None,
+    pids: PidsCheckRecord | None = None,
+    early: Callable[[RunnerRecord], None] | None = None,
+) -> RunnerRecord:
+    """Run the spec's argv (after pre-flights that proved `egress` filtered and `pids` bounded, if
+    there were any). `early` gets the record as soon as the command's part is known, before the
+    workspace is listed (see RunnerRecord)."""
     argv = spec["argv"]
     workspace = spec.get("workspace", "/workspace")
     timeout = float(spec["timeoutSeconds"])
     cap = int(spec["maxOutputBytes"])
+    margin = int(spec.get("memoryMarginBytes", 0))
+    watch = limits.MemoryWatch.find() if margin > 0 else None
 
     before, complete_before = snapshot(workspace)
     stdout, stderr = _Capture(cap), _Capture(cap)
     started = time.monotonic()
     error = None
-    timed_out = False
+    timed_out = memory_exhausted = False
     returncode: int | None = None
     try:
         process = subprocess.Popen(
@@ -374,17 +465,21 @@ def run(spec: RunnerSpec, egress: EgressCheckRecord | None = None) -> RunnerReco
             os.set_blocking(pipe.fileno(), False)
             selector.register(pipe, selectors.EVENT_READ, capture)
         deadline = started + timeout
+        poll = MEMORY_POLL_SECONDS if watch is not None else 0.2
         while process.poll() is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _stop_everything(process)
                 process.wait()
                 break
-            _pump(selector, min(remaining, 0.2))
+            if watch is not None and (left := watch.left()) is not None and left < margin:
+                # Nearly full: stop the command while the runner can still finish (safeagent.sandbox.limits).
+                memory_exhausted = True
+                _stop_everything(process)  # what it started outside its group goes just below
+                process.wait()
+                break
+            _pump(selector, min(remaining, poll))
         returncode = process.returncode
         # The command is done: nothing it started may outlive it or keep writing.
         killed = kill_leftovers()
@@ -397,14 +492,13 @@ def run(spec: RunnerSpec, egress: EgressCheckRecord | None = None) -> RunnerReco
         process.stdout.close()
         process.stderr.close()
 
-    after, complete_after = snapshot(workspace)
     duration_ms = int((time.monotonic() - started) * 1000)
     killed_by = None
     exit_code = returncode
     if returncode is not None and returncode < 0:
         killed_by = signal_name(-returncode)
         exit_code = 128 - returncode
-    return RunnerRecord(
+    record = RunnerRecord(
         kind=RUNNER_RESULT_KIND,
         version=RUNNER_RESULT_VERSION,
         exitCode=exit_code,
@@ -417,19 +511,30 @@ def run(spec: RunnerSpec, egress: EgressCheckRecord | None = None) -> RunnerReco
         stderrBytes=stderr.total,
         stdoutTruncated=stdout.truncated,
         stderrTruncated=stderr.truncated,
-        changedFiles=diff(before, after, complete_before and complete_after),
+        changedFiles=_UNINSPECTED,
         leftoverProcessesKilled=killed,
         fullVolumes=full_volumes(spec.get("scratch") or {}),
+        memoryExhausted=memory_exhausted,
         egress=egress,
+        pids=pids,
         error=error,
     )
+    if early is not None:
+        early({**record, "error": error or LISTING_UNFINISHED})
+    record["changedFiles"] = diff(before, walk(workspace), complete_before)
+    return record
 
 
-def no_result(error: str | None, egress: EgressCheckRecord | None = None) -> RunnerRecord:
-    """The record of a run that has no result of the command to report (a bad spec, egress not
-    proven, the runner's own failure): no exit code, nothing observed, and a workspace that counts
-    as not inspected, so that the record can never pass for a clean run."""
-    uninspected = ChangedFilesRecord(created=0, modified=0, deleted=0, total=0, complete=False, paths=[])
+# A workspace that counts as not inspected, so that a record carrying it never passes for a clean run.
+_UNINSPECTED = ChangedFilesRecord(created=0, modified=0, deleted=0, total=0, complete=False, paths=[])
+
+
+def no_result(
+    error: str | None, egress: EgressCheckRecord | None = None, pids: PidsCheckRecord | None = None
+) -> RunnerRecord:
+    """The record of a run that has no result of the command to report (a bad spec, egress or PIDs
+    not proven, the runner's own failure): no exit code, nothing observed, and a workspace that
+    counts as not inspected."""
     return RunnerRecord(
         kind=RUNNER_RESULT_KIND,
         version=RUNNER_RESULT_VERSION,
@@ -443,10 +548,12 @@ def no_result(error: str | None, egress: EgressCheckRecord | None = None) -> Run
         stderrBytes=0,
         stdoutTruncated=False,
         stderrTruncated=False,
-        changedFiles=uninspected,
+        changedFiles=_UNINSPECTED,
         leftoverProcessesKilled=0,
         fullVolumes=[],
+        memoryExhausted=False,
         egress=egress,
+        pids=pids,
         error=error,
     )
 
@@ -476,6 +583,16 @@ def parse_spec(text: str) -> RunnerSpec:
         raise SpecError("egressCheck needs host, openPort, closedPort and deadlineSeconds")
     if check is not None and check.get("proof", EGRESS_PROOFS[0]) not in EGRESS_PROOFS:
         raise SpecError(f"egressCheck.proof must be one of {', '.join(EGRESS_PROOFS)}")
+    pids = spec.get("pids")
+    if pids is not None and not (
+        isinstance(pids, dict) and PIDS_SPEC_REQUIRED.issubset(pids)
+        and isinstance(pids["max"], int) and not isinstance(pids["max"], bool) and pids["max"] > 0
+        and isinstance(pids["required"], bool)
+    ):
+        raise SpecError("pids needs max (a positive integer) and required (true or false)")
+    margin = spec.get("memoryMarginBytes", 0)
+    if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
+        raise SpecError("memoryMarginBytes must be a non-negative integer")
     scratch = spec.get("scratch", {})
     if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
         raise SpecError("scratch must map volume names to paths")
@@ -499,18 +616,35 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         emit(no_result(str(exc)))
         return 2
+    pids: PidsCheckRecord | None = None
+    if spec.get("pids"):
+        # A fork bomb must hit a bound of the Pod's own, not the node's (safeagent.sandbox.limits).
+        pids = limits.prove_pids_limit(spec["pids"])
+        if not pids["limited"] and spec["pids"]["required"]:
+            emit(no_result(None, pids=pids))
+            return 0
     egress: EgressCheckRecord | None = None
     if spec.get("egressCheck"):
         # Nothing of the command runs until its Pod is provably filtered (safeagent.sandbox.preflight).
         egress = preflight.check(spec["egressCheck"])
         if not egress["enforced"]:
-            emit(no_result(None, egress))
+            emit(no_result(None, egress, pids))
             return 0
+    sent: list[RunnerRecord] = []
+
+    def early(record: RunnerRecord) -> None:
+        sent.append(record)
+        emit(record)
+
     try:
-        record = run(spec, egress)
+        record = run(spec, egress, pids, early=early)
     except BaseException as exc:  # noqa: BLE001 - whatever went wrong, the job gets a record
         kill_leftovers()
-        record = no_result(f"the runner failed after starting the command: {type(exc).__name__}: {exc}"[:1024])
+        problem = f"{type(exc).__name__}: {exc}"
+        if sent:  # the command's part is known: keep it, and say the listing failed
+            record = RunnerRecord(**{**sent[-1], "error": f"listing the workspace failed: {problem}"[:1024]})
+        else:
+            record = no_result(f"the runner failed after starting the command: {problem}"[:1024])
     emit(record)
     return 0
 

@@ -44,7 +44,7 @@ def test_an_absent_sandbox_quantity_fails_the_render(tmp_path, block, key):
     refused(tmp_path, {"sandbox": {block: {key: None}}}, f"'/sandbox/{block}': missing property '{key}'")
 
 
-@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit"])
+@pytest.mark.parametrize("key", ["workspaceSizeLimit", "tmpSizeLimit", "shmSizeLimit", "memoryMargin"])
 @pytest.mark.parametrize("zero", [0, "0", "0Mi", "0.0Gi", ""])
 def test_a_zero_volume_size_fails_the_render(tmp_path, key, zero):
     refused(tmp_path, {"sandbox": {key: zero}}, f"'/sandbox/{key}'")
@@ -60,12 +60,19 @@ def test_volumes_not_below_the_memory_limit_fail_the_render(tmp_path, memory, wo
 
 
 def test_volumes_below_the_memory_limit_render_and_the_operator_accepts_them(tmp_path):
-    values = {"sandbox": {"resources": {"memory": "1Gi"}, "workspaceSizeLimit": "900Mi", "tmpSizeLimit": "100Mi"}}
+    values = {"sandbox": {"resources": {"memory": "1Gi"}, "workspaceSizeLimit": "800Mi", "tmpSizeLimit": "100Mi",
+                          "shmSizeLimit": "16Mi", "memoryMargin": "100Mi", "pids": {"max": 256, "required": False}}}
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
     text = one(render("-f", str(path)), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
     sandbox = parse_config(yaml.safe_load(text)).sandbox
-    assert (sandbox.resources.memory, sandbox.workspaceSizeLimit, sandbox.tmpSizeLimit) == ("1Gi", "900Mi", "100Mi")
+    assert (sandbox.resources.memory, sandbox.workspaceSizeLimit, sandbox.tmpSizeLimit) == ("1Gi", "800Mi", "100Mi")
+    assert (sandbox.shmSizeLimit, sandbox.memoryMargin) == ("16Mi", "100Mi")
+    assert (sandbox.pids.max, sandbox.pids.required) == (256, False)
+
+
+def test_the_runner_margin_counts_against_the_memory_limit(tmp_path):
+    refused(tmp_path, {"sandbox": {"memoryMargin": "192Mi"}}, "sandbox.memoryMargin (192Mi) must be below")
 
 
 def test_a_request_above_its_limit_fails_the_render(tmp_path):

@@ -18,6 +18,8 @@ def result(**fields) -> RunnerResult:
     base = {**runner.no_result(None), "exitCode": 0, "changedFiles": changed(0)}
     if fields.get("egress"):
         fields["egress"] = {"rounds": 1, "elapsedMs": 0, "proof": None, **fields["egress"]}
+    if fields.get("pids"):
+        fields["pids"] = {"available": 1024, "elapsedMs": 40, "detail": "d", **fields["pids"]}
     return RunnerResult.model_validate({**base, **fields})
 
 
@@ -48,6 +50,18 @@ RUN_ROWS = [
     ({"exitCode": None, "error": "x", "timedOut": True, "egress": {"enforced": False, "detail": "d"}},
      "Failed", "EgressNotEnforced", "EgressNotEnforced"),
     ({"egress": {"enforced": True, "detail": "proven"}}, "Succeeded", "Completed", "CommandFinished"),
+    # no PID bound found: nothing ran (issue 20); a bound found changes nothing
+    ({"exitCode": None, "pids": {"limited": False}}, "Failed", "ResourcesNotLimited", "JobFailed"),
+    ({"pids": {"limited": True}}, "Succeeded", "Completed", "CommandFinished"),
+    ({"pids": {"limited": False}}, "Succeeded", "Completed", "CommandFinished"),  # not required: it ran
+    # the runner stopped a command that used up the memory: before the workspace's own verdicts
+    ({"memoryExhausted": True, "exitCode": 137, "signal": "SIGKILL"}, "Failed", "MemoryLimitReached", "PolicyViolation"),
+    ({"memoryExhausted": True, "exitCode": 137, "changedFiles": changed(9, complete=False), "fullVolumes": ["tmp"]},
+     "Failed", "MemoryLimitReached", "PolicyViolation"),
+    ({"memoryExhausted": True, "timedOut": True}, "Failed", "Timeout", "TimedOut"),
+    # the runner stopped while listing: the command's part stands, the listing's absence fails it
+    ({"error": runner.LISTING_UNFINISHED, "changedFiles": changed(0, complete=False)},
+     "Failed", "WorkspaceUninspectable", "PolicyViolation"),
 ]
 
 
@@ -63,6 +77,12 @@ def test_outcome_messages_name_the_numbers():
     assert "changed 3" in outcome_of(result(changedFiles=changed(3)), 2, 30).message
     assert "tmp and workspace" in outcome_of(result(fullVolumes=["tmp", "workspace"], exitCode=1), 2, 30).message
     assert outcome_of(result(exitCode=3, error="exec failed"), 2, 30).message == "exec failed"
+    full = outcome_of(result(memoryExhausted=True, fullVolumes=["shm", "tmp"], changedFiles=changed(7)), 2, 30)
+    assert "memory" in full.message and "shm, tmp" in full.message and "7 workspace entries" in full.message
+    unlimited = outcome_of(result(exitCode=None, pids={"limited": False, "detail": "1024 more tasks"}), 2, 30)
+    assert "1024 more tasks" in unlimited.message and "podPidsLimit" in unlimited.message
+    cut = outcome_of(result(error=runner.LISTING_UNFINISHED, changedFiles=changed(0, complete=False)), 2, 30)
+    assert cut.message == runner.LISTING_UNFINISHED
 
 
 def record(ok: bool, reason: str, message: str = "why", digest: str | None = None) -> PrepareResult:

@@ -36,8 +36,11 @@ def run_runner(argv, workspace, timeout=10, cap=65536, user=None, raw_spec=None,
         group=user,
     )
     lines = proc.stdout.decode().splitlines()
-    assert len(lines) == 1, f"expected one record line, got {proc.stdout!r} / {proc.stderr!r}"
-    return proc.returncode, json.loads(lines[0])
+    # The command's part of the record first when the command ran, then the final record.
+    assert 1 <= len(lines) <= 2, f"expected one or two record lines, got {proc.stdout!r} / {proc.stderr!r}"
+    if len(lines) == 2:
+        assert json.loads(lines[0])["error"] in (runner.LISTING_UNFINISHED, json.loads(lines[1])["error"])
+    return proc.returncode, json.loads(lines[-1])
 
 
 @pytest.fixture
@@ -198,8 +201,8 @@ def test_command_cannot_write_to_the_runner_stdout():
         output = _as_sandbox_user([SYSTEM_PYTHON, "-m", "safeagent.sandbox.runner", spec], workspace)
         assert "FORGED" not in output
         lines = output.splitlines()
-        assert len(lines) == 1
-        assert json.loads(lines[0])["stdout"].startswith("refused")
+        assert len(lines) == 2  # the command's part, then the final record; nothing forged between
+        assert all(json.loads(line)["stdout"].startswith("refused") for line in lines)
         # Control: a dumpable parent in the same position is reachable, so the test can fail.
         control = _as_sandbox_user(
             [SYSTEM_PYTHON, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_FORGE!r}])"],
@@ -213,7 +216,7 @@ def test_command_cannot_write_to_the_runner_stdout():
 def test_diff_ignores_directory_timestamps_but_counts_type_changes():
     before = {"d": (0o040000, 0, 0, 1, 1, 1, 0, 0), "f": (0o100000, 0, 1, 1, 1, 2, 0, 0)}
     after = {"d": (0o040000, 0, 0, 9, 9, 1, 0, 0), "f": (0o040000, 0, 1, 1, 1, 2, 0, 0)}
-    changed = runner.diff(before, after, True)
+    changed = runner.diff(before, after.items(), True)
     assert (changed["modified"], changed["total"]) == (1, 1)
 
 

@@ -128,15 +128,20 @@ def test_the_comparison_sees_a_renamed_a_retyped_and_a_defaulted_key():
 # ------------------------------------------------------------- what the real sandbox code prints
 
 
-def _sandbox(module: str, spec: dict | str) -> tuple[int, str]:
+def _sandbox_lines(module: str, spec: dict | str) -> tuple[int, list[str]]:
     proc = subprocess.run(
         [sys.executable, "-m", module, spec if isinstance(spec, str) else json.dumps(spec)],
         capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": PACKAGE_ROOT, "PATH": os.environ["PATH"]},
     )
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1, (proc.stdout, proc.stderr)
-    return proc.returncode, lines[0]
+    assert proc.stdout.endswith("\n"), (proc.stdout, proc.stderr)
+    return proc.returncode, proc.stdout.splitlines()
+
+
+def _sandbox(module: str, spec: dict | str) -> tuple[int, str]:
+    code, lines = _sandbox_lines(module, spec)
+    assert len(lines) == 1, lines
+    return code, lines[0]
 
 
 def _runner_spec(workspace: Path, argv: list[str]) -> dict:
@@ -153,13 +158,23 @@ def _runner_spec(workspace: Path, argv: list[str]) -> dict:
     ids=["ran", "could-not-start", "bad-spec"],
 )
 def test_every_record_the_runner_prints_parses_whole(tmp_path, spec, exit_code):
-    code, line = _sandbox("safeagent.sandbox.runner", spec(tmp_path))
+    code, lines = _sandbox_lines("safeagent.sandbox.runner", spec(tmp_path))
     assert code == exit_code
-    # The operator finds its record by this prefix (safeagent.reconcile.pods.read_record).
-    assert line.startswith('{"kind":"' + contract.RUNNER_RESULT_KIND + '"')
-    record = json.loads(line)
-    assert set(record) == set(contract.RunnerRecord.__annotations__)
-    models.RunnerResult.model_validate(record)
+    # A command that ran gets the command's part first, then the final record; the rest one record.
+    assert len(lines) == (2 if exit_code == 0 else 1)
+    for line in lines:
+        # The operator finds its record by this prefix (safeagent.reconcile.pods.read_record).
+        assert line.startswith('{"kind":"' + contract.RUNNER_RESULT_KIND + '"')
+        record = json.loads(line)
+        assert set(record) == set(contract.RunnerRecord.__annotations__)
+        models.RunnerResult.model_validate(record)
+    if len(lines) == 2:
+        first, final = (json.loads(line) for line in lines)
+        assert first["error"] == (final["error"] or runner.LISTING_UNFINISHED) and not first["changedFiles"]["complete"]
+        assert {key: value for key, value in first.items() if key not in ("error", "changedFiles")} == {
+            key: value for key, value in final.items() if key not in ("error", "changedFiles")
+        }
+        assert final["changedFiles"]["complete"]
 
 
 @pytest.mark.parametrize("round_proof", [None, "refusal"], ids=["not-proven", "proven"])
@@ -263,6 +278,24 @@ def test_a_record_from_another_release_ends_the_job_unreadable_and_the_log_says_
     assert refused and "exitCode" in refused[0].error and "exit_code" in refused[0].error
     ending = no_record_outcome(None, 0)
     assert (ending.phase, ending.reason) == (models.JobPhase.FAILED, "ResultUnreadable")
+
+
+def _read(text: str) -> models.RunnerResult | None:
+    job = types.SimpleNamespace(namespace="sandbox", ctx=types.SimpleNamespace(kube=_Log(text)))
+    return pods.read_record(job, "pod", "runner", models.RunnerResult, 1 << 20)
+
+
+def test_the_last_complete_record_is_read_and_a_cut_off_one_is_passed_over():
+    first = {**_whole_runner_record(), "exitCode": 3, "error": runner.LISTING_UNFINISHED}
+    final = {**first, "error": None}
+    lines = [json.dumps(record, separators=(",", ":")) for record in (first, final)]
+    both = _read("\n".join(lines) + "\n")
+    assert both is not None and both.exitCode == 3 and both.error is None
+    # The runner was killed while writing its final record: the command's part stands.
+    cut = _read(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])
+    assert cut is not None and cut.exitCode == 3 and cut.error == runner.LISTING_UNFINISHED
+    # A broken line that is not the last, cut-off one is not passed over.
+    assert _read(lines[0] + "\n" + lines[1][:-1] + "\n") is None
 
 
 # ------------------------------------------------------------------- typed status updates, both ways
