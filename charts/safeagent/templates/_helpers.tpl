@@ -117,6 +117,9 @@ policy.custom.yaml: |
 {{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
 {{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) must be below sandbox.resources.memory (%v): the workspace and /tmp are memory-backed and count against the memory limit" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.resources.memory) -}}
 {{- end -}}
+{{- if gt (add (int64 $sandbox.uidRange.first) (int64 $sandbox.uidRange.count) -1) 2147483646 -}}
+{{- fail (printf "sandbox.uidRange: first (%v) + count (%v) - 1 is above 2147483646 (2^31-2), the last UID a sandbox Pod may run as" (int64 $sandbox.uidRange.first) (int64 $sandbox.uidRange.count)) -}}
+{{- end -}}
 {{- if gt (add (int .Values.egressCheck.maxDeadlineSeconds) 30) (int $sandbox.launchGraceSeconds) -}}
 {{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least 30 seconds below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget, after scheduling and preparation" .Values.egressCheck.maxDeadlineSeconds $sandbox.launchGraceSeconds) -}}
 {{- end -}}
