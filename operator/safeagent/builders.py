@@ -37,7 +37,10 @@ from safeagent.sandbox.contract import (
     SourceKind,
 )
 
-SANDBOX_UID = 65532
+# The image's `sandbox` group (sandbox-images/Dockerfile): every sandbox Pod's runAsGroup and
+# fsGroup, so the scratch volumes and the source are the group's. The UID is the Pod's own, from
+# `sandbox.uidRange` (with_run_as_user).
+SANDBOX_GID = 65532
 LABEL_SANDBOX = "safeagent.ca/sandbox"
 LABEL_PROFILE = "safeagent.ca/network-profile"
 LABEL_JOB_UID = "safeagent.ca/job-uid"
@@ -131,8 +134,7 @@ def build_approval(job: SandboxJob, argv: list[str], source_digest: str) -> dict
 def _container_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
-        "runAsUser": SANDBOX_UID,
-        "runAsGroup": SANDBOX_UID,
+        "runAsGroup": SANDBOX_GID,
         "allowPrivilegeEscalation": False,
         "privileged": False,
         "readOnlyRootFilesystem": True,
@@ -282,9 +284,8 @@ def _pod(
         "shareProcessNamespace": False,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": SANDBOX_UID,
-            "runAsGroup": SANDBOX_UID,
-            "fsGroup": SANDBOX_UID,
+            "runAsGroup": SANDBOX_GID,
+            "fsGroup": SANDBOX_GID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "initContainers": init_containers,
@@ -342,6 +343,7 @@ def build_sandbox_pod(
     canary_address: str | None = None,
     pending_pods: int = 0,
     bundle_chunks: Sequence[str] = (),
+    run_as_user: int | None = None,
 ) -> dict[str, Any]:
     """The sandbox Pod: `prepare` validates and copies the source, `runner` runs argv under limits.
 
@@ -350,6 +352,7 @@ def build_sandbox_pod(
     With an egress check configured, the runner first proves, against the canary at
     `canary_address`, that the Pod's NetworkPolicy is enforced (safeagent.sandbox.preflight).
     Admitted by Pod Security `restricted`; no token, no service links, no host namespaces.
+    Runs as `run_as_user` (see with_run_as_user; None: the UID its name hashes to).
     """
     runner_spec: RunnerSpec = {
         "argv": list(argv),
@@ -365,28 +368,70 @@ def build_sandbox_pod(
         runner_spec["egressCheck"] = egress_check
     mounts = [*_scratch_mounts(), {"name": "shm", "mountPath": SHM}]
     runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.runner", runner_spec, mounts, config)
-    return _pod(
+    pod = _pod(
         job, config, child_name(job.name, job.uid), job.spec.networkProfile,
         job.spec.timeoutSeconds + config.sandbox.launchGraceSeconds,
         [_prepare_container(job, config, source_digest)], [runner], bundle_chunks,
     )
+    return _run_as(pod, config, run_as_user)
 
 
 def review_pod_name(job: SandboxJob) -> str:
     return child_name(job.name, f"{job.uid}/review")
 
 
-def build_review_pod(job: SandboxJob, config: OperatorConfig) -> dict[str, Any]:
+def build_review_pod(job: SandboxJob, config: OperatorConfig, run_as_user: int | None = None) -> dict[str, Any]:
     """A Pod that only prepares the workspace and reports its content digest, never runs a command.
 
     For a volume source that needs an Approval: the operator cannot read the volume, so the
     preparation step copies it as it would for the run and digests the copy; the Approval pins
-    that digest. No network at all (profile `none`), whatever the job asked for.
+    that digest. No network at all (profile `none`), whatever the job asked for. Runs as
+    `run_as_user`, like the sandbox Pod.
     """
-    return _pod(
+    pod = _pod(
         job, config, review_pod_name(job), NetworkProfile.NONE, config.sandbox.launchGraceSeconds,
         [], [_prepare_container(job, config, None)],
     )
+    return _run_as(pod, config, run_as_user)
+
+
+def _set_run_as_user(pod: dict[str, Any], uid: int) -> dict[str, Any]:
+    spec = pod["spec"]
+    spec["securityContext"]["runAsUser"] = uid
+    for container in [*spec.get("initContainers", []), *spec["containers"]]:
+        container["securityContext"]["runAsUser"] = uid
+    return pod
+
+
+def _run_as(pod: dict[str, Any], config: OperatorConfig, run_as_user: int | None) -> dict[str, Any]:
+    """`pod` running as `run_as_user`, or, for None, as the UID its name hashes to in the range."""
+    uid_range = config.sandbox.uidRange
+    uid = uid_range.preferred(pod["metadata"]["name"]) if run_as_user is None else run_as_user
+    if uid not in uid_range:
+        raise ValueError(f"UID {uid} is outside sandbox.uidRange ({uid_range.first}-{uid_range.last})")
+    return _set_run_as_user(pod, uid)
+
+
+def run_as_user_of(pod: dict[str, Any]) -> int | None:
+    """The UID a sandbox-shaped Pod runs as: the pod's runAsUser when every container says the
+    same (None: missing, not an integer, or not one UID for all)."""
+    spec = pod.get("spec") or {}
+    users = [(spec.get("securityContext") or {}).get("runAsUser")]
+    users += [(container.get("securityContext") or {}).get("runAsUser")
+              for kind in ("initContainers", "containers") for container in spec.get(kind) or []]
+    uid = users[0]
+    if not isinstance(uid, int) or isinstance(uid, bool) or any(user != uid for user in users):
+        return None
+    return uid
+
+
+def with_run_as_user(pod: dict[str, Any], uid: int) -> dict[str, Any]:
+    """`pod` running as `uid` instead (a copy).
+
+    Each sandbox Pod gets a UID of its own from `sandbox.uidRange` (safeagent.reconcile.uids): the
+    one its name hashes to, or the next free one. A Pod built before a restart may therefore run
+    as another UID of the range than today's build; adoption compares it so."""
+    return _set_run_as_user(copy.deepcopy(pod), uid)
 
 
 # Keys the API server adds to a container we built; any other key we did not set (an env, a

@@ -37,6 +37,7 @@ Contract with the Helm chart (the chart renders the file and sets the environmen
       sourceMaxBytes: 104857600
       launchGraceSeconds: 300            # scheduling + preparation + egress proof, on top of timeoutSeconds
       sourceGraceSeconds: 60             # a source that does not exist ends the job after this long
+      uidRange: {first: 200000, count: 65536}  # each sandbox Pod runs as a UID of its own from here
       nodeSelector: {}                   # node labels every sandbox and review Pod must match
       tolerations: []                    # e.g. [{key: safeagent.ca/sandbox, operator: Exists,
                                          #        effect: NoSchedule}] for nodes tainted for sandboxes
@@ -75,6 +76,7 @@ What cannot disarm the sandbox by accident (each refused with the field's path):
   - workspaceSizeLimit + tmpSizeLimit + shmSizeLimit + memoryMargin not below resources.memory:
     the three volumes are memory-backed, so they count against the memory limit, and the margin
     is what the runner keeps to list the workspace and write its record however full they are;
+  - a uidRange that starts below 1000 (root and the system users) or ends past 2^31-2;
   - a nodeSelector label or toleration the API server would refuse (a key that is not a label
     key, a value that is not a label value, operator Exists with a value, an empty key without
     Exists, tolerationSeconds on an effect other than NoExecute): every sandbox Pod would be
@@ -89,6 +91,7 @@ guard names the field it protects, and splitting them from the schema would hide
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -221,6 +224,55 @@ class PidsConfig(_Strict):
     required: bool = True
 
 
+# The largest UID a Pod may run as: Kubernetes takes runAsUser as int64, but Linux keeps
+# (uid_t)-1 = 2^32-1 for "no UID" and many tools read IDs as signed 32-bit numbers; 2^31-2 stays
+# clear of both (and of 2^31-1, which some of them use for "no one").
+MAX_SANDBOX_UID = 2**31 - 2
+MIN_SANDBOX_UID = 1000
+
+
+class UidRange(_Strict):
+    """The UIDs sandbox Pods run as: each unfinished sandbox Pod of the operator holds one of its own.
+
+    Per-user kernel limits (inotify instances and watches, RLIMIT_NPROC, RLIMIT_MSGQUEUE) count
+    per UID on a node, so two sandboxes under one UID would share them (docs/threat-model.md).
+
+    Default 200000-265535: above every UID a distribution hands to people and services
+    (login.defs: up to 60000; 65534 nobody; 65532 the image's own `sandbox` user), so no file of
+    the node or the image belongs to one of them, and far more UIDs than sandbox Pods that can
+    exist at once (a node holds 110 Pods by default), so a Pod nearly always gets the UID its name
+    hashes to and a launch practically never waits for a free one. It must not overlap the UIDs
+    of anything else on the sandbox nodes: subordinate ID ranges in /etc/subuid (useradd hands
+    them out from 100000, 65536 per user), the kubelet's user-namespace ranges, another
+    safeagent release whose sandboxes share the nodes.
+    """
+
+    first: int = Field(default=200000, ge=MIN_SANDBOX_UID, le=MAX_SANDBOX_UID,
+                       description="The first UID of the range (at least 1000: never root or a system user).")
+    count: int = Field(default=65536, ge=1, le=MAX_SANDBOX_UID - MIN_SANDBOX_UID + 1,
+                       description="How many UIDs the range holds: more than the sandbox Pods that can be "
+                       "unfinished at once, or launches wait for a free one.")
+
+    @model_validator(mode="after")
+    def _ends_in_bounds(self) -> UidRange:
+        if self.last > MAX_SANDBOX_UID:
+            raise ValueError(f"first + count - 1 ({self.last}) is above {MAX_SANDBOX_UID} (2^31-2)")
+        return self
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, int) and not isinstance(uid, bool) and self.first <= uid <= self.last
+
+    def preferred(self, pod_name: str) -> int:
+        """The UID a Pod of this name gets when nobody holds it: a hash of the name into the range
+        (the same in every operator process, so a restarted operator builds the same Pod)."""
+        digest = int.from_bytes(hashlib.sha256(pod_name.encode()).digest()[:8], "big")
+        return self.first + digest % self.count
+
+
 class SandboxConfig(_Strict):
     image: str = Field(default="safeagent/sandbox:dev", min_length=1)
     imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -236,6 +288,7 @@ class SandboxConfig(_Strict):
     sourceMaxBytes: int = Field(default=100 * 1024 * 1024, ge=1)
     launchGraceSeconds: int = Field(default=300, ge=10, le=3600)
     sourceGraceSeconds: int = Field(default=DEFAULT_SOURCE_GRACE_SECONDS, ge=5, le=3600)
+    uidRange: UidRange = UidRange()  # a UID of its own for each sandbox Pod (safeagent.reconcile.uids)
     # Placement of every Pod that runs the sandbox image for a job (the sandbox and the review
     # Pod): the nodes reserved for sandboxes, e.g. those behind configs/nftables-agent.conf.
     nodeSelector: dict[LabelKey, LabelValue] = {}

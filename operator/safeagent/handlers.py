@@ -62,6 +62,7 @@ class _Runtime:
     sweeper: _Sweeper | None = None
     factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
+    uids = reconcile.SandboxUids()
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
 
@@ -116,7 +117,7 @@ def build_context() -> reconcile.Context:
     kube = KubeApi(observer=METRICS.observe_api_call)
     auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
     return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor,
-                             pending=_Runtime.pending)
+                             pending=_Runtime.pending, uids=_Runtime.uids)
 
 
 def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
@@ -125,7 +126,7 @@ def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
 
     The API tier's seam (tests/api): its operator runs here, in the test's process, against a
     real API server with no kubelet, so the test supplies the client whose Pod-log read it plays.
-    The Pod watch's pending-Pod count is kept whatever the factory returns."""
+    The Pod watch's pending-Pod count and held UIDs are kept whatever the factory returns."""
     _Runtime.factory = factory
 
 
@@ -144,7 +145,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 300
     logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
-        _Runtime.context = dataclasses.replace((_Runtime.factory or build_context)(), pending=_Runtime.pending)
+        _Runtime.context = dataclasses.replace(
+            (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids
+        )
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None
     except Exception as error:  # PolicyError and friends: do not run without a policy
@@ -232,11 +235,13 @@ def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kop
 def sandbox_pod_event(
     event: kopf.RawEvent, body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any
 ) -> None:
-    """A sandbox Pod changed: count it as pending or not, and look at its job now instead of at
-    the next tick."""
+    """A sandbox Pod changed: count it as pending or not, note the UID it holds or frees, and look
+    at its job now instead of at the next tick."""
+    deleted = event.get("type") == "DELETED"
     if meta.get("uid"):
         phase = (body.get("status") or {}).get("phase")
-        _Runtime.pending.seen(str(meta["uid"]), phase, deleted=event.get("type") == "DELETED")
+        _Runtime.pending.seen(str(meta["uid"]), phase, deleted=deleted)
+    _Runtime.uids.seen(dict(body), deleted=deleted)
     try:
         METRICS.observe_sandbox_pod(dict(body))
     except Exception:  # metrics never keep a job from moving on

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (5, 30)  # connect, read seconds for every call
 POD_EVENTS_LIMIT = 100  # the kubelet aggregates repeats into one Event with a count
+POD_LIST_PAGE = 500
 # A list of objects' metadata only (no data): what the retention sweep reads of uploaded sources.
 PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
@@ -88,6 +89,7 @@ class Kube(Protocol):
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]: ...
     def get_canary_address(self, namespace: str, service: str) -> str: ...
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str: ...
@@ -328,6 +330,20 @@ class KubeApi:
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
         pod = self._call(f"get pods/{name}", self._core.read_namespaced_pod, name, namespace)
         return self._plain(pod)
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Every Pod of the namespace matching the label `selector` (all pages)."""
+        pods: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": selector, "limit": POD_LIST_PAGE}
+            if after:
+                kwargs["_continue"] = after
+            page = self._plain(self._call("list pods", self._core.list_namespaced_pod, namespace, **kwargs))
+            pods.extend(page.get("items") or [])
+            after = (page.get("metadata") or {}).get("continue") or None
+            if not after:
+                return pods
 
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
         metadata = body["metadata"]

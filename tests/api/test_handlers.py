@@ -146,6 +146,9 @@ def test_a_burst_of_jobs_gets_exactly_one_pod_each(operated):
         world.add_job(name, "ls")
     pods = {name: eventually(lambda name=name: world.status(name).get("podName"), f"{name} launched") for name in names}
     assert world.kube.pods_created - before == len(names)
+    served = world.pods
+    users = [served[pod]["spec"]["securityContext"]["runAsUser"] for pod in pods.values()]
+    assert len(set(users)) == len(names), "every sandbox Pod of the burst runs as a UID of its own"
     for name, pod in pods.items():
         world.finish_pod(pod, runner_record())
     for name in names:
@@ -153,6 +156,27 @@ def test_a_burst_of_jobs_gets_exactly_one_pod_each(operated):
     ours = set(pods.values())
     launched = [message.split()[2] for _, reason, message in world.kube.events if reason == "SandboxLaunched"]
     assert sorted(pod for pod in launched if pod in ours) == sorted(ours)  # one launch record per job
+
+
+def test_the_sandbox_pod_watch_holds_a_pods_uid_until_it_finishes_or_goes(operated):
+    """A sandbox Pod the operator did not launch (say, before a restart, of a job long gone): the
+    watch alone tells the operator that its UID is taken, and when it is free again."""
+    world = operated
+    uid = world.ctx.config.sandbox.uidRange.first + 7
+    context = {"runAsNonRoot": True, "runAsUser": uid, "seccompProfile": {"type": "RuntimeDefault"}}
+    for name, ending in ((_name("held"), "finish"), (_name("held"), "delete")):
+        world.create_pod({"metadata": {"name": name, "labels": {"safeagent.ca/sandbox": "true"}}, "spec": {
+            "securityContext": context,
+            "containers": [{"name": "main", "image": "safeagent/sandbox:dev", "command": ["true"], "securityContext": {
+                "runAsUser": uid, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+        }})
+        eventually(lambda name=name: handlers._Runtime.uids.held().get((world.ns, name)) == uid, f"{name} holds {uid}")
+        if ending == "finish":
+            world.set_pod_status(name, {"phase": "Succeeded"})
+        else:
+            world.delete_pod(name)
+        eventually(lambda name=name: (world.ns, name) not in handlers._Runtime.uids.held(), f"{name} freed {uid}")
+    assert not handlers._Runtime.uids.holds(uid)
 
 
 def test_the_retention_thread_deletes_a_job_past_its_retention(operated):

@@ -15,7 +15,6 @@ import time
 import uuid
 
 import pytest
-
 from burst import SANDBOX_NS, TERMINAL
 from sbj_helpers import docker_exec, kind_nodes
 

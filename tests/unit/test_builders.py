@@ -66,7 +66,8 @@ def test_pod_is_hardened_and_meets_pod_security_restricted():
         assert context["allowPrivilegeEscalation"] is False
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["readOnlyRootFilesystem"] is True
-        assert context["runAsNonRoot"] is True and context["runAsUser"] == builders.SANDBOX_UID
+        assert context["runAsNonRoot"] is True and context["runAsGroup"] == builders.SANDBOX_GID
+        assert context["runAsUser"] == spec["securityContext"]["runAsUser"] in CONFIG.sandbox.uidRange
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
         assert set(container["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}
         assert "ports" not in container
@@ -315,3 +316,63 @@ def test_a_pod_placed_elsewhere_is_not_recognised(tamper, where):
     tamper(served["spec"])
     problem = builders.pod_mismatch(desired, served)
     assert problem is not None and problem.startswith(where), problem
+
+
+# ------------------------------------------------- issue 20: a UID of its own for each sandbox Pod
+
+def test_the_pod_and_both_containers_run_as_the_given_uid_in_the_sandbox_group():
+    for pod in (builders.build_sandbox_pod(job(PVC), ["ls"], 64, CONFIG, run_as_user=234567),
+                builders.build_review_pod(job(PVC), CONFIG, run_as_user=234567)):
+        spec = pod["spec"]
+        assert spec["securityContext"] | {"runAsUser": 0} == {
+            "runAsNonRoot": True, "runAsUser": 0, "runAsGroup": builders.SANDBOX_GID,
+            "fsGroup": builders.SANDBOX_GID, "seccompProfile": {"type": "RuntimeDefault"}}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            context = container["securityContext"]
+            assert (context["runAsUser"], context["runAsGroup"]) == (234567, builders.SANDBOX_GID)
+        assert spec["securityContext"]["runAsUser"] == 234567 == builders.run_as_user_of(pod)
+
+
+def test_without_a_uid_a_pod_runs_as_the_one_its_name_hashes_to():
+    run, review = both_pods(CONFIG)
+    uid_range = CONFIG.sandbox.uidRange
+    assert builders.run_as_user_of(run) == uid_range.preferred(run["metadata"]["name"])
+    assert builders.run_as_user_of(review) == uid_range.preferred(review["metadata"]["name"])
+    assert builders.run_as_user_of(run) != builders.run_as_user_of(review)
+
+
+@pytest.mark.parametrize("uid", [0, 65532, 199999, 265536])
+def test_a_uid_outside_the_range_is_never_built(uid):
+    with pytest.raises(ValueError, match="uidRange"):
+        builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG, run_as_user=uid)
+    with pytest.raises(ValueError, match="uidRange"):
+        builders.build_review_pod(job(PVC), CONFIG, run_as_user=uid)
+
+
+def test_run_as_user_of_needs_one_uid_for_the_pod_and_every_container():
+    pod = builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG, run_as_user=210000)
+    assert builders.run_as_user_of(pod) == 210000
+    for tamper in (
+        lambda p: p["spec"]["containers"][0]["securityContext"].update(runAsUser=210001),
+        lambda p: p["spec"]["initContainers"][0]["securityContext"].pop("runAsUser"),
+        lambda p: p["spec"]["securityContext"].update(runAsUser="210000"),
+        lambda p: p["spec"]["securityContext"].update(runAsUser=True),
+    ):
+        changed = builders.with_run_as_user(pod, 210000)
+        tamper(changed)
+        assert builders.run_as_user_of(changed) is None
+    assert builders.run_as_user_of({}) is None
+
+
+def test_a_pod_built_with_another_uid_is_recognised_only_as_that_uid():
+    """Adoption after a restart (reconcile/pods.py): the Pod may run as another UID of the range; it
+    is ours when it is today's Pod with that UID, in every place, and nothing else differs."""
+    today = builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG, run_as_user=210000)
+    before = _as_served(builders.build_sandbox_pod(job(), ["ls"], 64, CONFIG, run_as_user=250000))
+    assert builders.pod_mismatch(today, before) == "spec.securityContext.runAsUser"
+    assert builders.pod_mismatch(builders.with_run_as_user(today, 250000), before) is None
+    assert builders.run_as_user_of(today) == 210000  # with_run_as_user copies
+    split = json.loads(json.dumps(before))
+    split["spec"]["containers"][0]["securityContext"]["runAsUser"] = 250001
+    assert builders.run_as_user_of(split) is None
+    assert builders.pod_mismatch(builders.with_run_as_user(today, 250000), split) is not None

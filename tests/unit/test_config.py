@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from safeagent import config
@@ -121,6 +123,40 @@ def test_left_out_blocks_get_limits_never_none():
         "1", "512Mi", "1Gi",
     )
     assert sandbox.workspaceSizeLimit == "256Mi" and sandbox.tmpSizeLimit == "64Mi"
+
+
+def test_the_default_uid_range_is_above_every_distribution_user():
+    uid_range = config.parse_config({}).sandbox.uidRange
+    assert (uid_range.first, uid_range.count, uid_range.last) == (200000, 65536, 265535)
+    assert 65532 not in uid_range and 0 not in uid_range and 265535 in uid_range and 265536 not in uid_range
+
+
+@pytest.mark.parametrize(
+    ("first", "count", "problem"),
+    [
+        (0, 10, "sandbox.uidRange.first"),  # root
+        (999, 10, "sandbox.uidRange.first"),  # a system user
+        (1000, 0, "sandbox.uidRange.count"),
+        (2**31 - 2, 2, "is above 2147483646"),  # ends one past the last usable UID
+        (2**31 - 1, 1, "sandbox.uidRange.first"),
+        (200000, -1, "sandbox.uidRange.count"),
+    ],
+)
+def test_a_uid_range_with_root_system_users_or_past_2_31_is_refused(first, count, problem):
+    with pytest.raises(config.ConfigError, match=re.escape(problem)):
+        config.parse_config(sandbox_with(uidRange={"first": first, "count": count}))
+
+
+@pytest.mark.parametrize(("first", "count"), [(1000, 1), (2**31 - 2, 1), (1000, 2**31 - 1001), (300000, 100000)])
+def test_a_uid_range_inside_the_bounds_is_accepted(first, count):
+    uid_range = config.parse_config(sandbox_with(uidRange={"first": first, "count": count})).sandbox.uidRange
+    assert uid_range.last == first + count - 1 <= 2**31 - 2
+
+
+def test_a_uid_range_refuses_unknown_keys_and_defaults_a_left_out_one():
+    with pytest.raises(config.ConfigError, match="sandbox.uidRange.extra"):
+        config.parse_config(sandbox_with(uidRange={"first": 300000, "count": 10, "extra": 1}))
+    assert config.parse_config(sandbox_with(uidRange={"first": 300000})).sandbox.uidRange.count == 65536
 
 
 @pytest.mark.parametrize(

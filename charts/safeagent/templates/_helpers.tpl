@@ -120,6 +120,9 @@ policy.custom.yaml: |
 {{- if ge $volumes (include "safeagent.quantityValue" $sandbox.resources.memory | float64) -}}
 {{- fail (printf "sandbox.workspaceSizeLimit (%v) + sandbox.tmpSizeLimit (%v) + sandbox.shmSizeLimit (%v) + sandbox.memoryMargin (%v) must be below sandbox.resources.memory (%v): the workspace, /tmp and /dev/shm are memory-backed and count against the memory limit, and the margin is what the runner keeps to write its record" $sandbox.workspaceSizeLimit $sandbox.tmpSizeLimit $sandbox.shmSizeLimit $sandbox.memoryMargin $sandbox.resources.memory) -}}
 {{- end -}}
+{{- if gt (add (int64 $sandbox.uidRange.first) (int64 $sandbox.uidRange.count) -1) 2147483646 -}}
+{{- fail (printf "sandbox.uidRange: first (%v) + count (%v) - 1 is above 2147483646 (2^31-2), the last UID a sandbox Pod may run as" (int64 $sandbox.uidRange.first) (int64 $sandbox.uidRange.count)) -}}
+{{- end -}}
 {{- if gt (add (int .Values.egressCheck.maxDeadlineSeconds) 30) (int $sandbox.launchGraceSeconds) -}}
 {{- fail (printf "egressCheck.maxDeadlineSeconds (%v) must be at least 30 seconds below sandbox.launchGraceSeconds (%v): the pre-flight runs inside the Pod's launch budget, after scheduling and preparation" .Values.egressCheck.maxDeadlineSeconds $sandbox.launchGraceSeconds) -}}
 {{- end -}}

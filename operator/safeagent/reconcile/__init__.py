@@ -11,8 +11,8 @@ duplicate call), it looks at the stored status and the children, and takes the n
   awaiting approval  -> approval.py: Approved and bound to this UID + spec hash + argv + source
                         digest -> launch; Denied -> Denied; too old -> Expired / Failed
   allowed/approved   -> launch.py: NetworkPolicy of the profile, then the Pod under a name derived
-                        from the UID (AlreadyExists = our Pod from before a restart: adopt it)
-                        -> Running
+                        from the UID, running as a UID of its own (uids.py; AlreadyExists = our
+                        Pod from before a restart: adopt it) -> Running
   running            -> observe.py: a Pod that has not started says what it waits for
                         (waiting.py, trouble.py; a missing source ends the job SourceNotFound);
                         a finished Pod: read the runner's record, judge it (outcome.py), copy it
@@ -39,6 +39,7 @@ from safeagent.reconcile.errors import PermanentFailure, ReconcileError, Transie
 from safeagent.reconcile.outcome import Outcome, outcome_of
 from safeagent.reconcile.retention import Retention
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
+from safeagent.reconcile.uids import SandboxUids
 
 __all__ = [
     "STATUS_STREAM_BUDGET",
@@ -49,6 +50,7 @@ __all__ = [
     "ReconcileError",
     "Retention",
     "SandboxJob",
+    "SandboxUids",
     "TransientFailure",
     "approval_mismatch",
     "fit_for_status",

@@ -12,6 +12,7 @@ from safeagent.audit import Auditor
 from safeagent.config import OperatorConfig
 from safeagent.kube import Kube
 from safeagent.policy import Decision, Policy
+from safeagent.reconcile.uids import SandboxUids
 
 
 class PendingPods:
@@ -61,3 +62,4 @@ class Context:
     auditor: Auditor
     now: Callable[[], datetime.datetime] = utc_now
     pending: PendingPods = dataclasses.field(default_factory=PendingPods)  # unfinished sandbox Pods
+    uids: SandboxUids = dataclasses.field(default_factory=SandboxUids)  # the UIDs those Pods hold

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from safeagent import builders
 from safeagent.kube import Conflict, NotFound
 from safeagent.models import TERMINAL_JOB_PHASES, JobPhase, SandboxJob
 from safeagent.reconcile.context import Context
@@ -82,7 +83,10 @@ class Job:
         )
 
     def delete_pods(self) -> None:
-        """Delete the review and run Pods this job launched; another object under a name stays."""
+        """Delete the review and run Pods this job launched; another object under a name stays.
+        Their UIDs are free again (also when a Pod was never created, or the watch missed its end)."""
+        for pod_name in (builders.review_pod_name(self.model), builders.child_name(self.name, self.model.uid)):
+            self.ctx.uids.release(self.namespace, pod_name)
         for name, uid in (
             (self.status.reviewPodName, self.status.reviewPodUid),
             (self.status.podName, self.status.podUid),

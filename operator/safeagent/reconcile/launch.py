@@ -1,6 +1,6 @@
 """Step 3, launch: the profile's NetworkPolicy, then the sandbox Pod under a name derived from the
 job's UID (a Pod already under that name is adopted only if it is exactly the one we would build),
-given the egress canary's address for the runner's pre-flight.
+given the egress canary's address for the runner's pre-flight and a runAsUser of its own (uids.py).
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def launch(job: Job) -> Update:
     ctx.kube.apply_network_policy(
         builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
     )
+    name = builders.child_name(job.name, job.model.uid)
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
         source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
-        pending_pods=ctx.pending.count(), bundle_chunks=chunks,
+        pending_pods=ctx.pending.count(), bundle_chunks=chunks, run_as_user=pods.reserve_uid(job, name),
     )
-    name = pod["metadata"]["name"]
     created = pods.create_or_adopt(job, pod)
     uid = pods.uid_of(created)
     if uid:  # counted now, not when the watch reports it: the rest of a burst waits longer at once

@@ -1,4 +1,5 @@
-"""Pod helpers shared by the steps: create-or-adopt, identity checks and reading a record."""
+"""Pod helpers shared by the steps: a UID for a new Pod, create-or-adopt, identity checks and
+reading a record."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from safeagent import audit, builders
 from safeagent.kube import AlreadyExists, Invalid, NotFound
 from safeagent.models import JobPhase
-from safeagent.reconcile.errors import PermanentFailure
+from safeagent.reconcile.errors import PermanentFailure, TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import MAX_MESSAGE, finished
 
@@ -20,8 +21,33 @@ log = logging.getLogger("safeagent.reconcile")
 Record = TypeVar("Record", bound=BaseModel)
 
 
+def reserve_uid(job: Job, name: str) -> int:
+    """The UID the Pod `name` will run as, held for it from now on (safeagent.reconcile.uids).
+
+    The first reservation after a start lists the sandbox Pods of every sandbox namespace first:
+    a Pod launched before a restart keeps its UID, and nobody else gets it."""
+    ctx = job.ctx
+    if not ctx.uids.primed:
+        ctx.uids.prime(
+            pod for namespace in ctx.config.namespaces
+            for pod in ctx.kube.list_pods(namespace, f"{builders.LABEL_SANDBOX}=true")
+        )
+    uid_range = ctx.config.sandbox.uidRange
+    uid = ctx.uids.reserve(job.namespace, name, uid_range)
+    if uid is None:
+        raise TransientFailure(
+            f"every UID of sandbox.uidRange ({uid_range.first}-{uid_range.last}, {uid_range.count} UIDs) is held "
+            "by an unfinished sandbox Pod; the Pod waits for one to finish (raise sandbox.uidRange.count "
+            "to run more sandboxes at once)"
+        )
+    return uid
+
+
 def create_or_adopt(job: Job, pod: dict[str, Any]) -> dict[str, Any]:
-    """Create `pod`; if its name is taken, adopt it only if it is exactly the Pod we would build."""
+    """Create `pod`; if its name is taken, adopt it only if it is exactly the Pod we would build.
+
+    Two differences are tolerated in a Pod built before a restart, each only within its bounds:
+    the egress proof's deadline, and the UID (another one of `sandbox.uidRange`, recorded as held)."""
     name = pod["metadata"]["name"]
     try:
         return job.ctx.kube.create_pod(pod)
@@ -33,12 +59,18 @@ def create_or_adopt(job: Job, pod: dict[str, Any]) -> dict[str, Any]:
     check, deadline = job.ctx.config.egressCheck, builders.egress_deadline_of(created)
     if problem and check and deadline is not None and check.deadlineSeconds <= deadline <= check.maxDeadlineSeconds:
         # Built before a restart, when a different number of Pods was pending: that wait is fine too.
-        problem = builders.pod_mismatch(builders.with_egress_deadline(pod, deadline), created)
+        pod = builders.with_egress_deadline(pod, deadline)
+        problem = builders.pod_mismatch(pod, created)
+    user = builders.run_as_user_of(created)
+    if problem and user is not None and user in job.ctx.config.sandbox.uidRange:
+        # Built before a restart, when another UID of the range was free or its name's was held.
+        problem = builders.pod_mismatch(builders.with_run_as_user(pod, user), created)
     if problem is not None:
         message = f"Pod {name} exists and is not the Pod this job would run ({problem} differs)"
         final = finished(JobPhase.FAILED, "PodNameConflict", message, audit.JOB_FAILED)
         raise PermanentFailure("PodNameConflict", name, final)
-    log.info("pod adopted", extra={"namespace": job.namespace, "pod": name})
+    job.ctx.uids.seen(created)  # it holds its UID, whichever it is, until it finishes
+    log.info("pod adopted", extra={"namespace": job.namespace, "pod": name, "runAsUser": user})
     return created
 
 

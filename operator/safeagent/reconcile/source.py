@@ -122,7 +122,8 @@ def _pin_volume(job: Job) -> str | Update | None:
         ctx.kube.apply_network_policy(
             builders.build_network_policy(job.namespace, NetworkProfile.NONE, ctx.config)
         )
-        created = pods.create_or_adopt(job, builders.build_review_pod(job.model, ctx.config))
+        uid = pods.reserve_uid(job, builders.review_pod_name(job.model))
+        created = pods.create_or_adopt(job, builders.build_review_pod(job.model, ctx.config, run_as_user=uid))
         created_name = created["metadata"]["name"]
         return progress(
             reviewPodName=created_name,

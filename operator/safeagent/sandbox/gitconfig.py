@@ -33,10 +33,11 @@ Two layers, both applied to every sandbox:
      leaves owned by root, so git refuses it as "dubious ownership" (exit 128). The sandbox cannot
      own it instead (chown needs root or CAP_CHOWN, which a restricted Pod never has). git's check
      exists against a repository planted by another user; here every file under /workspace was
-     created by the preparation step (uid 65532) from the source, and every git directory in it
-     was neutralised above. git reads safe.directory only from protected (system, global,
-     command-line) configuration, never from the repository, and this entry matches a repository
-     whose work tree is /workspace, or a bare repository AT /workspace -- hence:
+     created by the preparation step (under the Pod's own UID, the runner's too) from the source,
+     and every git directory in it was neutralised above. git reads safe.directory only from
+     protected (system, global, command-line) configuration, never from the repository, and this
+     entry matches a repository whose work tree is /workspace, or a bare repository AT /workspace
+     -- hence:
    - `safe.bareRepository=explicit`: git refuses to use a bare repository it finds by discovery
      (only `--git-dir`/GIT_DIR, both refused by the policy, could name one). A source whose root is
      a git directory is therefore never used as a repository, whatever its config says.

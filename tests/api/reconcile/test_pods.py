@@ -152,3 +152,52 @@ def test_final_job_cleans_up_a_leftover_pod(world):
     assert world.status("list")["phase"] == "Succeeded" and pod in world.pods
     world.run("list")
     assert world.pods == {}
+
+
+# ------------------------------------------------- issue 20: a UID of its own for each sandbox Pod
+
+def _ours_with_uid(world, uid, name="list", tamper=lambda pod: None):
+    """The Pod the operator would launch for the job, built before a restart as `uid`: the job is
+    decided, its Pod creation failed once, and the Pod is made under its name as the operator
+    would have made it then (`tamper`: and changed so)."""
+    world.add_job(name, "ls")
+    world.kube.fail("create_pod", Unavailable("timeout after the write"))
+    with pytest.raises(reconcile.TransientFailure):
+        world.run(name)
+    status = world.status(name)
+    job = reconcile.SandboxJob.model_validate(world.job(name))
+    pod = builders.build_sandbox_pod(job, status["argv"], status["limits"]["maxOutputKb"], world.ctx.config,
+                                     canary_address=CANARY_ADDRESS)
+    pod = builders.with_run_as_user(pod, uid)
+    tamper(pod)
+    return world.create_pod(pod)
+
+
+def test_our_pod_running_as_another_uid_of_the_range_is_adopted_and_holds_it(world):
+    uid_range = world.ctx.config.sandbox.uidRange
+    pod = _ours_with_uid(world, uid_range.last)
+    name = pod["metadata"]["name"]
+    assert uid_range.preferred(name) != uid_range.last  # not the UID today's build would choose
+    assert world.run("list") == "Running"
+    st = world.status("list")
+    assert (st["podName"], st["podUid"]) == (name, pod["metadata"]["uid"]) and world.kube.pods_created == 0
+    assert world.ctx.uids.held() == {(world.ns, name): uid_range.last}
+
+
+@pytest.mark.parametrize("uid", [65532, 1000])
+def test_our_pod_running_as_a_uid_outside_the_range_is_not_adopted(world, uid):
+    pod = _ours_with_uid(world, uid)
+    with pytest.raises(reconcile.PermanentFailure):
+        world.run("list")
+    st = world.status("list")
+    assert (st["phase"], st["reason"]) == ("Failed", "PodNameConflict") and "runAsUser" in st["message"]
+    assert world.pods[pod["metadata"]["name"]]["metadata"]["uid"] == pod["metadata"]["uid"]  # never deleted
+
+
+def test_our_pod_with_one_container_under_another_uid_is_not_adopted(world):
+    first = world.ctx.config.sandbox.uidRange.first
+    _ours_with_uid(world, first, tamper=lambda pod: pod["spec"]["containers"][0]["securityContext"].update(
+        runAsUser=first + 1))
+    with pytest.raises(reconcile.PermanentFailure):
+        world.run("list")
+    assert world.status("list")["reason"] == "PodNameConflict"

@@ -75,6 +75,31 @@ def test_the_runner_margin_counts_against_the_memory_limit(tmp_path):
     refused(tmp_path, {"sandbox": {"memoryMargin": "192Mi"}}, "sandbox.memoryMargin (192Mi) must be below")
 
 
+@pytest.mark.parametrize(
+    ("uid_range", "message"),
+    [
+        ({"first": 0}, "'/sandbox/uidRange/first'"),  # root
+        ({"first": 999}, "'/sandbox/uidRange/first'"),  # a system user
+        ({"count": 0}, "'/sandbox/uidRange/count'"),
+        ({"first": None}, "'/sandbox/uidRange': missing property 'first'"),
+        ({"first": 2147483000}, "first (2147483000) + count (65536) - 1 is above 2147483646"),
+        ({"first": 2147483646, "count": 2}, "first (2147483646) + count (2) - 1 is above 2147483646"),
+    ],
+)
+def test_a_uid_range_with_root_system_users_or_past_2_31_fails_the_render(tmp_path, uid_range, message):
+    refused(tmp_path, {"sandbox": {"uidRange": uid_range}}, message)
+
+
+def test_the_uid_range_reaches_the_operator(tmp_path):
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"sandbox": {"uidRange": {"first": 2147483000, "count": 647}}}))
+    text = one(render("-f", str(path)), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    uid_range = parse_config(yaml.safe_load(text)).sandbox.uidRange
+    assert (uid_range.first, uid_range.last) == (2147483000, 2147483646)
+    default = one(render(), "ConfigMap", "safeagent-config")["data"]["config.yaml"]
+    assert parse_config(yaml.safe_load(default)).sandbox.uidRange == parse_config({}).sandbox.uidRange
+
+
 def test_a_request_above_its_limit_fails_the_render(tmp_path):
     refused(tmp_path, {"sandbox": {"requests": {"cpu": "1500m"}}}, "sandbox.requests.cpu (1500m) is above")
 
