@@ -251,7 +251,13 @@ class World:
             status["reason"] = reason
         self.set_pod_status(name, status)
         if record is not None:
-            self.set_log(name, "runner", "some diagnostics\n" + compact(record) + "\n")
+            # As the runner writes it: when the command ran, its part of the record first, then the final one.
+            lines = [compact(record)]
+            if record.get("exitCode") is not None:
+                early = {**record, "error": record.get("error") or runner.LISTING_UNFINISHED,
+                         "changedFiles": runner.no_result(None)["changedFiles"]}
+                lines.insert(0, compact(early))
+            self.set_log(name, "runner", "some diagnostics\n" + "\n".join(lines) + "\n")
         if prepare_record is not None:
             self.set_log(name, "prepare", compact(prepare_record) + "\n")
 
@@ -302,7 +308,7 @@ def runner_record(**overrides: Any) -> contract.RunnerRecord:
         timedOut=False, durationMs=5, stdout="a.txt\nb.txt\n", stderr="", stdoutBytes=12, stderrBytes=0,
         stdoutTruncated=False, stderrTruncated=False,
         changedFiles=contract.ChangedFilesRecord(created=0, modified=0, deleted=0, total=0, complete=True, paths=[]),
-        leftoverProcessesKilled=0, fullVolumes=[], egress=None, error=None,
+        leftoverProcessesKilled=0, fullVolumes=[], memoryExhausted=False, egress=None, pids=None, error=None,
     )
     unknown = set(overrides) - set(record)
     assert not unknown, f"not in the runner's record: {sorted(unknown)}"

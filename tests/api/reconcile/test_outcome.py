@@ -112,3 +112,45 @@ def test_the_egress_wait_and_proof_reach_the_status(world):
     assert world.run_to_result(runner_record(egress=egress, changedFiles=UNCHANGED)) == "Succeeded"
     st = world.status("list")
     assert (st["egressCheckMs"], st["egressProof"]) == (7, "refusal")
+
+
+# ------------------------------------------------------------------ a full sandbox, PIDs (issue 20)
+
+
+def test_a_sandbox_whose_memory_ran_out_keeps_its_exit_code_output_and_what_filled_it(world):
+    changed = {"created": 69177, "modified": 0, "deleted": 0, "total": 69177, "complete": True,
+               "paths": ["+big", "+many/0"]}
+    record = runner_record(exitCode=137, signal="SIGKILL", stdout="files 60000\n", memoryExhausted=True,
+                           fullVolumes=["shm", "tmp", "workspace"], changedFiles=changed)
+    assert world.run_to_result(record) == "Failed"
+    st = world.status("list")
+    assert st["reason"] == "MemoryLimitReached" and "shm, tmp, workspace" in st["message"]
+    assert (st["exitCode"], st["stdout"], st["memoryExhausted"]) == (137, "files 60000\n", True)
+    assert st["fullVolumes"] == ["shm", "tmp", "workspace"] and st["changedFiles"]["created"] == 69177
+    assert "PolicyViolation" in world.reasons()
+
+
+def test_a_runner_stopped_while_listing_still_gives_the_commands_result(world):
+    """The final record was cut off mid-line (the runner killed while writing it): the command's
+    part, written first, stands, and the missing listing fails the job."""
+    world.add_job("list", "ls")
+    world.run("list")
+    pod = world.status("list")["podName"]
+    world.finish_pod(pod, runner_record(exitCode=3, stdout="out\n"))
+    text = world.log(pod, "runner")
+    world.set_log(pod, "runner", text[: len(text) - 40])  # the last line loses its end and newline
+    assert world.run("list") == "Failed"
+    st = world.status("list")
+    assert (st["reason"], st["exitCode"], st["stdout"]) == ("WorkspaceUninspectable", 3, "out\n")
+    assert "before it finished listing" in st["message"] and st["changedFiles"]["complete"] is False
+
+
+def test_a_pod_without_a_pid_limit_ran_nothing_and_says_how_to_set_one(world):
+    from safeagent.sandbox import runner
+
+    pids = {"limited": False, "available": 1024, "elapsedMs": 41,
+            "detail": "1024 more tasks started without refusal: no PID limit of at most 1024 is in force"}
+    assert world.run_to_result(runner.no_result(None, pids=pids)) == "Failed"
+    st = world.status("list")
+    assert st["reason"] == "ResourcesNotLimited" and "podPidsLimit" in st["message"] and "never ran" in st["message"]
+    assert st["pidsAvailable"] == 1024 and not {"exitCode", "stdout", "changedFiles"} & set(st)
