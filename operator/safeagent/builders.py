@@ -54,6 +54,8 @@ SOURCE_MOUNT = "/source"
 WORKSPACE = SANDBOX_WORKSPACE
 TMP = "/tmp"
 SHM = "/dev/shm"
+# Where the kubelet puts each container's termination message file (its default path).
+TERMINATION_LOG = "/dev/termination-log"
 # The in-sandbox Python starts here: the image's read-only root, never a volume the source fills.
 ENTRY_DIRECTORY = "/"
 
@@ -180,6 +182,7 @@ def _container(
         "securityContext": _container_security(),
         "volumeMounts": mounts,
         "terminationMessagePolicy": "File",
+        "terminationMessagePath": TERMINATION_LOG,  # watched by the runner (safeagent.sandbox.runner)
     }
 
 
@@ -362,6 +365,7 @@ def build_sandbox_pod(
         "scratch": {"workspace": WORKSPACE, "tmp": TMP, "shm": SHM},
         "memoryMarginBytes": int(parse_quantity(config.sandbox.memoryMargin)),
         "pids": {"max": config.sandbox.pids.max, "required": config.sandbox.pids.required},
+        "terminationLog": TERMINATION_LOG,
     }
     egress_check = egress_check_spec(job.spec.networkProfile, config, canary_address, pending_pods)
     if egress_check is not None:

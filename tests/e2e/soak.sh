@@ -3,7 +3,8 @@
 # rare failure. Against the cluster KUBECONFIG points at, with the chart installed.
 #   1. bursts of 100 jobs: the profiles mixed, then per profile (none, git-read, package-mirror with DNS);
 #   2. the same while a Pod outside the sandbox namespaces and a sandbox job flood the canary;
-#   3. each e2e module that launches more than a few jobs or Pods, 5 times in a row.
+#   3. each e2e module that launches more than a few jobs or Pods, 5 times in a row (test_neighbours:
+#      a full sandbox, a fork bomb and an inotify hog, each beside 3 ordinary jobs).
 # Prints each step's result and time, and a summary; the full output is kept in $SOAK_LOG.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +32,7 @@ run() {  # run NAME PYTEST-ARGS...: one step, its verdict and time in the summar
 SAFEAGENT_SOAK=1 SAFEAGENT_BURST=100 run "bursts of 100, mixed and per profile" tests/e2e/test_egress_preflight.py -k completes_and_reaches
 SAFEAGENT_SOAK=1 SAFEAGENT_BURST=100 run "bursts of 100 per profile under a flood of the canary" \
   tests/e2e/test_egress_preflight.py -k while_the_canary_is_flooded
-for module in test_egress_preflight test_egress_wall test_trust_base test_operator_restart; do
+for module in test_egress_preflight test_egress_wall test_trust_base test_operator_restart test_neighbours; do
   for round in $(seq 1 "$REPEATS"); do
     run "$module, round $round of $REPEATS" "tests/e2e/$module.py"
   done

@@ -89,7 +89,9 @@ def test_runner_gets_exactly_the_argv_and_limits():
         "argv": ["rm", "delete-me.txt"], "workspace": "/workspace", "timeoutSeconds": 60, "maxOutputBytes": 8192,
         "scratch": {"workspace": "/workspace", "tmp": "/tmp", "shm": "/dev/shm"},
         "memoryMarginBytes": 32 * 1024 * 1024, "pids": {"max": 1024, "required": True},
+        "terminationLog": "/dev/termination-log",
     }
+    assert runner["terminationMessagePath"] == "/dev/termination-log"
     assert not any(m["name"] == "source" for m in runner["volumeMounts"])
 
 

@@ -93,6 +93,10 @@ class RunnerSpec(TypedDict):
     # Stop the command when less than this many bytes of the container's memory are left, so the
     # runner can still list the workspace and write its record (safeagent.sandbox.limits); absent: 0.
     memoryMarginBytes: NotRequired[int]
+    # The container's termination message file: writable by every process of the container, and on
+    # the node's disk, not in a capped volume. The runner stops a command that writes more than
+    # TERMINATION_LOG_CAP bytes into it, empties it and reports it full; absent: not watched.
+    terminationLog: NotRequired[str]
 
 
 class PrepareSpec(TypedDict):
@@ -112,6 +116,10 @@ RUNNER_SPEC_REQUIRED: Final = RunnerSpec.__required_keys__
 EGRESS_CHECK_REQUIRED: Final = EgressCheckSpec.__required_keys__
 PREPARE_SPEC_REQUIRED: Final = PrepareSpec.__required_keys__
 PIDS_SPEC_REQUIRED: Final = PidsSpec.__required_keys__
+# The kubelet reads at most this much of a termination message; more is only a way to fill the node's disk.
+TERMINATION_LOG_CAP: Final = 4096
+# The name a termination log written past its cap has in a record's `fullVolumes`.
+TERMINATION_LOG_VOLUME: Final = "termination-log"
 
 
 # --------------------------------------------------------------------- record shapes, Pod -> operator

@@ -62,6 +62,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import selectors
 import signal
 import stat
@@ -78,6 +79,8 @@ from safeagent.sandbox.contract import (
     PIDS_SPEC_REQUIRED,
     RUNNER_RESULT_KIND,
     RUNNER_RESULT_VERSION,
+    TERMINATION_LOG_CAP,
+    TERMINATION_LOG_VOLUME,
     ChangedFilesRecord,
     EgressCheckRecord,
     PidsCheckRecord,
@@ -410,6 +413,43 @@ def _pump(selector: selectors.BaseSelector, timeout: float) -> None:
             selector.unregister(key.fileobj)
 
 
+def _file_limits(scratch: Mapping[str, str]) -> Callable[[], None]:
+    """What the command's process sets before exec: no core files at all, and no regular file
+    larger than the largest scratch volume (none could hold one): a hard limit, which the command
+    cannot raise again, and which also bounds the files on the node's disk it can write (the
+    termination message file)."""
+    largest = 0
+    for path in scratch.values():
+        try:
+            info = os.statvfs(path)
+        except OSError:
+            continue
+        largest = max(largest, info.f_blocks * info.f_frsize)
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if largest:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (largest, largest))
+
+    return apply
+
+
+def _size(path: str | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _empty(path: str) -> None:
+    try:
+        os.truncate(path, 0)
+    except OSError:
+        pass
+
+
 def _stop_everything(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the command's process group at once; the rest goes with kill_leftovers."""
     try:
@@ -433,6 +473,8 @@ def run(
     cap = int(spec["maxOutputBytes"])
     margin = int(spec.get("memoryMarginBytes", 0))
     watch = limits.MemoryWatch.find() if margin > 0 else None
+    termination_log = spec.get("terminationLog")
+    overflowed = False
 
     before, complete_before = snapshot(workspace)
     stdout, stderr = _Capture(cap), _Capture(cap)
@@ -451,6 +493,7 @@ def run(
             shell=False,
             start_new_session=True,
             env=dict(COMMAND_ENV),
+            preexec_fn=_file_limits(spec.get("scratch") or {}),  # noqa: PLW1509 - single-threaded here
         )
     except OSError as exc:
         process = None
@@ -465,7 +508,7 @@ def run(
             os.set_blocking(pipe.fileno(), False)
             selector.register(pipe, selectors.EVENT_READ, capture)
         deadline = started + timeout
-        poll = MEMORY_POLL_SECONDS if watch is not None else 0.2
+        poll = MEMORY_POLL_SECONDS if watch is not None or termination_log else 0.2
         while process.poll() is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -477,6 +520,12 @@ def run(
                 # Nearly full: stop the command while the runner can still finish (safeagent.sandbox.limits).
                 memory_exhausted = True
                 _stop_everything(process)  # what it started outside its group goes just below
+                process.wait()
+                break
+            if _size(termination_log) > TERMINATION_LOG_CAP:
+                # The node's disk, not a capped volume: no more of it (emptied below).
+                overflowed = True
+                _stop_everything(process)
                 process.wait()
                 break
             _pump(selector, min(remaining, poll))
@@ -492,6 +541,11 @@ def run(
         process.stdout.close()
         process.stderr.close()
 
+    if termination_log and _size(termination_log) > TERMINATION_LOG_CAP:
+        overflowed = True  # written past its cap by something the loop did not see (a daemon, at the end)
+    if overflowed:
+        assert termination_log is not None
+        _empty(termination_log)
     duration_ms = int((time.monotonic() - started) * 1000)
     killed_by = None
     exit_code = returncode
@@ -513,7 +567,7 @@ def run(
         stderrTruncated=stderr.truncated,
         changedFiles=_UNINSPECTED,
         leftoverProcessesKilled=killed,
-        fullVolumes=full_volumes(spec.get("scratch") or {}),
+        fullVolumes=sorted(full_volumes(spec.get("scratch") or {}) + ([TERMINATION_LOG_VOLUME] if overflowed else [])),
         memoryExhausted=memory_exhausted,
         egress=egress,
         pids=pids,
@@ -593,6 +647,8 @@ def parse_spec(text: str) -> RunnerSpec:
     margin = spec.get("memoryMarginBytes", 0)
     if not isinstance(margin, int) or isinstance(margin, bool) or margin < 0:
         raise SpecError("memoryMarginBytes must be a non-negative integer")
+    if not isinstance(spec.get("terminationLog", ""), str):
+        raise SpecError("terminationLog must be a path")
     scratch = spec.get("scratch", {})
     if not (isinstance(scratch, dict) and all(isinstance(v, str) for v in scratch.values())):
         raise SpecError("scratch must map volume names to paths")

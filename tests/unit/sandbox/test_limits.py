@@ -153,3 +153,29 @@ def test_a_required_bound_that_is_missing_runs_nothing(tmp_path):
                          text=True, timeout=60, env={"PYTHONPATH": PACKAGE_ROOT, "PATH": os.environ["PATH"]})
     record = json.loads(out.stdout.splitlines()[-1])
     assert marker.exists() and record["exitCode"] == 0 and record["pids"]["limited"] is False
+
+
+def test_a_command_that_writes_past_the_termination_logs_cap_is_stopped_and_the_file_emptied(tmp_path):
+    """The termination message file lies on the node's disk and every process may write it."""
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    script = f"echo start; head -c 100000 /dev/zero > {log}; sleep 30"
+    spec = {"argv": ["sh", "-c", script], "workspace": str(tmp_path), "timeoutSeconds": 20, "maxOutputBytes": 1024,
+            "terminationLog": str(log)}
+    record = runner.run(spec)
+    assert record["fullVolumes"] == ["termination-log"] and record["signal"] == "SIGKILL"
+    assert record["durationMs"] < 15_000 and log.stat().st_size == 0
+    # Up to the cap it is left alone (the kubelet reads that much of it).
+    spec["argv"] = ["sh", "-c", f"printf done > {log}"]
+    record = runner.run(spec)
+    assert record["fullVolumes"] == [] and record["exitCode"] == 0 and log.read_text() == "done"
+
+
+def test_the_command_may_write_no_core_file_and_no_file_larger_than_a_scratch_volume(tmp_path):
+    spec = {"argv": ["grep", "-E", "^Max (core )?file size", "/proc/self/limits"], "workspace": str(tmp_path),
+            "timeoutSeconds": 10, "maxOutputBytes": 4096, "scratch": {"workspace": str(tmp_path)}}
+    record = runner.run(spec)
+    info = os.statvfs(tmp_path)
+    lines = {line.split("  ")[0]: line.split()[-3:-1] for line in record["stdout"].splitlines()}
+    assert lines["Max core file size"] == ["0", "0"]
+    assert lines["Max file size"] == [str(info.f_blocks * info.f_frsize)] * 2
