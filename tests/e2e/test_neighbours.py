@@ -279,3 +279,24 @@ def test_one_sandbox_taking_every_inotify_instance_leaves_the_next_one_its_own(b
     assert one_status["phase"] == "Succeeded", one_status
     assert final[one]["status"]["completionTime"] < final[hog]["status"]["completionTime"]
     _report_neighbours(final, neighbours, "the inotify hog")
+
+
+NODE_DISK = """\
+def test_fill_the_nodes_disk():
+    with open("/dev/termination-log", "wb") as out:
+        for _ in range(200):
+            out.write(b"x" * (1 << 20)); out.flush()
+    print("wrote 200 MiB", flush=True)
+"""
+
+
+def test_the_termination_message_file_cannot_fill_the_nodes_disk(burst_release, kubectl):
+    """/dev/termination-log is on the node's disk and writable by every user: the runner stops a
+    command writing past its 4 KiB and reports it."""
+    run = _run_id()
+    name = _submit(kubectl, f"node-disk-{run}", "python3 -m pytest -q -s test_disk.py",
+                   _repo(kubectl, f"disk-{run}", {"test_disk.py": NODE_DISK}))
+    status = _wait_final(kubectl, [name])[name]["status"]
+    print(f"\ntermination log: {status['phase']}/{status['reason']}: {status['message']}")
+    assert (status["reason"], status["fullVolumes"], status["exitCode"]) == ("DiskLimitReached", ["termination-log"], 137)
+    assert "wrote 200 MiB" not in status.get("stdout", "")
