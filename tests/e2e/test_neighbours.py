@@ -250,7 +250,8 @@ def test_a_fork_bomb_is_held_to_its_pods_limit(burst_release, kubectl):
     line = next(line for line in status["stdout"].splitlines() if line.startswith("spawned"))
     spawned, refused = int(line.split()[1]), int(line.split()[3])
     print(f"\nfork bomb: {line}; the proof found {available} tasks free; job {status['phase']}/{status['reason']}")
-    assert refused > 0 and spawned < available, line
+    # Refused at the bound: no more than the proof found free (the runner and pause hold the rest).
+    assert refused > 0 and spawned <= available, line
     assert status["phase"] == "Succeeded", status
     _report_neighbours(final, neighbours, "the fork bomb")
 
