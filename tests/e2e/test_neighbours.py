@@ -300,4 +300,4 @@ def test_the_termination_message_file_cannot_fill_the_nodes_disk(burst_release, 
     status = _wait_final(kubectl, [name])[name]["status"]
     print(f"\ntermination log: {status['phase']}/{status['reason']}: {status['message']}")
     assert (status["reason"], status["fullVolumes"], status["exitCode"]) == ("DiskLimitReached", ["termination-log"], 137)
-    assert "wrote 200 MiB" not in status.get("stdout", "")
+    assert "wrote 200 MiB" not in status.get("stdout", "") and "termination message file" in status["message"]

@@ -14,7 +14,12 @@ from safeagent.models import JobPhase, PrepareResult, RunnerResult
 from safeagent.reconcile.status import MAX_MESSAGE
 
 # The preparation step's reasons: the source is not the one approved; the step itself failed.
-from safeagent.sandbox.contract import PREPARE_ERROR, PREPARE_SOURCE_CHANGED
+from safeagent.sandbox.contract import (
+    PREPARE_ERROR,
+    PREPARE_SOURCE_CHANGED,
+    TERMINATION_LOG_CAP,
+    TERMINATION_LOG_VOLUME,
+)
 
 # The runner could not prove its Pod's egress filtered, so it ran nothing (safeagent.sandbox.preflight).
 EGRESS_NOT_ENFORCED = "EgressNotEnforced"
@@ -62,10 +67,14 @@ def outcome_of(result: RunnerResult, max_file_writes: int, timeout_seconds: int)
         )
         return Outcome(JobPhase.FAILED, "TooManyFileWrites", message, audit.POLICY_VIOLATION)
     if result.fullVolumes:
-        message = (
-            f"the command filled its {' and '.join(result.fullVolumes)} volume to the configured "
-            f"size limit (exit status {result.exitCode})"
-        )
+        volumes = [volume for volume in result.fullVolumes if volume != TERMINATION_LOG_VOLUME]
+        parts = [f"filled its {' and '.join(volumes)} volume to the configured size limit"] if volumes else []
+        if TERMINATION_LOG_VOLUME in result.fullVolumes:
+            parts.append(
+                f"wrote more than {TERMINATION_LOG_CAP} bytes to the termination message file, which is on the "
+                "node's disk, so it was stopped"
+            )
+        message = f"the command {' and '.join(parts)} (exit status {result.exitCode})"
         return Outcome(JobPhase.FAILED, "DiskLimitReached", message, audit.POLICY_VIOLATION)
     if result.exitCode != 0:
         message = result.error or f"the command exited with status {result.exitCode}"

@@ -76,6 +76,9 @@ def test_outcome_messages_name_the_numbers():
     assert "30 seconds" in outcome_of(result(timedOut=True), 2, 30).message
     assert "changed 3" in outcome_of(result(changedFiles=changed(3)), 2, 30).message
     assert "tmp and workspace" in outcome_of(result(fullVolumes=["tmp", "workspace"], exitCode=1), 2, 30).message
+    disk = outcome_of(result(fullVolumes=["termination-log", "tmp"], exitCode=137), 2, 30).message
+    assert disk == ("the command filled its tmp volume to the configured size limit and wrote more than 4096 bytes "
+                    "to the termination message file, which is on the node's disk, so it was stopped (exit status 137)")
     assert outcome_of(result(exitCode=3, error="exec failed"), 2, 30).message == "exec failed"
     full = outcome_of(result(memoryExhausted=True, fullVolumes=["shm", "tmp"], changedFiles=changed(7)), 2, 30)
     assert "memory" in full.message and "shm, tmp" in full.message and "7 workspace entries" in full.message
