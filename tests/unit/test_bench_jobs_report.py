@@ -175,3 +175,11 @@ def test_the_bare_pod_is_a_sandbox_pods_twin_with_one_container_and_only_the_sou
     assert pod["spec"]["volumes"] == [{"name": "source", "configMap": {"name": "repo", "defaultMode": 0o444,
                                                                       "optional": False}}]
     assert pod["metadata"] == {"name": "bare-s-0", "namespace": "bench-ns", "labels": {bench_jobs.BENCH_LABEL: "abc123"}}
+
+
+def test_the_bare_pod_builds_under_an_installed_egress_check_and_keeps_no_runner_arguments():
+    from tests.support.jobs import CHECKED
+
+    pod = bench_jobs.bare_pod(CHECKED, "bench-ns", "repo", "abc123", "bare-s-0", ["ls", "-la", "/source"], 300)
+    (main,) = pod["spec"]["containers"]
+    assert "args" not in main and main["command"] == ["ls", "-la", "/source"]
