@@ -163,8 +163,16 @@ bench-egress: venv ## on the cluster: what the egress pre-flight costs a job, al
 	$(PY) tests/bench/bench_egress.py --jobs 20 --parallel 10
 	$(PY) tests/bench/bench_egress.py --reprove 100
 
+# Issue 21: `ls -la` as a bare Pod, as a SandboxJob (cold) and as an exec into a running Pod, 20 in a
+# row and a burst of 50 each (about 4 minutes; BENCH_JOBS_FLAGS=--big adds bursts of 200, about 6
+# minutes more). Writes docs/bench/latest.json and latest.png and prints the table (docs/bench.md).
+BENCH_JOBS_FLAGS ?=
+.PHONY: bench-jobs
+bench-jobs: venv ## on the cluster: `ls -la` as a bare Pod, a SandboxJob and an exec, side by side (docs/bench.md)
+	$(PY) tests/bench/bench_jobs.py $(BENCH_JOBS_FLAGS)
+
 .PHONY: bench
-bench: bench-policy bench-egress ## all benchmarks
+bench: bench-policy bench-egress bench-jobs ## all benchmarks
 
 # --- operator (issue 4) ---
 .PHONY: crds crds-check

@@ -51,22 +51,28 @@ def bench(policy, corpus: list[str], seconds: float) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per policy")
-    arguments = parser.parse_args()
+def run_policies(seconds: float, echo: bool = True) -> list[dict]:
+    """Both shipped policies on the mixed corpus, `seconds` each (also used by bench_jobs.py)."""
     results = []
     inspect_only = [case.command for case in CASES if case.policy == INSPECT]
     for name, commands in (("policy.yaml", inspect_only), ("policy.execution.yaml", [case.command for case in CASES])):
         policy = load_policy(REPO / "configs" / name)
         corpus = commands + LONG_LINES
-        result = bench(policy, corpus, arguments.seconds)
-        results.append(result)
-        print(
-            f"{name:24} {result['decisions_per_second']:>9,} decisions/s   p50 {result['p50_us']:>7} us   "
-            f"p99 {result['p99_us']:>7} us   max {result['max_us']:>8} us   ({len(corpus)} distinct commands)"
-        )
-    print(json.dumps({"bench": "policy", "results": results}))
+        result = bench(policy, corpus, seconds)
+        results.append({**result, "file": name, "distinct_commands": len(corpus)})
+        if echo:
+            print(
+                f"{name:24} {result['decisions_per_second']:>9,} decisions/s   p50 {result['p50_us']:>7} us   "
+                f"p99 {result['p99_us']:>7} us   max {result['max_us']:>8} us   ({len(corpus)} distinct commands)"
+            )
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per policy")
+    arguments = parser.parse_args()
+    print(json.dumps({"bench": "policy", "results": run_policies(arguments.seconds)}))
     return 0
 
 
