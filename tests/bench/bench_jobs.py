@@ -13,6 +13,11 @@ with the sandbox image, on the sandbox node, with a sandbox Pod's security conte
   sandboxjob-cold  a SandboxJob, profile `none`, through the installed operator in its sandbox
                    namespace. Apply → final phase, with the Pod, the command's start and the egress
                    proof's wait on the way.
+  sandboxjob-approved  `rm delete-me.txt`, which the inspect-only policy sends to a person: the
+                   SandboxJob is applied, and once its Approval exists a reviewer (a ServiceAccount
+                   of the run's own, impersonated) patches it Approved. Every instant of this mode
+                   counts from that patch: Approved → Pod, → command started, → final. One after
+                   another only (a burst of people approving at once is not what it measures).
   exec             `ls -la` over the API's exec websocket (the `kubernetes` client's `stream`) into
                    one long-running Pod of the same shape: the channel floor.
 
@@ -77,6 +82,7 @@ GROUP, VERSION = "safeagent.ca", "v1alpha1"
 BENCH_LABEL = "safeagent.ca/bench"
 FINAL_PHASES = {"Succeeded", "Failed", "Denied", "Rejected"}
 COMMAND = "ls -la"
+APPROVED_COMMAND = "rm delete-me.txt"  # needs a person under the inspect-only policy
 EXAMPLE_REPO = REPO / "manifests/examples/00-example-repo.yaml"
 CREATORS = 10  # threads that submit a burst: 50 creates leave within about half a second
 SEQUENTIAL_TIMEOUT = 120.0
@@ -178,6 +184,7 @@ class JobSeen:
     final: float | None = None
     phase: str | None = None
     egress_ms: int | None = None
+    approval: str | None = None
 
 
 class Recorder:
@@ -210,6 +217,7 @@ class Recorder:
         with self.changed:
             seen = self.jobs.setdefault(job["metadata"]["name"], JobSeen())
             seen.uid = job["metadata"]["uid"]
+            seen.approval = seen.approval or status.get("approvalName")
             if status.get("phase") in FINAL_PHASES and seen.final is None:
                 seen.final, seen.phase, seen.egress_ms = received, status["phase"], status.get("egressCheckMs")
             self.changed.notify_all()
@@ -278,6 +286,7 @@ class Bench:
         self.operator = OperatorProbe(self.config.metrics.port)
         self.watches: list[Watch] = []
         self.exec_pod: str | None = None
+        self.reviewer = f"bench-reviewer-{tag}"
 
     # -- setup and cleanup
 
@@ -318,7 +327,9 @@ class Bench:
         selector = f"{BENCH_LABEL}={self.tag}"
         self.delete_jobs()
         for call in (lambda: self.core.delete_namespace(self.bare_ns),
-                     lambda: self.core.delete_namespaced_config_map(self.repo, SANDBOX_NS)):
+                     lambda: self.core.delete_namespaced_config_map(self.repo, SANDBOX_NS),
+                     lambda: kubectl("-n", SANDBOX_NS, "delete", "serviceaccount,rolebinding", self.reviewer,
+                                     "--ignore-not-found")):
             try:
                 call()
             except Exception as error:  # noqa: BLE001 - cleanup goes on
@@ -388,15 +399,62 @@ class Bench:
         self.core.create_namespaced_pod(self.bare_ns, pod)
         return Submitted(name, applied, applied_wall)
 
-    def submit_job(self, index: int, scenario: str) -> Submitted:
+    def submit_job(self, index: int, scenario: str, command: str = COMMAND) -> Submitted:
         name = f"bench-{self.tag}-{scenario}-{index}"
         job = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "SandboxJob",
                "metadata": {"name": name, "labels": {BENCH_LABEL: self.tag}},
-               "spec": {"command": COMMAND, "source": {"configMap": {"name": self.repo}},
+               "spec": {"command": command, "source": {"configMap": {"name": self.repo}},
                         "networkProfile": "none", "timeoutSeconds": 60}}
         applied, applied_wall = time.monotonic(), time.time()
         created = self.custom.create_namespaced_custom_object(GROUP, VERSION, SANDBOX_NS, "sandboxjobs", job)
         return Submitted(name, applied, applied_wall, created["metadata"]["uid"])
+
+    def approver(self) -> Any:
+        """An API client acting as the run's own reviewer: a ServiceAccount bound to the chart's
+        approver role (nobody approves their own job, and this script submitted them)."""
+        from kubernetes import client
+
+        kubectl("-n", SANDBOX_NS, "create", "serviceaccount", self.reviewer)
+        kubectl("-n", SANDBOX_NS, "create", "rolebinding", self.reviewer, "--clusterrole=safeagent-approver",
+                f"--serviceaccount={SANDBOX_NS}:{self.reviewer}")
+        api = api_client()
+        api.set_default_header("Impersonate-User", f"system:serviceaccount:{SANDBOX_NS}:{self.reviewer}")
+        return client.CustomObjectsApi(api)
+
+    def approve(self, reviewer: Any, index: int, label: str) -> Submitted:
+        """Apply one job that needs a person, wait for its Approval, approve it: timed from the patch."""
+        item = self.submit_job(index, label, APPROVED_COMMAND)
+        self.wait(lambda: (self.recorder.jobs.get(item.key) or JobSeen()).approval is not None, SEQUENTIAL_TIMEOUT)
+        with self.recorder.changed:
+            approval = (self.recorder.jobs.get(item.key) or JobSeen()).approval
+        if approval is None:
+            return item  # never asked for: lost
+        for _ in range(50):  # the operator may still be writing the Approval's status: retry a conflict
+            try:
+                decided, decided_wall = time.monotonic(), time.time()
+                reviewer.patch_namespaced_custom_object(GROUP, VERSION, SANDBOX_NS, "approvals", approval,
+                                                        {"spec": {"decision": "Approved"}})
+                return Submitted(item.key, decided, decided_wall, item.uid)
+            except Exception as error:  # noqa: BLE001 - an Approval not yet there or in conflict: again
+                if getattr(error, "status", None) not in (404, 409):
+                    raise
+                time.sleep(0.1)
+        return item
+
+    def run_approved(self, scenario: str, jobs: int) -> dict[str, Any]:
+        reviewer = self.approver()
+        before = self.costs()
+        submitted = []
+        for index in range(jobs):
+            submitted.append(self.approve(reviewer, index, "a"))
+            self.wait(lambda: (self.recorder.jobs.get(submitted[-1].key) or JobSeen()).final is not None,
+                      SEQUENTIAL_TIMEOUT)
+        after = self.costs()
+        with self.recorder.changed:
+            timelines = [self.timeline(jobs_report.FROM_APPROVAL, item) for item in submitted]
+        self.delete_jobs()
+        return jobs_report.summarize_run(jobs_report.FROM_APPROVAL, scenario, timelines, counts_pods=True,
+                                         extra=per_job(before, after, jobs))
 
     # -- the runs
 
@@ -650,6 +708,10 @@ def main() -> int:
                     bench.start_exec_pod()
                     runs.append(bench.run_exec(scenario, jobs, burst))
                     bench.delete_bare_pods()
+                elif mode == jobs_report.FROM_APPROVAL:
+                    if burst:
+                        continue  # one person at a time: measured one after another only
+                    runs.append(bench.run_approved(scenario, jobs))
                 else:
                     runs.append(bench.run_submitted(mode, scenario, jobs, burst))
                 run = runs[-1]

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = "safeagent.ca/bench-jobs/v1"
-MODES = ("bare-pod", "sandboxjob-cold", "exec")
+MODES = ("bare-pod", "sandboxjob-cold", "sandboxjob-approved", "exec")
+# A mode whose instants count from a person's approval, not from the apply (bench_jobs.py).
+FROM_APPROVAL = "sandboxjob-approved"
 # The phases every run reports, in the table's order; a mode without one reports null.
 PHASES = ("pod", "started", "final", "startedStamp", "egressWait")
 PHASE_TITLES = {
@@ -216,7 +218,7 @@ def plot(document: dict[str, Any], path: str) -> None:
     scenarios = list(dict.fromkeys(run["scenario"] for run in document["runs"]))
     figure, axes = pyplot.subplots(1, max(1, len(scenarios)), figsize=(6 * max(1, len(scenarios)), 5.5),
                                    squeeze=False, sharex=True)
-    colours = {"bare-pod": "#4c72b0", "sandboxjob-cold": "#dd8452", "exec": "#55a868"}
+    colours = {"bare-pod": "#4c72b0", "sandboxjob-cold": "#dd8452", "sandboxjob-approved": "#c44e52", "exec": "#55a868"}
     for axis, scenario in zip(axes[0], scenarios, strict=False):
         data, labels, colour_of = [], [], []
         for run in document["runs"]:
