@@ -107,26 +107,10 @@ class Sandbox:
         """A PVC bound to a hostPath PV whose directory the script fills on every kind node (the
         sandbox Pod may land on any of them: a sandbox node, or the one node of a small cluster)."""
         name = unique("repos")
-        path = f"/var/lib/safeagent-e2e/{name}"
-        for node in kind_nodes(self.kubectl):
-            docker_exec(node, f"mkdir -p {path} && cd {path} && {setup_script} && chmod -R a+rX {path}")
+        pv, path = hostpath_claim(self.kubectl, NS, name, setup_script)
         self.node_dirs.append(path)
-        self.kubectl("create", "-f", "-", input=json.dumps({
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"{NS}-{name}", "labels": {"safeagent.ca/e2e": "true"}},
-            "spec": {
-                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
-                "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                "hostPath": {"path": path, "type": "Directory"},
-                "claimRef": {"namespace": NS, "name": name},
-            },
-        }))
-        self.created.append(("persistentvolume", f"{NS}-{name}"))
-        self.apply({
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
-            "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{NS}-{name}",
-                     "resources": {"requests": {"storage": "1Gi"}}},
-        })
+        self.created.append(("persistentvolume", pv))
+        self.created.append(("persistentvolumeclaim", name))
         return name
 
     def cleanup(self) -> None:
@@ -137,6 +121,31 @@ class Sandbox:
             for node in kind_nodes(self.kubectl):
                 for path in self.node_dirs:
                     docker_exec(node, f"rm -rf {path}", check=False)
+
+
+def hostpath_claim(kubectl, namespace: str, name: str, setup_script: str) -> tuple[str, str]:
+    """A PVC `name` in `namespace`, bound to a hostPath PV whose directory `setup_script` fills on
+    every kind node; returns the PV's name and the directory (the caller removes both)."""
+    path = f"/var/lib/safeagent-e2e/{name}"
+    pv = f"{namespace}-{name}"
+    for node in kind_nodes(kubectl):
+        docker_exec(node, f"mkdir -p {path} && cd {path} && {setup_script} && chmod -R a+rX {path}")
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": pv, "labels": {"safeagent.ca/e2e": "true"}},
+        "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
+            "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+            "hostPath": {"path": path, "type": "Directory"},
+            "claimRef": {"namespace": namespace, "name": name},
+        },
+    }))
+    kubectl("-n", namespace, "create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": pv,
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    return pv, path
 
 
 def kind_nodes(kubectl) -> list[str]:

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 from burst import SANDBOX_NS, TERMINAL
-from sbj_helpers import docker_exec, kind_nodes
+from sbj_helpers import docker_exec, hostpath_claim, kind_nodes
 
 pytestmark = pytest.mark.disruptive  # not disruptive itself: it needs the burst release, run with it
 
@@ -107,25 +107,9 @@ def _repo(kubectl, name: str, files: dict[str, str]) -> dict:
 
 def _volume_repo(kubectl, name: str, files: dict[str, str]) -> dict:
     """A PVC bound to a hostPath PV whose directory holds `files` on every kind node."""
-    path = f"/var/lib/safeagent-e2e/{name}"
-    for node in kind_nodes(kubectl):
-        writes = " && ".join(
-            f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {path}/{file}" for file, text in files.items()
-        )
-        docker_exec(node, f"mkdir -p {path} && {writes} && chmod -R a+rX {path}")
-    kubectl("create", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": {"name": f"{SANDBOX_NS}-{name}", "labels": {"safeagent.ca/e2e": "true"}},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
-                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                 "hostPath": {"path": path, "type": "Directory"},
-                 "claimRef": {"namespace": SANDBOX_NS, "name": name}},
-    }))
-    kubectl("-n", SANDBOX_NS, "create", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
-        "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{SANDBOX_NS}-{name}",
-                 "resources": {"requests": {"storage": "1Gi"}}},
-    }))
+    writes = " && ".join(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {file}"
+                         for file, text in files.items())
+    hostpath_claim(kubectl, SANDBOX_NS, name, writes)
     return {"persistentVolumeClaim": {"claimName": name}}
 
 
