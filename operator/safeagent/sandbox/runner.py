@@ -318,9 +318,10 @@ class _Sample:
     """The `size` smallest paths of those offered (sorted, as a full sort would give), in bounded memory."""
 
     def __init__(self, size: int = MAX_REPORTED_PATHS) -> None:
-        self.size, self.paths = size, []  # type: tuple[int, list[str]]
+        self.size, self.paths, self.count = size, [], 0  # type: tuple[int, list[str], int]
 
     def add(self, path: str) -> None:
+        self.count += 1
         self.paths.append(path)
         if len(self.paths) >= 4 * self.size:
             self.paths = sorted(self.paths)[: self.size]
@@ -344,7 +345,6 @@ def diff(
     command created.
     """
     created, modified = _Sample(), _Sample()
-    counts = {"created": 0, "modified": 0}
     found: set[str] = set()
     for path, signature in after:
         if signature is None:
@@ -352,12 +352,10 @@ def diff(
             continue
         previous = before.get(path)
         if previous is None:
-            counts["created"] += 1
             created.add(path)
             continue
         found.add(path)
         if _changed(previous, signature):
-            counts["modified"] += 1
             modified.add(path)
     deleted = sorted(path for path in before if path not in found) if complete else []
     sample = (
@@ -365,12 +363,11 @@ def diff(
         + [_shorten(f"~{p}") for p in modified.smallest()]
         + [_shorten(f"-{p}") for p in deleted[:MAX_REPORTED_PATHS]]
     )
-    total = counts["created"] + counts["modified"] + len(deleted)
     return ChangedFilesRecord(
-        created=counts["created"],
-        modified=counts["modified"],
+        created=created.count,
+        modified=modified.count,
         deleted=len(deleted),
-        total=total,
+        total=created.count + modified.count + len(deleted),
         complete=complete,
         paths=sample,
     )
@@ -511,21 +508,13 @@ def run(
         poll = MEMORY_POLL_SECONDS if watch is not None or termination_log else 0.2
         while process.poll() is None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                _stop_everything(process)
-                process.wait()
-                break
-            if watch is not None and (left := watch.left()) is not None and left < margin:
-                # Nearly full: stop the command while the runner can still finish (safeagent.sandbox.limits).
-                memory_exhausted = True
+            timed_out = remaining <= 0
+            # Nearly out of memory: stop the command while the runner can still finish
+            # (safeagent.sandbox.limits). The termination log is the node's disk: no more of it.
+            memory_exhausted = watch is not None and (left := watch.left()) is not None and left < margin
+            overflowed = _size(termination_log) > TERMINATION_LOG_CAP
+            if timed_out or memory_exhausted or overflowed:
                 _stop_everything(process)  # what it started outside its group goes just below
-                process.wait()
-                break
-            if _size(termination_log) > TERMINATION_LOG_CAP:
-                # The node's disk, not a capped volume: no more of it (emptied below).
-                overflowed = True
-                _stop_everything(process)
                 process.wait()
                 break
             _pump(selector, min(remaining, poll))
