@@ -228,7 +228,7 @@ class World:
         self, name: str, record: dict[str, Any] | None = None, phase: str = "Succeeded", prepare_exit: int = 0,
         prepare_record: dict[str, Any] | None = None, reason: str | None = None,
     ) -> None:
-        """The Pod ran: its status as the kubelet would write it, its containers' logs. A failed
+        """The Pod ran: its containers' logs, then its status as the kubelet would write it. A failed
         preparation step leaves the runner never started; a failed Pod's runner exited non-zero."""
         def terminated(code: int) -> dict[str, Any]:
             return {"terminated": {"startedAt": _now(), "finishedAt": _now(), "exitCode": code,
@@ -249,7 +249,6 @@ class World:
         }
         if reason:
             status["reason"] = reason
-        self.set_pod_status(name, status)
         if record is not None:
             # As the runner writes it: when the command ran, its part of the record first, then the final one.
             lines = [compact(record)]
@@ -260,6 +259,8 @@ class World:
             self.set_log(name, "runner", "some diagnostics\n" + "\n".join(lines) + "\n")
         if prepare_record is not None:
             self.set_log(name, "prepare", compact(prepare_record) + "\n")
+        # Last, as a kubelet does: a container's log is complete before its terminated state is posted.
+        self.set_pod_status(name, status)
 
     # ------------------------------------------------------------------ what else is in the namespace
 

@@ -102,8 +102,8 @@ def test_the_review_pod_holds_a_uid_until_its_review_is_read_then_the_run_gets_o
     review = world.status("rm")["reviewPodName"]
     assert builders.run_as_user_of(world.pods[review]) == 310000
     assert world.ctx.uids.held() == {(world.ns, review): 310000}
-    world.set_pod_status(review, {"phase": "Succeeded"})
     world.set_log(review, "prepare", compact(prepare_record(True, "copied", digest="sha256:" + "5" * 64)) + "\n")
+    world.set_pod_status(review, {"phase": "Succeeded"})
     assert world.run("rm") == "AwaitingApproval" and world.ctx.uids.held() == {}
     world.decide(world.status("rm")["approvalName"], "Approved")
     assert world.run("rm") == "Running" and _run_as(world, "rm") == 310000

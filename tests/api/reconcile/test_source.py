@@ -71,8 +71,8 @@ def test_a_volume_source_is_pinned_by_a_review_pod_before_the_approval(world):
     assert pod["metadata"]["labels"]["safeagent.ca/network-profile"] == "none"
     assert "safeagent-profile-none" in world.network_policies and world.approvals == {}
     assert world.run("rm") == "Pending"  # still copying
-    world.set_pod_status(review, {"phase": "Succeeded"})
     world.set_log(review, "prepare", compact(prepare_record(True, "copied", digest=VOLUME_DIGEST)) + "\n")
+    world.set_pod_status(review, {"phase": "Succeeded"})
     assert world.run("rm") == "AwaitingApproval"
     approval = world.approvals[world.status("rm")["approvalName"]]
     assert approval["spec"]["sourceDigest"] == VOLUME_DIGEST and review not in world.pods
@@ -87,8 +87,8 @@ def test_a_volume_source_rejected_by_the_review_pod_is_rejected(world):
     world.add_job("rm", "rm delete-me.txt", source=PVC)
     world.run("rm")
     review = world.status("rm")["reviewPodName"]
-    world.set_pod_status(review, {"phase": "Failed"})
     world.set_log(review, "prepare", compact(prepare_record(False, "symlink", "a link")) + "\n")
+    world.set_pod_status(review, {"phase": "Failed"})
     assert world.run("rm") == "Rejected"
     assert world.status("rm")["reason"] == "symlink" and world.approvals == {} and world.pods == {}
 
@@ -99,8 +99,8 @@ def test_a_review_pod_swapped_while_its_record_is_read_pins_nothing(world):
     world.add_job("rm", "rm delete-me.txt", source=PVC)
     world.run("rm")
     review = world.status("rm")["reviewPodName"]
-    world.set_pod_status(review, {"phase": "Succeeded"})
     world.set_log(review, "prepare", compact(prepare_record(True, "copied", digest=VOLUME_DIGEST)) + "\n")
+    world.set_pod_status(review, {"phase": "Succeeded"})
     original = world.kube.read_pod_log
 
     def read_then_swap(namespace, pod, container, limit):
