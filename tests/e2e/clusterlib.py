@@ -154,3 +154,23 @@ def sandbox_placement(kubectl) -> dict:
 def sandbox_placement_flags(kubectl) -> list[str]:
     """helm flags giving a release the same placement as charts/install.sh gives the main one."""
     return [f"--set-json=sandbox.{key}={json.dumps(value)}" for key, value in sandbox_placement(kubectl).items()]
+
+
+def nodes_without_pid_limit() -> list[str] | None:
+    """The sandbox nodes (those labelled SANDBOX_LABEL, else every node) whose kubelet sets no
+    `podPidsLimit`, read from each kubelet's live configuration (`/configz` through the API
+    server's node proxy); None when that cannot be read (no right to the proxy, say): unknown."""
+    listed = run_kubectl("get", "nodes", "-l", f"{SANDBOX_LABEL}=true", "-o", "name", check=False)
+    names = listed.stdout.split() or run_kubectl("get", "nodes", "-o", "name", check=False).stdout.split()
+    missing = []
+    for node in (name.removeprefix("node/") for name in names):
+        proc = run_kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/configz", check=False, timeout=30)
+        if proc.returncode != 0:
+            return None
+        try:
+            limit = json.loads(proc.stdout)["kubeletconfig"].get("podPidsLimit", -1)
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(limit, int) or limit <= 0:
+            missing.append(node)
+    return missing

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from clusterlib import KUBECTL, run_kubectl
+from clusterlib import KUBECTL, nodes_without_pid_limit, run_kubectl
 
 
 def pytest_configure(config):
@@ -32,6 +32,16 @@ def pytest_sessionstart(session):
         pytest.exit(
             "e2e: no reachable cluster (KUBECONFIG / current context): " + proc.stderr.strip()
             + "\nRun `make cluster` for the kind test bed.",
+            returncode=2,
+        )
+    unlimited = nodes_without_pid_limit()
+    if unlimited:
+        # The chart's default (sandbox.pids.required: true) makes every job end ResourcesNotLimited
+        # there; say so once, rather than let each test fail on it in turn.
+        pytest.exit(
+            f"e2e: the kubelet of {', '.join(unlimited)} sets no podPidsLimit, so no sandbox Pod there has a "
+            "PID bound and every SandboxJob would end ResourcesNotLimited (README, 'PID limit'). "
+            "Set podPidsLimit on the sandbox nodes (the kind test bed does: `make cluster`).",
             returncode=2,
         )
 
