@@ -21,12 +21,13 @@ from typing import Any
 from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig, never_egress_inside
 from safeagent.models import (
     API_VERSION,
+    MAX_TIMEOUT_SECONDS,
     NetworkProfile,
     SandboxJob,
     spec_hash,
 )
 from safeagent.quantity import parse_quantity
-from safeagent.sandbox import bundle
+from safeagent.sandbox import bundle, channel
 from safeagent.sandbox.contract import (
     SOURCE_BUNDLE,
     SOURCE_CONFIGMAP,
@@ -35,6 +36,8 @@ from safeagent.sandbox.contract import (
     PrepareSpec,
     RunnerSpec,
     SourceKind,
+    WarmRequest,
+    WarmSpec,
 )
 
 # The image's `sandbox` group (sandbox-images/Dockerfile): every sandbox Pod's runAsGroup and
@@ -161,13 +164,14 @@ def _resources(config: OperatorConfig) -> dict[str, Any]:
     }
 
 
-def _spec_argument(spec: RunnerSpec | PrepareSpec | dict[str, Any]) -> str:
+def _spec_argument(spec: RunnerSpec | PrepareSpec | WarmSpec | dict[str, Any]) -> str:
     """A container's spec as its one JSON argument (sorted, compact: the same Pod, the same text)."""
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
 def _container(
-    name: str, module: str, spec: RunnerSpec | PrepareSpec, mounts: list[dict[str, Any]], config: OperatorConfig
+    name: str, module: str, spec: RunnerSpec | PrepareSpec | WarmSpec, mounts: list[dict[str, Any]],
+    config: OperatorConfig,
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -264,10 +268,24 @@ def _pod(
     containers: list[dict[str, Any]],
     bundle_chunks: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A sandbox-shaped Pod: hardened, no token, the source volume and two tmpfs scratch volumes."""
-    sandbox = config.sandbox
+    """A job's sandbox-shaped Pod: hardened, no token, the source volume and the tmpfs scratch volumes."""
     source_volume, _ = _source_volume_and_mount(job, bundle_chunks)
-    metadata = _child_metadata(job, name)
+    return _sandbox_shaped(
+        _child_metadata(job, name), config, profile, deadline_seconds, init_containers, containers, [source_volume]
+    )
+
+
+def _sandbox_shaped(
+    metadata: dict[str, Any],
+    config: OperatorConfig,
+    profile: NetworkProfile,
+    deadline_seconds: int,
+    init_containers: list[dict[str, Any]],
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Any sandbox Pod (a job's, a review, a warm one): hardened, no token, `volumes` beside the tmpfs ones."""
+    sandbox = config.sandbox
     metadata["labels"].update(
         {
             "app.kubernetes.io/name": "safeagent-sandbox",
@@ -294,7 +312,7 @@ def _pod(
         "initContainers": init_containers,
         "containers": containers,
         "volumes": [
-            source_volume,
+            *volumes,
             # tmpfs whose size is the limit: a write past it fails at once with ENOSPC (a disk
             # emptyDir's sizeLimit is only checked by the kubelet's periodic eviction). Its pages
             # count against the Pod's memory limit.
@@ -378,6 +396,101 @@ def build_sandbox_pod(
         [_prepare_container(job, config, source_digest)], [runner], bundle_chunks,
     )
     return _run_as(pod, config, run_as_user)
+
+
+# A warm sandbox Pod (docs/warm-pool.md): labelled so, and reached on one port.
+LABEL_WARM = "safeagent.ca/warm"
+WARM_CHANNEL_PORT = 8470
+# The runner writes this once proved and listening; the Pod's startup probe looks for it.
+WARM_READY_FILE = f"{TMP}/.safeagent-ready"
+# Where the runner lays out the delivered source for the preparation step (gone before the command).
+WARM_STAGING_DIR = f"{TMP}/.safeagent-source"
+# The egress proof again at the delivery: one round where enforcement holds, at most this long.
+WARM_REPROVE_SECONDS = 5.0
+# The request line's cap: a source up to this size (with JSON's and base64's overhead) goes warm,
+# a larger one cold, so an idle Pod never has to hold more than this in memory for its request.
+WARM_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+def build_warm_pod(
+    namespace: str,
+    name: str,
+    profile: NetworkProfile,
+    config: OperatorConfig,
+    token: str,
+    idle_seconds: int,
+    canary_address: str | None = None,
+    run_as_user: int | None = None,
+) -> dict[str, Any]:
+    """A warm sandbox Pod: the job's Pod without the job (no source volume, no preparation step),
+    its runner (safeagent.sandbox.warm) proving its bounds, then waiting up to `idle_seconds` for
+    one job on WARM_CHANNEL_PORT from whoever holds `token` (in its environment, never its argv).
+
+    Ready once its startup probe finds the ready file: proved and listening. The probe stops
+    after that, so no probe process ever runs beside the command. Its deadline covers the wait,
+    the longest job and the launch grace. No owner: the pool deletes it (it leaves by itself when idle)."""
+    spec: WarmSpec = {
+        "workspace": WORKSPACE,
+        "scratch": {"workspace": WORKSPACE, "tmp": TMP, "shm": SHM},
+        "memoryMarginBytes": int(parse_quantity(config.sandbox.memoryMargin)),
+        "pids": {"max": config.sandbox.pids.max, "required": config.sandbox.pids.required},
+        "terminationLog": TERMINATION_LOG,
+        "channel": {
+            "port": WARM_CHANNEL_PORT, "idleSeconds": idle_seconds, "maxRequestBytes": WARM_MAX_REQUEST_BYTES,
+            "readyFile": WARM_READY_FILE, "stagingDir": WARM_STAGING_DIR, "reproveSeconds": WARM_REPROVE_SECONDS,
+        },
+    }
+    egress_check = egress_check_spec(profile, config, canary_address)
+    wait = idle_seconds
+    if egress_check is not None:
+        spec["egressCheck"] = egress_check
+        wait += int(egress_check["deadlineSeconds"]) + 1
+    mounts = [*_scratch_mounts(), {"name": "shm", "mountPath": SHM}]
+    runner = _container(RUNNER_CONTAINER, "safeagent.sandbox.warm", spec, mounts, config)
+    runner["env"] = [{"name": channel.TOKEN_ENV, "value": token}]
+    runner["ports"] = [{"name": "channel", "containerPort": WARM_CHANNEL_PORT, "protocol": "TCP"}]
+    runner["startupProbe"] = {
+        "exec": {"command": ["test", "-e", WARM_READY_FILE]},
+        "periodSeconds": 1, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": wait + 1,
+    }
+    metadata = {"name": name, "namespace": namespace, "labels": {**MANAGED_BY, LABEL_WARM: "true"}}
+    deadline = wait + MAX_TIMEOUT_SECONDS + config.sandbox.launchGraceSeconds
+    pod = _sandbox_shaped(metadata, config, profile, deadline, [], [runner], [])
+    return _run_as(pod, config, run_as_user)
+
+
+def build_warm_ingress_policy(namespace: str, name: str, allowed: dict[str, Any]) -> dict[str, Any]:
+    """What may open a warm Pod's channel: the peers `allowed` selects (a NetworkPolicy peer, e.g. the
+    operator's Pods), on WARM_CHANNEL_PORT only. Policies add up: the profile's own admits nothing."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(MANAGED_BY)},
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_SANDBOX: "true", LABEL_WARM: "true"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [allowed], "ports": [{"protocol": "TCP", "port": WARM_CHANNEL_PORT}]}],
+        },
+    }
+
+
+def build_warm_request(
+    job: SandboxJob, argv: list[str], max_output_kb: int, config: OperatorConfig,
+    config_map: dict[str, Any], source_digest: str | None = None,
+) -> WarmRequest:
+    """What the operator delivers to a warm Pod for `job`: what its cold Pod's two specs would say,
+    and the ConfigMap `config_map` (as the API returned it) instead of a volume."""
+    request: WarmRequest = {
+        "argv": list(argv),
+        "timeoutSeconds": job.spec.timeoutSeconds,
+        "maxOutputBytes": max_output_kb * 1024,
+        "prepare": {"source": SOURCE_CONFIGMAP, "maxFiles": config.sandbox.sourceMaxFiles,
+                    "maxBytes": config.sandbox.sourceMaxBytes},
+        "configMap": {"data": dict(config_map.get("data") or {}), "binaryData": dict(config_map.get("binaryData") or {})},
+    }
+    if source_digest is not None:
+        request["prepare"]["expectedDigest"] = source_digest
+    return request
 
 
 def review_pod_name(job: SandboxJob) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -55,8 +56,6 @@ class ChannelIdle(ChannelError):
 
 def new_token() -> str:
     """A fresh token for one Pod (the operator's side)."""
-    import secrets  # noqa: PLC0415 - only the operator draws tokens
-
     return secrets.token_hex(TOKEN_HEX_CHARS // 2)
 
 

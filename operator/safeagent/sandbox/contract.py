@@ -99,6 +99,56 @@ class RunnerSpec(TypedDict):
     terminationLog: NotRequired[str]
 
 
+class ChannelSpec(TypedDict):
+    """Where a warm Pod's runner waits for its one job (safeagent.sandbox.warm, safeagent.sandbox.channel)."""
+
+    port: int  # 0: any free port (tests); the ready file names the one taken
+    idleSeconds: float  # no job by then: run nothing and leave
+    maxRequestBytes: int  # the request line's cap: the source cap plus room for the rest
+    readyFile: str  # written (the port, in decimal) once listening with every proof done; removed at the delivery
+    stagingDir: str  # where the delivered source is laid out for the preparation step; removed before the command
+    reproveSeconds: float  # the egress proof again at the delivery, at most this long
+
+
+class WarmSpec(TypedDict):
+    """`python3 -I -m safeagent.sandbox.warm SPEC`: a RunnerSpec without the job's own keys (`argv`,
+    `timeoutSeconds`, `maxOutputBytes`, which the request brings), with the channel's."""
+
+    channel: ChannelSpec
+    workspace: NotRequired[str]
+    scratch: NotRequired[dict[str, str]]
+    egressCheck: NotRequired[EgressCheckSpec]
+    pids: NotRequired[PidsSpec]
+    memoryMarginBytes: NotRequired[int]
+    terminationLog: NotRequired[str]
+
+
+class WarmPrepareRequest(TypedDict):
+    """The preparation step's part of a warm request: a PrepareSpec without the paths, which are the Pod's."""
+
+    source: SourceKind  # only configMap is delivered today
+    maxFiles: int
+    maxBytes: int
+    expectedDigest: NotRequired[str]
+
+
+class WarmConfigMap(TypedDict):
+    """A ConfigMap source as the API returns it: text keys, and binary keys in base64."""
+
+    data: dict[str, str]
+    binaryData: dict[str, str]
+
+
+class WarmRequest(TypedDict):
+    """What the operator delivers to a warm Pod over its channel: one job."""
+
+    argv: list[str]
+    timeoutSeconds: int
+    maxOutputBytes: int
+    prepare: WarmPrepareRequest
+    configMap: WarmConfigMap
+
+
 class PrepareSpec(TypedDict):
     """`python3 -I -m safeagent.sandbox.prepare SPEC`."""
 
@@ -116,6 +166,10 @@ RUNNER_SPEC_REQUIRED: Final = RunnerSpec.__required_keys__
 EGRESS_CHECK_REQUIRED: Final = EgressCheckSpec.__required_keys__
 PREPARE_SPEC_REQUIRED: Final = PrepareSpec.__required_keys__
 PIDS_SPEC_REQUIRED: Final = PidsSpec.__required_keys__
+CHANNEL_SPEC_REQUIRED: Final = ChannelSpec.__required_keys__
+WARM_REQUEST_REQUIRED: Final = WarmRequest.__required_keys__
+# The job's own keys of a RunnerSpec: a warm Pod's spec has none of them, its request brings them.
+RUNNER_JOB_KEYS: Final = frozenset({"argv", "timeoutSeconds", "maxOutputBytes"})
 # The kubelet reads at most this much of a termination message; more is only a way to fill the node's disk.
 TERMINATION_LOG_CAP: Final = 4096
 # The name a termination log written past its cap has in a record's `fullVolumes`.

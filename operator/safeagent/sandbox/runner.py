@@ -606,6 +606,11 @@ def parse_spec(text: str) -> RunnerSpec:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"spec is not JSON: {exc}") from None
+    return check_spec(spec)
+
+
+def check_spec(spec: object) -> RunnerSpec:
+    """`spec` if it has the shape of a RunnerSpec, else SpecError naming what is wrong."""
     if not isinstance(spec, dict):
         raise SpecError("spec must be a JSON object")
     argv = spec.get("argv")
@@ -651,30 +656,30 @@ def emit(record: Mapping[str, object]) -> None:
         view = view[os.write(1, view) :]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    harden_self()
-    try:
-        if len(args) != 1:
-            raise SpecError("usage: python3 -I -m safeagent.sandbox.runner '<json spec>'")
-        spec = parse_spec(args[0])
-    except SpecError as exc:
-        emit(no_result(str(exc)))
-        return 2
+def prove(spec: Mapping[str, object]) -> tuple[EgressCheckRecord | None, PidsCheckRecord | None] | None:
+    """The bounds the spec asks for, proved in force: (egress, pids) records, or None after writing
+    the record of a Pod where one is not (then nothing of the command may run)."""
     pids: PidsCheckRecord | None = None
-    if spec.get("pids"):
+    pids_spec = cast(RunnerSpec, spec).get("pids")
+    if pids_spec:
         # A fork bomb must hit a bound of the Pod's own, not the node's (safeagent.sandbox.limits).
-        pids = limits.prove_pids_limit(spec["pids"])
-        if not pids["limited"] and spec["pids"]["required"]:
+        pids = limits.prove_pids_limit(pids_spec)
+        if not pids["limited"] and pids_spec["required"]:
             emit(no_result(None, pids=pids))
-            return 0
+            return None
     egress: EgressCheckRecord | None = None
-    if spec.get("egressCheck"):
+    check = cast(RunnerSpec, spec).get("egressCheck")
+    if check:
         # Nothing of the command runs until its Pod is provably filtered (safeagent.sandbox.preflight).
-        egress = preflight.check(spec["egressCheck"])
+        egress = preflight.check(check)
         if not egress["enforced"]:
             emit(no_result(None, egress, pids))
-            return 0
+            return None
+    return egress, pids
+
+
+def run_and_report(spec: RunnerSpec, egress: EgressCheckRecord | None, pids: PidsCheckRecord | None) -> None:
+    """Run the command and write its records (the command's part, then the final one), whatever happens."""
     sent: list[RunnerRecord] = []
 
     def early(record: RunnerRecord) -> None:
@@ -691,6 +696,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             record = no_result(f"the runner failed after starting the command: {problem}"[:1024])
     emit(record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    harden_self()
+    try:
+        if len(args) != 1:
+            raise SpecError("usage: python3 -I -m safeagent.sandbox.runner '<json spec>'")
+        spec = parse_spec(args[0])
+    except SpecError as exc:
+        emit(no_result(str(exc)))
+        return 2
+    proved = prove(spec)
+    if proved is not None:
+        run_and_report(spec, *proved)
     return 0
 
 
