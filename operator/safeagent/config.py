@@ -490,6 +490,32 @@ class RetentionConfig(_Strict):
         return value
 
 
+class WarmPoolConfig(_Strict):
+    """Warm sandbox Pods kept ready, each for one command (docs/warm-pool.md)."""
+
+    size: dict[NetworkProfile, Annotated[int, Field(ge=0, le=50)]] = Field(
+        default={}, description="Warm Pods kept ready per sandbox namespace, by network profile; 0 or absent: none "
+        "(that profile's jobs all start a Pod of their own).")
+    idleSeconds: int = Field(default=600, ge=30, le=24 * 3600,
+                             description="A warm Pod nobody used for this long leaves and is replaced.")
+    operatorNamespace: str = Field(default="", description="The namespace of the operator's Pods: only they "
+                                   "may open a warm Pod's channel (the chart sets it).")
+    operatorPodLabels: dict[str, str] = Field(default={}, description="The labels of the operator's Pods.")
+
+    @model_validator(mode="after")
+    def _someone_may_deliver(self) -> WarmPoolConfig:
+        if self.enabled and not (self.operatorNamespace and self.operatorPodLabels):
+            raise ValueError("a warm pool needs operatorNamespace and operatorPodLabels: whom its Pods admit")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.size.values())
+
+    def size_of(self, profile: NetworkProfile) -> int:
+        return self.size.get(profile, 0)
+
+
 class OperatorConfig(_Strict):
     policyPath: str = DEFAULT_POLICY_PATH
     namespaces: list[str] = Field(default=["safeagent-sandbox"], min_length=1)
@@ -499,6 +525,7 @@ class OperatorConfig(_Strict):
     dns: DnsConfig = DnsConfig()
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
+    warmPool: WarmPoolConfig = WarmPoolConfig()
     # None only outside a real installation (tests, local runs): the operator refuses to start
     # without it (safeagent.handlers), and the chart always sets it.
     egressCheck: EgressCheckConfig | None = None

@@ -63,6 +63,8 @@ class _Runtime:
     factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
     uids = reconcile.SandboxUids()
+    warm = reconcile.WarmPool()
+    filler: _Filler | None = None
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
 
@@ -100,6 +102,33 @@ class _Sweeper:
                     log.warning("retention sweep failed", extra={"namespace": namespace, "error": str(error)})
 
 
+class _Filler:
+    """The warm pool's thread (safeagent.reconcile.warm): fills each namespace's pool when a warm Pod
+    was taken, ended or went, and every few seconds in any case, until stopped."""
+
+    INTERVAL_SECONDS = 5.0
+    RETRY_SECONDS = 10.0
+
+    def __init__(self, context: reconcile.Context) -> None:
+        self.context = context
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="safeagent-warm-pool", daemon=True)
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while not self.stop.is_set():
+            self.context.warm.changed.wait(delay)
+            self.context.warm.changed.clear()
+            if self.stop.is_set():
+                return
+            delay = self.INTERVAL_SECONDS
+            try:
+                reconcile.fill_warm_pools(self.context)
+            except Exception as error:  # jobs go cold meanwhile; the next pass tries again
+                log.warning("warm pool not filled", extra={"error": str(error)})
+                delay = self.RETRY_SECONDS
+
+
 def _context() -> reconcile.Context:
     if _Runtime.context is None:
         raise kopf.TemporaryError("the operator is still starting", delay=5)
@@ -117,7 +146,7 @@ def build_context() -> reconcile.Context:
     kube = KubeApi(observer=METRICS.observe_api_call)
     auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
     return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor,
-                             pending=_Runtime.pending, uids=_Runtime.uids)
+                             pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm)
 
 
 def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
@@ -146,7 +175,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
         _Runtime.context = dataclasses.replace(
-            (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids
+            (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm
         )
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None
@@ -163,6 +192,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics.port}: {error}") from None
     _Runtime.sweeper = _Sweeper(_Runtime.context)
     _Runtime.sweeper.thread.start()
+    if config.warmPool.enabled:
+        _Runtime.filler = _Filler(_Runtime.context)
+        _Runtime.filler.thread.start()
     log.info(
         "operator configured",
         extra={"policy": config.policyPath, "namespaces": config.namespaces,
@@ -176,6 +208,11 @@ def stop_sweeping(**_: Any) -> None:
     if sweeper is not None:
         sweeper.stop.set()
         sweeper.thread.join(timeout=30)
+    filler, _Runtime.filler = _Runtime.filler, None
+    if filler is not None:
+        filler.stop.set()
+        _Runtime.warm.changed.set()
+        filler.thread.join(timeout=30)
 
 
 @contextlib.contextmanager
@@ -242,6 +279,7 @@ def sandbox_pod_event(
         phase = (body.get("status") or {}).get("phase")
         _Runtime.pending.seen(str(meta["uid"]), phase, deleted=deleted)
     _Runtime.uids.seen(dict(body), deleted=deleted)
+    _Runtime.warm.seen(dict(body), deleted=deleted)
     try:
         METRICS.observe_sandbox_pod(dict(body))
     except Exception:  # metrics never keep a job from moving on

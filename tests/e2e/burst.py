@@ -87,6 +87,28 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+def install_release(kubectl, release: str, release_ns: str, sandbox_ns: str, *flags: str) -> None:
+    """A release of the chart of a test module's own, with tiny requests and no user roles, placed as
+    the main one is, `flags` on top; skips where there is no helm."""
+    if shutil.which("helm") is None:
+        pytest.skip(f"needs helm to install the release {release}")
+    await_namespaces_gone(kubectl, sandbox_ns, release_ns)
+    helm("upgrade", "--install", release, CHART, "--namespace", release_ns, "--create-namespace",
+         "--skip-crds", "--wait", "--timeout", "5m",
+         "--set", f"sandboxNamespaces={{{sandbox_ns}}}", "--set", "rbac.createUserRoles=false",
+         "--set", "sandbox.requests.cpu=10m", "--set", "sandbox.requests.memory=64Mi",
+         *flags, *sandbox_placement_flags(kubectl))
+    await_identity_policies(kubectl, sandbox_ns)
+
+
+def remove_release(kubectl, release: str, release_ns: str, sandbox_ns: str) -> None:
+    """Its jobs first, while their operator runs (an unfinished job carries its finalizer until
+    then), then the release and its namespaces."""
+    kubectl("-n", sandbox_ns, "delete", "sandboxjobs", "--all", "--timeout=120s", check=False)
+    helm("uninstall", release, "--namespace", release_ns, "--wait", check=False)
+    kubectl("delete", "namespace", sandbox_ns, release_ns, "--wait=false", check=False)
+
+
 def install_burst_release(kubectl) -> None:
     """The chart once more, for the burst namespace, with the execution policy."""
     if shutil.which("helm") is None:

@@ -10,12 +10,11 @@ its own, and removes it at the end: it runs with the other modules that install 
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from burst import CHART, helm
-from clusterlib import await_identity_policies, await_namespaces_gone, sandbox_placement_flags, wait_for
+from burst import install_release, remove_release
+from clusterlib import wait_for
 from people import APPROVER, People
 
 pytestmark = pytest.mark.disruptive
@@ -27,22 +26,11 @@ SWEEP_SECONDS = 10  # the chart's smallest sweep interval
 
 @pytest.fixture(scope="module")
 def release(kubectl):
-    if shutil.which("helm") is None:
-        pytest.skip("needs helm to install a release of the chart with a short retention")
-    await_namespaces_gone(kubectl, SANDBOX_NS, RELEASE_NS)
-    helm("upgrade", "--install", RELEASE, CHART, "--namespace", RELEASE_NS, "--create-namespace",
-         "--skip-crds", "--wait", "--timeout", "5m",
-         "--set", f"sandboxNamespaces={{{SANDBOX_NS}}}", "--set", "rbac.createUserRoles=false",
-         "--set", f"retention.finishedJobSeconds={KEEP_SECONDS}",
-         "--set", f"retention.sweepIntervalSeconds={SWEEP_SECONDS}",
-         "--set", "sandbox.requests.cpu=10m", "--set", "sandbox.requests.memory=64Mi",
-         *sandbox_placement_flags(kubectl))
-    await_identity_policies(kubectl, SANDBOX_NS)
+    install_release(kubectl, RELEASE, RELEASE_NS, SANDBOX_NS,
+                    "--set", f"retention.finishedJobSeconds={KEEP_SECONDS}",
+                    "--set", f"retention.sweepIntervalSeconds={SWEEP_SECONDS}")
     yield
-    # Jobs first, while their operator runs: an unfinished job carries its finalizer until then.
-    kubectl("-n", SANDBOX_NS, "delete", "sandboxjobs", "--all", "--timeout=120s", check=False)
-    helm("uninstall", RELEASE, "--namespace", RELEASE_NS, "--wait", check=False)
-    kubectl("delete", "namespace", SANDBOX_NS, RELEASE_NS, "--wait=false", check=False)
+    remove_release(kubectl, RELEASE, RELEASE_NS, SANDBOX_NS)
 
 
 def _exists(kubectl, kind: str, name: str) -> bool:

@@ -37,9 +37,11 @@ from safeagent.reconcile.deadlines import parse_time, timestamp
 from safeagent.reconcile.ensure import reconcile_job
 from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
 from safeagent.reconcile.outcome import Outcome, outcome_of
+from safeagent.reconcile.pool import WarmPool
 from safeagent.reconcile.retention import Retention
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
 from safeagent.reconcile.uids import SandboxUids
+from safeagent.reconcile.warm import fill as fill_warm_pools
 
 __all__ = [
     "STATUS_STREAM_BUDGET",
@@ -52,7 +54,9 @@ __all__ = [
     "SandboxJob",
     "SandboxUids",
     "TransientFailure",
+    "WarmPool",
     "approval_mismatch",
+    "fill_warm_pools",
     "fit_for_status",
     "outcome_of",
     "parse_time",

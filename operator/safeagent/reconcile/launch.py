@@ -1,6 +1,7 @@
-"""Step 3, launch: the profile's NetworkPolicy, then the sandbox Pod under a name derived from the
-job's UID (a Pod already under that name is adopted only if it is exactly the one we would build),
-given the egress canary's address for the runner's pre-flight and a runAsUser of its own (uids.py).
+"""Step 3, launch: a warm Pod if one is ready for the job (warm.py); else the profile's
+NetworkPolicy, then the sandbox Pod under a name derived from the job's UID (a Pod already under
+that name is adopted only if it is exactly the one we would build), given the egress canary's
+address for the runner's pre-flight and a runAsUser of its own (uids.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from safeagent import audit, builders
 from safeagent.kube import NotFound
 from safeagent.models import JobPhase
-from safeagent.reconcile import pods, source
+from safeagent.reconcile import pods, source, warm
 from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, Update, progress
@@ -40,6 +41,10 @@ def launch(job: Job) -> Update:
     refused = source.forbidden(job)
     if refused is not None:
         return refused
+    # A warm Pod, when one is ready for this job (warm.py); else a Pod of the job's own.
+    hot = warm.take(job, job.status.argv or [], limits.maxOutputKb, job.status.sourceDigest)
+    if hot is not None:
+        return _launched(job, hot.name, hot.uid, f"warm Pod {hot.name}")
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
     chunks: list[str] = []
     if job.model.spec.source.bundle is not None:  # the Pod mounts the chunks the manifest names
@@ -60,9 +65,13 @@ def launch(job: Job) -> Update:
     uid = pods.uid_of(created)
     if uid:  # counted now, not when the watch reports it: the rest of a burst waits longer at once
         ctx.pending.seen(uid, (created.get("status") or {}).get("phase"))
+    return _launched(job, name, uid, f"Pod {name}")
+
+
+def _launched(job: Job, name: str, uid: str | None, what: str) -> Update:
     return progress(
         audit.SANDBOX_LAUNCHED,
-        (ConditionChange("Launched", "True", audit.SANDBOX_LAUNCHED, f"Pod {name}"),),
+        (ConditionChange("Launched", "True", audit.SANDBOX_LAUNCHED, what),),
         phase=JobPhase.RUNNING,
         podName=name,
         podUid=uid,

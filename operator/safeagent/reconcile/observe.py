@@ -18,6 +18,7 @@ from safeagent.reconcile.deadlines import is_past, run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.launch import LAUNCHED, launched_message
 from safeagent.reconcile.status import Update, finished, fit_for_status
+from safeagent.sandbox.contract import PREPARE_ERROR, WARM_PREPARE_FAILED
 
 
 def _replaced(name: str) -> Update:
@@ -53,7 +54,19 @@ def observe(job: Job) -> Update | None:
         return _replaced(name)
     if result is None:
         return finished(*outcome.no_record_outcome(pod_status.get("reason"), runner.get("exitCode") if runner else None))
+    if result.error == WARM_PREPARE_FAILED and result.exitCode is None:
+        # A warm Pod's preparation step ran in its runner's container: its record is in that log.
+        return _warm_prepare_refused(job, name)
     return _with_result(job, result, limits.maxFileWrites)
+
+
+def _warm_prepare_refused(job: Job, name: str) -> Update:
+    record = pods.read_record(job, name, builders.RUNNER_CONTAINER, PrepareResult, 64 * 1024)
+    if not pods.still_ours(job, name, job.status.podUid):
+        return _replaced(name)
+    # The step's exit status as the cold Pod's init container would have had it (prepare.main).
+    exit_code = 1 if record is not None and not record.ok and record.reason != PREPARE_ERROR else 2
+    return finished(*outcome.prepare_outcome(exit_code, record))
 
 
 def _prepare_refused(job: Job, name: str, terminated: dict[str, Any]) -> Update:

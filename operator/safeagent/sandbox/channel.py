@@ -46,6 +46,10 @@ class ChannelError(Exception):
     """The channel could not deliver the one request (both sides)."""
 
 
+class ChannelUnreached(ChannelError):
+    """No connection was made: the Pod cannot have received anything (the operator may go elsewhere)."""
+
+
 class ChannelAbused(ChannelError):
     """MAX_STRANGERS connections came without a valid request; the Pod must run nothing."""
 
@@ -165,7 +169,11 @@ def deliver(host: str, port: int, token: str, request: Mapping[str, Any], timeou
     payload = token.encode() + b"\n" + json.dumps(request, separators=(",", ":")).encode() + b"\n"
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        raise ChannelUnreached(f"no connection to {host}:{port}: {error}") from error
+    try:
+        with conn:
             conn.sendall(payload)
             reply = bytearray()
             while len(reply) < len(ACCEPTED):

@@ -161,6 +161,10 @@ class PrepareSpec(TypedDict):
     bundle: NotRequired[str]  # a bundle source: its manifest's name (sa-bundle-<sha256>)
 
 
+# A warm Pod's runner record when the preparation step refused the source or failed: that step's
+# record precedes it in the same log (safeagent.sandbox.warm), and nothing ran.
+WARM_PREPARE_FAILED: Final = "the source was not prepared (the preparation record above says why); nothing ran"
+
 # The keys a spec must carry, read off the shapes above (the runtime keeps them on the class).
 RUNNER_SPEC_REQUIRED: Final = RunnerSpec.__required_keys__
 EGRESS_CHECK_REQUIRED: Final = EgressCheckSpec.__required_keys__

@@ -49,6 +49,7 @@ from safeagent.sandbox.contract import (
     CHANNEL_SPEC_REQUIRED,
     RUNNER_JOB_KEYS,
     SOURCE_CONFIGMAP,
+    WARM_PREPARE_FAILED,
     WARM_REQUEST_REQUIRED,
     PrepareSpec,
     RunnerSpec,
@@ -60,7 +61,6 @@ from safeagent.sandbox.contract import (
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 # The hidden directory the `..data` link names, as the kubelet's timestamped one would be.
 _STAGED_DATA = "..warm"
-PREPARE_FAILED = "the source was not prepared (the preparation record above says why); nothing ran"
 
 
 def check_warm_spec(spec: object) -> WarmSpec:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if not prepared:
-        runner.emit(runner.no_result(PREPARE_FAILED, egress, pids))
+        runner.emit(runner.no_result(WARM_PREPARE_FAILED, egress, pids))
         return 0
     check = spec.get("egressCheck")
     if check:

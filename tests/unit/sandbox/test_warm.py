@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import safeagent
-from safeagent.sandbox import channel, contract, warm
+from safeagent.sandbox import channel, contract
 
 PACKAGE_ROOT = str(Path(safeagent.__file__).resolve().parent.parent)
 TOKEN = "fedcba9876543210" * 4
@@ -138,7 +138,7 @@ def test_an_approved_job_whose_source_changed_runs_nothing(tmp_path):
     pod.deliver(request(["touch", "ran"], expectedDigest="sha256:" + "0" * 64))
     _, records = pod.records()
     assert records[0]["reason"] == contract.PREPARE_SOURCE_CHANGED
-    assert records[-1]["error"] == warm.PREPARE_FAILED and records[-1]["exitCode"] is None
+    assert records[-1]["error"] == contract.WARM_PREPARE_FAILED and records[-1]["exitCode"] is None
     assert not (pod.workspace / "ran").exists()
 
 
@@ -164,7 +164,7 @@ def test_a_source_the_preparation_step_refuses_runs_nothing(tmp_path, data, reas
     pod.deliver(request(["touch", "ran"], data=data))
     _, records = pod.records()
     assert records[0]["ok"] is False and records[0]["reason"] == reason
-    assert records[-1]["error"] == warm.PREPARE_FAILED
+    assert records[-1]["error"] == contract.WARM_PREPARE_FAILED
     assert not (pod.workspace / "ran").exists()
 
 

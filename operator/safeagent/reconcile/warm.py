@@ -1,0 +1,176 @@
+"""Warm sandbox Pods (docs/warm-pool.md): a few kept ready per sandbox namespace and profile, each
+taken by exactly one job.
+
+`WarmPool` is what the operator's Pod watch last saw of its warm Pods (handlers.py feeds it, like
+the pending-Pod count). `fill` keeps `warmPool.size` of them per namespace and profile, and removes
+the ones that ended unused (a Pod left idle past `warmPool.idleSeconds`, or one whose proofs
+failed, ends by itself). `take` is launch's way to a warm Pod: it claims a ready one for the job
+(a patch of the Pod's labels, annotations and owner reference, guarded by its resourceVersion, so
+two jobs never claim one Pod, and a restarted operator sees whose a Pod is), then delivers the job
+over the Pod's channel. From then on the Pod is the job's, exactly as a Pod launched for it:
+observe.py reads its record, the job's end deletes it, the garbage collector follows the job.
+
+A job goes cold (launch.py builds its own Pod) when its profile has no pool, its source is not a
+ConfigMap (a volume cannot reach a running Pod; a bundle is not delivered yet), no Pod is ready,
+its request would exceed the Pod's cap, or no connection to the Pod could be made. Once anything
+was sent, the job stays on that Pod: whether it ran is for the Pod's record to say, never for a
+second Pod (a command must not run twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from safeagent import builders
+from safeagent.kube import Conflict, NotFound
+from safeagent.models import NetworkProfile, spec_hash
+from safeagent.reconcile.context import Context
+from safeagent.reconcile.job import Job
+from safeagent.reconcile.pool import WarmPod, warm_pod_of
+from safeagent.sandbox import channel
+
+log = logging.getLogger("safeagent.reconcile")
+
+WARM_NAME_PREFIX = "sa-warm-"
+# Connecting, sending and being answered: the Pod reads its request within channel.READ_SECONDS.
+DELIVER_SECONDS = channel.READ_SECONDS + 3.0
+# ---------------------------------------------------------------------------------------- the pool
+
+
+def fill(ctx: Context) -> int:
+    """Remove the warm Pods that ended unused and create the missing ones; returns how many were created."""
+    warm = ctx.config.warmPool
+    if not warm.enabled:
+        return 0
+    if not ctx.warm.primed:
+        for namespace in ctx.config.namespaces:
+            for listed in ctx.kube.list_pods(namespace, f"{builders.LABEL_WARM}=true"):
+                ctx.warm.seen(listed)
+                ctx.uids.seen(listed)
+        ctx.warm.primed = True
+    created = 0
+    for namespace in ctx.config.namespaces:
+        for pod in ctx.warm.ended_unused(namespace):
+            try:
+                ctx.kube.delete_pod(namespace, pod.name, pod.uid)
+            except (NotFound, Conflict):
+                pass
+        for profile, size in warm.size.items():
+            missing = size - ctx.warm.unused(namespace, profile.value)
+            if missing > 0:
+                created += _create(ctx, namespace, profile, missing)
+    return created
+
+
+def _create(ctx: Context, namespace: str, profile: NetworkProfile, count: int) -> int:
+    """`count` new warm Pods of `profile`, after the policies they need."""
+    config = ctx.config
+    ctx.kube.apply_network_policy(builders.build_network_policy(namespace, profile, config))
+    operator = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config.warmPool.operatorNamespace}},
+        "podSelector": {"matchLabels": dict(config.warmPool.operatorPodLabels)},
+    }
+    ctx.kube.apply_network_policy(builders.build_warm_ingress_policy(namespace, WARM_INGRESS_POLICY, operator))
+    canary = None
+    if config.egressCheck is not None:
+        canary = ctx.kube.get_canary_address(config.egressCheck.canary.namespace, config.egressCheck.canary.service)
+    made = 0
+    for _ in range(count):
+        name = f"{WARM_NAME_PREFIX}{profile.value}-{secrets.token_hex(5)}"
+        uid = ctx.uids.reserve(namespace, name, config.sandbox.uidRange)
+        if uid is None:  # every UID is held: jobs come first, the pool waits
+            break
+        pod = builders.build_warm_pod(namespace, name, profile, config, channel.new_token(),
+                                      config.warmPool.idleSeconds, canary_address=canary, run_as_user=uid)
+        ctx.warm.seen(ctx.kube.create_pod(pod))
+        made += 1
+    return made
+
+
+WARM_INGRESS_POLICY = "safeagent-warm-channel"
+
+
+# ----------------------------------------------------------------------------------- a job takes one
+
+
+def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | None) -> WarmPod | None:
+    """Claim a ready warm Pod for `job` and deliver the job to it: that Pod, now the job's; None: the
+    job goes cold."""
+    ctx = job.ctx
+    spec = job.model.spec
+    source = spec.source.configMap
+    if source is None or not ctx.config.warmPool.size_of(spec.networkProfile):
+        return None
+    adopted = _claimed_before(job)
+    if adopted is not None:
+        return adopted
+    candidates = ctx.warm.ready(job.namespace, spec.networkProfile.value)
+    if not candidates:
+        return None
+    try:
+        config_map = ctx.kube.get_configmap(job.namespace, source.name)
+    except NotFound:
+        return None  # the cold path says SourceNotFound, after its grace
+    request = builders.build_warm_request(job.model, argv, max_output_kb, ctx.config, config_map, source_digest)
+    if channel.request_size(request) > builders.WARM_MAX_REQUEST_BYTES:
+        return None
+    for pod in candidates:
+        if not ctx.warm.start_taking(pod):
+            continue
+        try:
+            taken = _claim_and_deliver(job, pod, request)
+        finally:
+            ctx.warm.done_taking(pod)
+        if taken:
+            return pod
+    return None
+
+
+def _claimed_before(job: Job) -> WarmPod | None:
+    """A warm Pod this job claimed before the operator stopped, before its status said so: the job's
+    Pod, delivered to or not (a second Pod could run the command twice; one that got nothing says
+    so in its record when its wait ends)."""
+    selector = f"{builders.LABEL_WARM}=true,{builders.LABEL_JOB_UID}={job.model.uid}"
+    for listed in job.ctx.kube.list_pods(job.namespace, selector):
+        pod = warm_pod_of(listed)
+        if pod is not None:
+            log.info("warm pod adopted", extra={"namespace": job.namespace, "pod": pod.name})
+            return pod
+    return None
+
+
+def _claim_and_deliver(job: Job, pod: WarmPod, request: Any) -> bool:
+    ctx = job.ctx
+    claim = {
+        "labels": {builders.LABEL_JOB_UID: job.model.uid},
+        "annotations": {builders.ANNOTATION_JOB_NAME: job.name,
+                        builders.ANNOTATION_SPEC_HASH: spec_hash(job.model.spec)},
+        "ownerReferences": [builders.owner_reference(job.model)],
+    }
+    try:
+        claimed = ctx.kube.claim_pod(job.namespace, pod.name, pod.resource_version, claim)
+    except (Conflict, NotFound):
+        return False  # changed or gone since the watch saw it: another one, or cold
+    ctx.warm.seen(claimed)
+    assert pod.ip is not None and pod.token is not None  # only such Pods are ready
+    try:
+        channel.deliver(pod.ip, builders.WARM_CHANNEL_PORT, pod.token, request, timeout=DELIVER_SECONDS)
+    except channel.ChannelUnreached as error:
+        # Nothing reached it: the Pod is not to be trusted with anything more, and the job goes cold.
+        log.warning("warm pod unreachable", extra={"namespace": job.namespace, "pod": pod.name, "error": str(error)})
+        _discard(ctx, pod)
+        return False
+    except channel.ChannelError as error:
+        # Something was sent: whether it ran is the Pod's record's to say; the job stays on this Pod.
+        log.warning("warm delivery unconfirmed", extra={"namespace": job.namespace, "pod": pod.name,
+                                                         "error": str(error)})
+    return True
+
+
+def _discard(ctx: Context, pod: WarmPod) -> None:
+    try:
+        ctx.kube.delete_pod(pod.namespace, pod.name, pod.uid)
+    except (NotFound, Conflict):
+        pass

@@ -1,0 +1,155 @@
+"""reconcile/warm.py on a real API server: the pool filled as the chart's operator may, a ready warm
+Pod claimed by exactly one job and handed the job over its channel (a real channel on a loopback
+address stands in for the Pod's, which the test plays, as it plays every Pod's node), the job
+ending from the Pod's record, and each way a job goes cold instead."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import random
+import threading
+from typing import Any
+
+import pytest
+
+from safeagent import builders, reconcile
+from safeagent.sandbox import channel, contract, runner
+from tests.api.stage import SOURCE_CONFIGMAP
+from tests.api.world import compact, prepare_record, runner_record
+
+POOL = {"size": {"none": 1}, "operatorNamespace": "safeagent-system", "operatorPodLabels": {"app": "op"}}
+
+
+class FakeWarmPod:
+    """The node's part of one warm Pod: ready at a loopback address, its channel served for real."""
+
+    def __init__(self, world, name: str, listen: bool = True) -> None:
+        self.world, self.name = world, name
+        self.address = f"127.{random.randint(1, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+        pod = world.pod(name)
+        self.token = pod["spec"]["containers"][0]["env"][0]["value"]
+        self.request: dict[str, Any] | None = None
+        self.thread: threading.Thread | None = None
+        if listen:
+            server = channel.listen(builders.WARM_CHANNEL_PORT, self.address)
+            self.thread = threading.Thread(target=self._serve, args=(server,), daemon=True)
+            self.thread.start()
+        world.set_pod_status(name, {"phase": "Running", "podIP": self.address,
+                                    "conditions": [{"type": "Ready", "status": "True"}]})
+        world.ctx.warm.seen(world.pod(name))  # as the operator's Pod watch would
+
+    def _serve(self, server) -> None:
+        try:
+            self.request = channel.serve_once(server, self.token.encode(), 1 << 20, idle_seconds=20)
+        except channel.ChannelError:
+            pass
+
+
+def _pool(world, size: int = 1) -> list[str]:
+    world.ctx.config = world.config(warmPool={**POOL, "size": {"none": size}})
+    reconcile.fill_warm_pools(world.ctx)
+    return sorted(name for name, pod in world.pods.items() if pod["metadata"]["labels"].get(builders.LABEL_WARM))
+
+
+def test_the_pool_is_filled_to_its_size_with_warm_pods_the_server_admits(world):
+    warm = _pool(world, size=2)
+    assert len(warm) == 2
+    for name in warm:
+        pod = world.pod(name)
+        assert builders.LABEL_JOB_UID not in pod["metadata"]["labels"]
+        assert pod["spec"]["containers"][0]["command"][-1] == "safeagent.sandbox.warm"
+    assert reconcile.fill_warm_pools(world.ctx) == 0  # counted: nothing more
+    assert {"safeagent-warm-channel", "safeagent-profile-none"} <= set(world.network_policies)
+
+
+def test_a_job_takes_the_ready_warm_pod_and_its_record_ends_it(world):
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    world.add_job("list", "ls -la")
+    assert world.run("list") == "Running"
+    status = world.status("list")
+    assert status["podName"] == name and world.kube.pods_created == 1  # the pool's Pod, none of its own
+    claimed = world.pod(name)
+    job = world.job("list")
+    assert claimed["metadata"]["labels"][builders.LABEL_JOB_UID] == job["metadata"]["uid"]
+    assert claimed["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+    pod.thread.join(10)
+    assert pod.request is not None and pod.request["argv"] == ["ls", "-la"]
+    source = world.core.read_namespaced_config_map(SOURCE_CONFIGMAP, world.ns)
+    assert pod.request["configMap"]["data"] == source.data
+    world.finish_pod(name, runner_record(stdout="a.txt\n"))
+    assert world.run("list") == "Succeeded" and world.status("list")["stdout"] == "a.txt\n"
+
+
+def test_a_source_the_warm_pods_preparation_refused_ends_the_job_rejected(world):
+    (name,) = _pool(world)
+    FakeWarmPod(world, name)
+    world.add_job("list", "ls")
+    world.run("list")
+    refused = compact(prepare_record(False, "bad_key", "a key that leaves the tree"))
+    nothing = compact(runner.no_result(contract.WARM_PREPARE_FAILED))
+    world.set_log(name, "runner", refused + "\n" + nothing + "\n")
+    world.set_pod_status(name, {"phase": "Succeeded"})
+    assert world.run("list") == "Rejected"
+    assert world.status("list")["reason"] == "bad_key"
+
+
+def test_a_warm_pod_nobody_can_reach_is_dropped_and_the_job_goes_cold(world):
+    (name,) = _pool(world)
+    FakeWarmPod(world, name, listen=False)
+    world.add_job("list", "ls")
+    assert world.run("list") == "Running"
+    assert world.status("list")["podName"] == builders.child_name("list", world.job("list")["metadata"]["uid"])
+    assert name not in world.pods  # never trusted with anything again
+
+
+def test_two_jobs_at_once_never_share_a_warm_pod(world):
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    for job in ("one", "two"):
+        world.add_job(job, "ls")
+    start = threading.Barrier(2)
+
+    def launch(job: str) -> str | None:
+        start.wait()
+        return world.run(job)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        assert list(threads.map(launch, ("one", "two"))) == ["Running", "Running"]
+    pods = {world.status(job)["podName"] for job in ("one", "two")}
+    assert len(pods) == 2 and name in pods  # one warm, one cold
+    pod.thread.join(10)
+    assert pod.request is not None
+
+
+def test_a_job_that_claimed_a_warm_pod_before_a_restart_keeps_it_and_nothing_is_delivered_twice(world):
+    """The claim landed, the operator stopped before the job's status said so: the job's next pass
+    finds its Pod by the claim and takes it as it is, without a second delivery or a second Pod."""
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    world.add_job("list", "ls")
+    job = world.job("list")
+    world.kube.claim_pod(world.ns, name, world.pod(name)["metadata"]["resourceVersion"],
+                         {"labels": {builders.LABEL_JOB_UID: job["metadata"]["uid"]}})
+    world.ctx.warm.seen(world.pod(name))
+    assert world.run("list") == "Running"
+    assert world.status("list")["podName"] == name and world.kube.pods_created == 1
+    assert pod.request is None  # the channel was not used again
+
+
+def test_a_volume_source_never_goes_warm(world):
+    (name,) = _pool(world)
+    FakeWarmPod(world, name)
+    world.add_job("list", "ls", source={"persistentVolumeClaim": {"claimName": "repos"}})
+    world.run("list")
+    assert world.status("list").get("podName") != name
+    assert builders.LABEL_JOB_UID not in world.pod(name)["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("profile", ["git-read"])
+def test_a_profile_without_a_pool_never_goes_warm(world, profile):
+    (name,) = _pool(world)
+    FakeWarmPod(world, name)
+    world.add_job("list", "ls", networkProfile=profile)
+    assert world.run("list") == "Running"
+    assert world.status("list")["podName"] != name
