@@ -129,6 +129,14 @@ class _Filler:
                 delay = self.RETRY_SECONDS
 
 
+def _nudge(namespace: str, name: str, uid: str | None) -> None:
+    """Reconcile a job now from a thread of the operator's own (a warm Pod's record just written)."""
+    try:
+        run_job(namespace, name, uid)
+    except (kopf.PermanentError, kopf.TemporaryError) as error:  # the timer retries
+        log.info("nudge deferred", extra={"namespace": namespace, "job": name, "error": str(error)})
+
+
 def _context() -> reconcile.Context:
     if _Runtime.context is None:
         raise kopf.TemporaryError("the operator is still starting", delay=5)
@@ -175,7 +183,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
         _Runtime.context = dataclasses.replace(
-            (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm
+            (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm,
+            nudge=_nudge,
         )
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None

@@ -18,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from safeagent.models import GROUP, VERSION, Identity
@@ -94,6 +95,7 @@ class Kube(Protocol):
     def claim_pod(self, namespace: str, name: str, resource_version: str, metadata: dict[str, Any]) -> dict[str, Any]: ...
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None: ...
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str: ...
+    def follow_pod_log(self, namespace: str, name: str, container: str, seconds: float) -> Iterator[bytes]: ...
     def apply_network_policy(self, body: dict[str, Any]) -> None: ...
     def post_event(
         self, involved: dict[str, Any], reason: str, message: str, warning: bool = False
@@ -156,7 +158,8 @@ class KubeApi:
 
     def _call(self, what: str, function: Any, *args: Any, creating: bool = False, **kwargs: Any) -> Any:
         try:
-            result = function(*args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+            timeout = kwargs.pop("_request_timeout", REQUEST_TIMEOUT)
+            result = function(*args, _request_timeout=timeout, **kwargs)
         except Exception as error:  # every client failure becomes a domain error
             translated = _translate(error, what, creating)
             self._observe(what, translated)
@@ -384,6 +387,25 @@ class KubeApi:
             limit_bytes=limit_bytes,
         )
         return text
+
+    def follow_pod_log(self, namespace: str, name: str, container: str, seconds: float) -> Iterator[bytes]:
+        """A container's log line by line as it is written (the kubelet streams it), for at most
+        `seconds`; ends when the container does. Each line is handed out as it comes, without its newline."""
+        response = self._call(
+            f"get pods/{name}/log", self._core.read_namespaced_pod_log, name, namespace,
+            container=container, follow=True, _preload_content=False, _request_timeout=(5, seconds),
+        )
+        deadline = time.monotonic() + seconds
+        buffer = b""
+        try:
+            for chunk in response.stream(4096):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                yield from lines
+                if time.monotonic() > deadline:
+                    return
+        finally:
+            response.release_conn()
 
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]:
         """The Events about one Pod (by UID): the kubelet reports volume trouble only there."""

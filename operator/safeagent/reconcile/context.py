@@ -65,3 +65,5 @@ class Context:
     pending: PendingPods = dataclasses.field(default_factory=PendingPods)  # unfinished sandbox Pods
     uids: SandboxUids = dataclasses.field(default_factory=SandboxUids)  # the UIDs those Pods hold
     warm: WarmPool = dataclasses.field(default_factory=WarmPool)  # the warm Pods (pool.py, warm.py)
+    # Reconcile a job now, from another thread (namespace, name, UID); None: only the watch and timer do.
+    nudge: Callable[[str, str, str | None], object] | None = None

@@ -44,6 +44,7 @@ def launch(job: Job) -> Update:
     # A warm Pod, when one is ready for this job (warm.py); else a Pod of the job's own.
     hot = warm.take(job, job.status.argv or [], limits.maxOutputKb, job.status.sourceDigest)
     if hot is not None:
+        warm.follow(job, hot.name)
         return _launched(job, hot.name, hot.uid, f"warm Pod {hot.name}")
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
     chunks: list[str] = []

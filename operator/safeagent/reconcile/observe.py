@@ -18,7 +18,7 @@ from safeagent.reconcile.deadlines import is_past, run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.launch import LAUNCHED, launched_message
 from safeagent.reconcile.status import Update, finished, fit_for_status
-from safeagent.sandbox.contract import PREPARE_ERROR, WARM_PREPARE_FAILED
+from safeagent.sandbox.contract import LISTING_UNFINISHED, PREPARE_ERROR, WARM_PREPARE_FAILED
 
 
 def _replaced(name: str) -> Update:
@@ -44,12 +44,17 @@ def observe(job: Job) -> Update | None:
     prepare = pods.terminated(pod_status.get("initContainerStatuses"), builders.PREPARE_CONTAINER)
     if prepare is not None and prepare.get("exitCode") not in (0, None):
         return _prepare_refused(job, name, prepare)
-    if pod_status.get("phase") not in ("Succeeded", "Failed"):
-        return _still_running(job, name, pod)
-    runner = pods.terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
     limits = job.status.limits
     assert limits is not None  # recorded with the decision, before any launch
+    running = pod_status.get("phase") not in ("Succeeded", "Failed")
+    if running and not _warm(pod):
+        return _still_running(job, name, pod)
+    runner = pods.terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
     result = pods.read_record(job, name, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(limits.maxOutputKb))
+    if running and (result is None or result.error == LISTING_UNFINISHED):
+        # A warm Pod is read as soon as its runner has written its final record (warm.follow nudges
+        # the job then), before the kubelet reports the container's end; until then it runs.
+        return _still_running(job, name, pod)
     if not pods.still_ours(job, name, job.status.podUid):
         return _replaced(name)
     if result is None:
@@ -67,6 +72,10 @@ def _warm_prepare_refused(job: Job, name: str) -> Update:
     # The step's exit status as the cold Pod's init container would have had it (prepare.main).
     exit_code = 1 if record is not None and not record.ok and record.reason != PREPARE_ERROR else 2
     return finished(*outcome.prepare_outcome(exit_code, record))
+
+
+def _warm(pod: dict[str, Any]) -> bool:
+    return ((pod.get("metadata") or {}).get("labels") or {}).get(builders.LABEL_WARM) == "true"
 
 
 def _prepare_refused(job: Job, name: str, terminated: dict[str, Any]) -> Update:

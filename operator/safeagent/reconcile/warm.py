@@ -19,17 +19,21 @@ second Pod (a command must not run twice).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+import threading
 from typing import Any
 
 from safeagent import builders
 from safeagent.kube import Conflict, NotFound
 from safeagent.models import NetworkProfile, spec_hash
 from safeagent.reconcile.context import Context
+from safeagent.reconcile.deadlines import run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.pool import WarmPod, warm_pod_of
 from safeagent.sandbox import channel
+from safeagent.sandbox.contract import LISTING_UNFINISHED, RUNNER_RESULT_KIND
 
 log = logging.getLogger("safeagent.reconcile")
 
@@ -174,3 +178,43 @@ def _discard(ctx: Context, pod: WarmPod) -> None:
         ctx.kube.delete_pod(pod.namespace, pod.name, pod.uid)
     except (NotFound, Conflict):
         pass
+
+
+# ------------------------------------------------------------------------------ its record, at once
+
+_RECORD_START = b'{"kind":"' + RUNNER_RESULT_KIND.encode() + b'"'
+
+
+def is_final_record(line: bytes) -> bool:
+    """A runner record line that is the last the runner means to write (not the command's part,
+    which the listing's final record follows)."""
+    if not line.startswith(_RECORD_START):
+        return False
+    try:
+        return bool(json.loads(line).get("error") != LISTING_UNFINISHED)
+    except ValueError:
+        return False
+
+
+def follow(job: Job, pod_name: str) -> None:
+    """Reconcile the job as soon as its warm Pod's runner has written its final record: a thread follows
+    the runner's log and nudges the job then (or when the log ends). The kubelet reports a container's
+    end a second or more after it; the record is in the log at once. Without a way to nudge (the
+    API tier's stepped passes) nothing is started: the Pod's own events and the timer still come."""
+    ctx = job.ctx
+    nudge = ctx.nudge
+    if nudge is None:
+        return
+    namespace, name, uid = job.namespace, job.name, job.model.uid
+    budget = run_budget_seconds(job.model.spec.timeoutSeconds, ctx.config.sandbox.launchGraceSeconds)
+
+    def watch() -> None:
+        try:
+            for line in ctx.kube.follow_pod_log(namespace, pod_name, builders.RUNNER_CONTAINER, budget):
+                if is_final_record(line):
+                    break
+        except Exception as error:  # noqa: BLE001 - the Pod's events and the timer still move the job
+            log.info("warm pod log not followed", extra={"namespace": namespace, "pod": pod_name, "error": str(error)})
+        nudge(namespace, name, uid)
+
+    threading.Thread(target=watch, name=f"safeagent-follow-{pod_name}", daemon=True).start()

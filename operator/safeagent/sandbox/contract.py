@@ -161,6 +161,12 @@ class PrepareSpec(TypedDict):
     bundle: NotRequired[str]  # a bundle source: its manifest's name (sa-bundle-<sha256>)
 
 
+# The `error` of the runner's first record (the command's part), which the final record replaces once
+# the workspace is listed: a record with it is not the last the runner means to write.
+LISTING_UNFINISHED: Final = (
+    "the runner ended before it finished listing the workspace; the command's result above is complete"
+)
+
 # A warm Pod's runner record when the preparation step refused the source or failed: that step's
 # record precedes it in the same log (safeagent.sandbox.warm), and nothing ran.
 WARM_PREPARE_FAILED: Final = "the source was not prepared (the preparation record above says why); nothing ran"

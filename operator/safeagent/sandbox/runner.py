@@ -76,6 +76,7 @@ from safeagent.sandbox import limits, preflight
 from safeagent.sandbox.contract import (
     EGRESS_CHECK_REQUIRED,
     EGRESS_PROOFS,
+    LISTING_UNFINISHED,
     PIDS_SPEC_REQUIRED,
     RUNNER_RESULT_KIND,
     RUNNER_RESULT_VERSION,
@@ -101,8 +102,6 @@ DRAIN_SECONDS = 2.0
 READ_CHUNK = 65536
 # How often the runner looks at its container's memory while the command runs (when it watches it).
 MEMORY_POLL_SECONDS = 0.02
-# The first record's `error`, replaced by the final record once the workspace is listed.
-LISTING_UNFINISHED = "the runner ended before it finished listing the workspace; the command's result above is complete"
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36

@@ -153,3 +153,28 @@ def test_a_profile_without_a_pool_never_goes_warm(world, profile):
     world.add_job("list", "ls", networkProfile=profile)
     assert world.run("list") == "Running"
     assert world.status("list")["podName"] != name
+
+
+def test_a_running_warm_pod_is_read_as_soon_as_its_final_record_is_written(world):
+    """The kubelet reports a container's end a second or more after it; a warm Pod's job ends from the
+    runner's final record, in the log at once. The command's part alone (the listing unfinished) is
+    not the end: the job still runs."""
+    (name,) = _pool(world)
+    FakeWarmPod(world, name)
+    world.add_job("list", "ls")
+    assert world.run("list") == "Running"
+    early = {**runner_record(stdout="a.txt\n"), "error": contract.LISTING_UNFINISHED}
+    world.set_log(name, "runner", compact(early) + "\n")
+    assert world.run("list") == "Running"
+    world.set_log(name, "runner", compact(early) + "\n" + compact(runner_record(stdout="a.txt\n")) + "\n")
+    assert world.pod(name)["status"]["phase"] == "Running"
+    assert world.run("list") == "Succeeded" and world.status("list")["stdout"] == "a.txt\n"
+
+
+def test_a_cold_pod_still_running_is_never_read_early(world):
+    world.add_job("list", "ls")
+    world.run("list")
+    pod = world.status("list")["podName"]
+    world.set_log(pod, "runner", compact(runner_record()) + "\n")
+    world.set_pod_status(pod, {"phase": "Running"})
+    assert world.run("list") == "Running"
