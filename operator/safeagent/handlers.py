@@ -45,7 +45,7 @@ from safeagent import audit, logs, metrics, reconcile
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
 from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
 from safeagent.metrics import METRICS
-from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
+from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION, ApprovalPhase
 
 log = logging.getLogger("safeagent.operator")
 
@@ -205,6 +205,11 @@ def _job_is_active(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in _TERMINAL
 
 
+def _approval_is_pending(status: kopf.Status, **_: Any) -> bool:
+    """Not decided yet as far as the operator has recorded (no status, or Pending)."""
+    return status.get("phase") in (None, ApprovalPhase.PENDING.value)
+
+
 def _namespaced(namespace: str | None) -> str:
     """Every resource watched here is namespaced: Kopf passes its namespace (typed optional)."""
     if not namespace:
@@ -215,19 +220,22 @@ def _namespaced(namespace: str | None) -> str:
 @kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def job_changed(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+def job_changed(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
+    METRICS.observe_handler("job_changed", final=not _job_is_active(status))
     run_job(_namespaced(namespace), name, uid)
 
 
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
-def job_tick(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     """Level-based safety net: progress even if an event was missed; enforces deadlines."""
+    METRICS.observe_handler("job_tick", final=not _job_is_active(status))
     run_job(_namespaced(namespace), name, uid)
 
 
 @kopf.on.event(*JOBS)
 def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kopf.Status, **_: Any) -> None:
     """Every SandboxJob as the watch sees it: the active-jobs gauge, nothing else."""
+    METRICS.observe_handler("job_seen", final=not _job_is_active(status))
     METRICS.track_job(_namespaced(namespace), name, status.get("phase"), deleted=event.get("type") == "DELETED")
 
 
@@ -238,8 +246,9 @@ def sandbox_pod_event(
     """A sandbox Pod changed: count it as pending or not, note the UID it holds or frees, and look
     at its job now instead of at the next tick."""
     deleted = event.get("type") == "DELETED"
+    phase = (body.get("status") or {}).get("phase")
+    METRICS.observe_handler("sandbox_pod_event", final=deleted or phase in reconcile.PendingPods.FINISHED)
     if meta.get("uid"):
-        phase = (body.get("status") or {}).get("phase")
         _Runtime.pending.seen(str(meta["uid"]), phase, deleted=deleted)
     _Runtime.uids.seen(dict(body), deleted=deleted)
     try:
@@ -260,7 +269,8 @@ def sandbox_pod_event(
 @kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 @kopf.on.update(*APPROVALS, field="spec", retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> None:
+def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
+    METRICS.observe_handler("approval_changed", final=not _approval_is_pending(status))
     ctx = _context()
     namespace = _namespaced(namespace)
     job_name = spec.get("jobName")
