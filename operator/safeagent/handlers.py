@@ -196,8 +196,8 @@ def run_job(namespace: str, name: str, uid: str | None) -> str | None:
     ctx = _context()
     with _lock(namespace, name), _kopf_errors("SandboxJob"):
         phase = reconcile.reconcile_job(ctx, namespace, name, uid)
-    if phase is None:
-        _forget(namespace, name)
+    if phase is None or phase in _TERMINAL:
+        _forget(namespace, name)  # gone or final for good: no call will need the lock again
     return phase
 
 
@@ -217,9 +217,9 @@ def _namespaced(namespace: str | None) -> str:
     return namespace
 
 
-@kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
+@kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
+@kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
 def job_changed(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     METRICS.observe_handler("job_changed", final=not _job_is_active(status))
     run_job(_namespaced(namespace), name, uid)
@@ -232,10 +232,15 @@ def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **
     run_job(_namespaced(namespace), name, uid)
 
 
-@kopf.on.event(*JOBS)
+def _job_seen_matters(status: kopf.Status, namespace: str | None, name: str, **_: Any) -> bool:
+    """An active job, or the event that ends one the active-jobs gauge still holds."""
+    return _job_is_active(status) or METRICS.tracks_job(namespace or "", name)
+
+
+@kopf.on.event(*JOBS, when=_job_seen_matters)
 def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kopf.Status, **_: Any) -> None:
     """Every SandboxJob as the watch sees it: the active-jobs gauge, nothing else."""
-    METRICS.observe_handler("job_seen", final=not _job_is_active(status))
+    METRICS.observe_handler("job_seen", final=not _job_seen_matters(status, namespace, name))
     METRICS.track_job(_namespaced(namespace), name, status.get("phase"), deleted=event.get("type") == "DELETED")
 
 
@@ -266,8 +271,8 @@ def sandbox_pod_event(
         log.info("pod event deferred", extra={"namespace": namespace, "job": job_name, "error": str(error)})
 
 
-@kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_approval_is_pending)
+@kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_approval_is_pending)
 @kopf.on.update(*APPROVALS, field="spec", retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
 def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
     METRICS.observe_handler("approval_changed", final=not _approval_is_pending(status))

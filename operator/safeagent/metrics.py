@@ -116,6 +116,10 @@ class _ActiveJobs(Collector):
         self._phases: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
+    def holds(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._phases
+
     def set(self, key: tuple[str, str], phase: str | None) -> None:
         with self._lock:
             if phase is None:
@@ -298,6 +302,10 @@ class Metrics:
             self.active_jobs.set(key, "New")
         else:
             self.active_jobs.set(key, phase if phase in _PHASES else "other")
+
+    def tracks_job(self, namespace: str, name: str) -> bool:
+        """Whether the active-jobs gauge counts this job (its final or deleted event must still come)."""
+        return self.active_jobs.holds((namespace, name))
 
     def observe_handler(self, handler: str, final: bool) -> None:
         """One call of a Kopf handler; `final`: for an object with nothing left to do."""

@@ -74,6 +74,9 @@ from tests.bench.bench_jobs import (  # noqa: E402
 
 DIFF_BASE = f"{GROUP}/last-handled-configuration"
 CREATORS = 10
+# A call of one of these for a final object is work for a finished job (a sandbox Pod's end and
+# deletion are one or two calls in each job's life, counted apart).
+FINISHED_JOB_HANDLERS = ("job_changed", "job_tick", "job_seen", "approval_changed")
 MIB = 2**20
 # Read inside the operator's container by its own Python: resident memory by kind of mapping. A glibc
 # malloc arena of a thread is an anonymous mapping inside a 64 MiB-aligned reservation (HEAP_MAX_SIZE).
@@ -137,7 +140,9 @@ class Probe(OperatorProbe):
             "operatorRss": jobs_report.sample_sum(text, "process_resident_memory_bytes"),
             "operatorCpuSeconds": jobs_report.sample_sum(text, "process_cpu_seconds_total"),
             "operatorRequests": jobs_report.sample_sum(text, "safeagent_kube_requests_total"),
-            "finalHandlerCalls": jobs_report.sample_sum(text, "safeagent_handler_calls_total", {"final": "true"}),
+            "finalHandlerCalls": sum(jobs_report.sample_sum(
+                text, "safeagent_handler_calls_total", {"handler": handler, "final": "true"}) or 0.0
+                for handler in FINISHED_JOB_HANDLERS),
             "handlerCalls": jobs_report.sample_sum(text, "safeagent_handler_calls_total"),
             "byHandler": {
                 f"{handler}/{final}": jobs_report.sample_sum(
