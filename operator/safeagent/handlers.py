@@ -23,6 +23,8 @@ stopped at cleanup: every `retention.sweepIntervalSeconds` it sweeps each sandbo
 (expired final jobs, unreferenced uploaded sources). It is no Kopf timer: a timer on final jobs
 would give them Kopf's finalizer back, and there is no object per namespace to hang one on.
 
+Every minute a thread of its own gives freed memory back to the system (safeagent.memory).
+
 Metrics (safeagent.metrics) are fed from here and nowhere else in the control flow: the Auditor
 and the API client report to them, two watch handlers pass SandboxJobs and sandbox Pods on as
 they are seen, and the error mapping counts retries. `/metrics` is served when the configuration
@@ -41,7 +43,7 @@ from typing import Any, ClassVar
 
 import kopf
 
-from safeagent import audit, logs, metrics, reconcile
+from safeagent import audit, logs, memory, metrics, reconcile
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
 from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
 from safeagent.metrics import METRICS
@@ -60,6 +62,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 class _Runtime:
     context: reconcile.Context | None = None
     sweeper: _Sweeper | None = None
+    trimmer: memory.Trimmer | None = None
     factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
     uids = reconcile.SandboxUids()
@@ -163,6 +166,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics.port}: {error}") from None
     _Runtime.sweeper = _Sweeper(_Runtime.context)
     _Runtime.sweeper.thread.start()
+    _Runtime.trimmer = memory.Trimmer(METRICS.observe_memory_returned)
+    _Runtime.trimmer.thread.start()
     log.info(
         "operator configured",
         extra={"policy": config.policyPath, "namespaces": config.namespaces,
@@ -176,6 +181,9 @@ def stop_sweeping(**_: Any) -> None:
     if sweeper is not None:
         sweeper.stop.set()
         sweeper.thread.join(timeout=30)
+    trimmer, _Runtime.trimmer = _Runtime.trimmer, None
+    if trimmer is not None:
+        trimmer.stop.set()
 
 
 @contextlib.contextmanager
@@ -228,7 +236,10 @@ def job_changed(namespace: str | None, name: str, uid: str, status: kopf.Status,
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
 def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     """Level-based safety net: progress even if an event was missed; enforces deadlines."""
-    METRICS.observe_handler("job_tick", final=not _job_is_active(status))
+    final = not _job_is_active(status)
+    METRICS.observe_handler("job_tick", final=final)
+    if final:
+        return  # a tick already due as the job ended (Kopf stops the timer after): its end deleted the Pods
     run_job(_namespaced(namespace), name, uid)
 
 

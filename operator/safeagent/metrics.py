@@ -200,6 +200,11 @@ class Metrics:
             "called for was already final (a final job, a decided Approval, a finished Pod).",
             ["handler", "final"], registry=self.registry,
         )
+        self.memory_returned = Counter(
+            "safeagent_memory_returned_bytes",
+            "Resident bytes the periodic malloc_trim gave back to the system (safeagent.memory).",
+            registry=self.registry,
+        )
         self.active_jobs = _ActiveJobs()
         self.registry.register(self.active_jobs)
         for stage in STAGES:
@@ -310,6 +315,9 @@ class Metrics:
     def observe_handler(self, handler: str, final: bool) -> None:
         """One call of a Kopf handler; `final`: for an object with nothing left to do."""
         self.handler_calls.labels(handler if handler in HANDLERS else "other", "true" if final else "false").inc()
+
+    def observe_memory_returned(self, returned: int) -> None:
+        self.memory_returned.inc(returned)
 
     def observe_api_call(self, verb: str, resource: str, error: Exception | None) -> None:
         self.api_requests.labels(verb, resource).inc()

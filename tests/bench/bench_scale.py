@@ -144,6 +144,7 @@ class Probe(OperatorProbe):
                 text, "safeagent_handler_calls_total", {"handler": handler, "final": "true"}) or 0.0
                 for handler in FINISHED_JOB_HANDLERS),
             "handlerCalls": jobs_report.sample_sum(text, "safeagent_handler_calls_total"),
+            "memoryReturned": jobs_report.sample_sum(text, "safeagent_memory_returned_bytes_total"),
             "byHandler": {
                 f"{handler}/{final}": jobs_report.sample_sum(
                     text, "safeagent_handler_calls_total", {"handler": handler, "final": final})
@@ -272,10 +273,15 @@ class Scale:
             raise SystemExit(f"the template job has no {DIFF_BASE} annotation: is this the chart's operator?")
         return body
 
-    def finished(self, count: int, template: dict[str, Any]) -> None:
-        """`count` jobs in the template's final status, with its diff base, as the operator left it."""
+    def finished(self, count: int, template: dict[str, Any], stdout_bytes: int = 0) -> None:
+        """`count` jobs in the template's final status, with its diff base, as the operator left it;
+        `stdout_bytes`: their stdout that long instead (the template's repeated, as a longer listing)."""
         annotation = template["metadata"]["annotations"][DIFF_BASE]
         status = copy.deepcopy(template["status"])
+        if stdout_bytes:
+            text = status.get("stdout") or "-"
+            status["stdout"] = (text * (stdout_bytes // len(text) + 1))[:stdout_bytes]
+            status["stdoutBytes"] = stdout_bytes
 
         def finish(api: Any, created: dict[str, Any]) -> None:
             api.patch_namespaced_custom_object_status(GROUP, VERSION, SANDBOX_NS, "sandboxjobs",
@@ -319,13 +325,14 @@ class Scale:
             "cpuSeconds": delta("operatorCpuSeconds"), "operatorRequests": delta("operatorRequests"),
             "finalHandlerCalls": delta("finalHandlerCalls"), "handlerCalls": delta("handlerCalls"),
             "finalHandlerCallsSinceStart": last.get("finalHandlerCalls"),
+            "memoryReturnedMiBSinceStart": mib(last.get("memoryReturned")),
             "byHandlerSinceStart": {key: value for key, value in last["byHandler"].items() if value},
             "inside": self.probe.inside(),
         })
         self.log(f"{stage}: RSS {mib(last.get('operatorRss'))} MiB (peak {mib(max(rss) if rss else None)}), "
                  f"final-object handler calls {delta('finalHandlerCalls')}, requests {delta('operatorRequests')}")
 
-    def run(self, finished: int, active: int, running: int, settle: float) -> dict[str, Any]:
+    def run(self, finished: int, active: int, running: int, settle: float, stdout_bytes: int = 0) -> dict[str, Any]:
         repo_files = yaml.safe_load(EXAMPLE_REPO.read_text())["data"]
         self.core.create_namespaced_config_map(SANDBOX_NS, {"metadata": {"name": self.repo, "labels": {
             BENCH_LABEL: self.tag}}, "data": repo_files})
@@ -349,7 +356,8 @@ class Scale:
             self.probe.stop()
         self.scale(0)
         began = time.monotonic()
-        self.finished(finished, template)
+        self.finished(finished, template, stdout_bytes)
+        body_bytes = len(json.dumps(next(job for job in self.jobs() if "-done-" in job["metadata"]["name"])))
         write_seconds = round(time.monotonic() - began, 1)
         requests_before = self.apiserver_requests()
         self.scale(1)
@@ -370,6 +378,8 @@ class Scale:
         if requests_before is not None and requests_after is not None:
             apiserver = round(requests_after - requests_before)
         return {"finished": finished, "active": active, "running": running, "settleSeconds": settle,
+                "finishedJobStdoutBytes": stdout_bytes or len((template["status"].get("stdout") or "").encode()),
+                "finishedJobBodyBytes": body_bytes,
                 "writeFinishedSeconds": write_seconds, "apiserverRequestsOverStartup": apiserver,
                 "peakRssMiB": mib(self.probe.peak_rss) if self.probe else None}
 
@@ -414,6 +424,8 @@ def main() -> int:
     parser.add_argument("--finished", type=int, default=1000, help="finished jobs present")
     parser.add_argument("--active", type=int, default=200, help="jobs waiting for a person")
     parser.add_argument("--running", type=int, default=20, help="jobs that really run, in a burst, at the end")
+    parser.add_argument("--stdout-bytes", type=int, default=0,
+                        help="the finished jobs' stdout this long (the runner keeps up to 65536 per stream)")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds each stage is left alone")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench", help="where scale.json goes")
     parser.add_argument("--name", default="scale", help="the JSON's file name, without .json")
@@ -422,7 +434,8 @@ def main() -> int:
     scale = Scale(uuid.uuid4().hex[:6], began)
     summary: dict[str, Any] = {}
     try:
-        summary = scale.run(arguments.finished, arguments.active, arguments.running, arguments.settle)
+        summary = scale.run(arguments.finished, arguments.active, arguments.running, arguments.settle,
+                            arguments.stdout_bytes)
     finally:
         scale.cleanup()
     document = {"schema": "safeagent.ca/bench-scale/v1", "machine": machine(),
