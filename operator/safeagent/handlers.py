@@ -14,6 +14,13 @@ per (namespace, job name), which Approval handlers share, so two threads never r
 job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
 status (the CRD schema is structural and would prune it).
 
+Every SandboxJob handler refuses a final job with a `when` filter, which Kopf evaluates in its
+event loop before it hands a call to a thread, and an Approval already decided is neither resumed
+nor taken for new: finished jobs cost no call, timer or API request (tests/unit/test_handlers.py,
+docs/bench.md). A final job's Pod that outlived a killed operator is still deleted: the Pod watch's
+first listing reaches it. What Kopf itself still keeps per job is the job's latest body (it does so
+for every object of a resource with a timer), until the job is deleted.
+
 Because of the timer, Kopf puts its finalizer on jobs that are not final yet and removes it when
 they are; deleting an unfinished job therefore needs the operator running (or the finalizer
 removed by hand after an uninstall).
