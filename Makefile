@@ -171,8 +171,14 @@ BENCH_JOBS_FLAGS ?=
 bench-jobs: venv ## on the cluster: `ls -la` as a bare Pod, a SandboxJob and an exec, side by side (docs/bench.md)
 	$(PY) tests/bench/bench_jobs.py $(BENCH_JOBS_FLAGS)
 
+# 1,000 finished SandboxJobs and 200 waiting ones present: the operator's memory and the work it
+# does for finished ones (about 7 minutes). Writes docs/bench/scale.json and prints the table (docs/bench.md).
+.PHONY: bench-scale
+bench-scale: venv ## on the cluster: what 1,000 finished and 200 waiting SandboxJobs cost the operator (docs/bench.md)
+	$(PY) tests/bench/bench_scale.py $(BENCH_SCALE_FLAGS)
+
 .PHONY: bench
-bench: bench-policy bench-egress bench-jobs ## all benchmarks
+bench: bench-policy bench-egress bench-jobs bench-scale ## all benchmarks
 
 # --- operator (issue 4) ---
 .PHONY: crds crds-check

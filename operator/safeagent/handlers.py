@@ -14,6 +14,13 @@ per (namespace, job name), which Approval handlers share, so two threads never r
 job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
 status (the CRD schema is structural and would prune it).
 
+Every SandboxJob handler refuses a final job with a `when` filter, which Kopf evaluates in its
+event loop before it hands a call to a thread, and an Approval already decided is neither resumed
+nor taken for new: finished jobs cost no call, timer or API request (tests/unit/test_handlers.py,
+docs/bench.md). A final job's Pod that outlived a killed operator is still deleted: the Pod watch's
+first listing reaches it. What Kopf itself still keeps per job is the job's latest body (it does so
+for every object of a resource with a timer), until the job is deleted.
+
 Because of the timer, Kopf puts its finalizer on jobs that are not final yet and removes it when
 they are; deleting an unfinished job therefore needs the operator running (or the finalizer
 removed by hand after an uninstall).
@@ -22,6 +29,8 @@ Retention (safeagent.reconcile.retention) runs in a thread of its own, started a
 stopped at cleanup: every `retention.sweepIntervalSeconds` it sweeps each sandbox namespace once
 (expired final jobs, unreferenced uploaded sources). It is no Kopf timer: a timer on final jobs
 would give them Kopf's finalizer back, and there is no object per namespace to hang one on.
+
+Every minute a thread of its own gives freed memory back to the system (safeagent.memory).
 
 Metrics (safeagent.metrics) are fed from here and nowhere else in the control flow: the Auditor
 and the API client report to them, two watch handlers pass SandboxJobs and sandbox Pods on as
@@ -41,11 +50,11 @@ from typing import Any, ClassVar
 
 import kopf
 
-from safeagent import audit, logs, metrics, reconcile
+from safeagent import audit, logs, memory, metrics, reconcile
 from safeagent.builders import ANNOTATION_JOB_NAME, LABEL_JOB_UID, LABEL_SANDBOX
 from safeagent.config import ENV_NAMESPACES, ConfigError, PolicyFile, load_config
 from safeagent.metrics import METRICS
-from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION
+from safeagent.models import GROUP, TERMINAL_JOB_PHASES, VERSION, ApprovalPhase
 
 log = logging.getLogger("safeagent.operator")
 
@@ -60,6 +69,7 @@ _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
 class _Runtime:
     context: reconcile.Context | None = None
     sweeper: _Sweeper | None = None
+    trimmer: memory.Trimmer | None = None
     factory: Callable[[], reconcile.Context] | None = None  # None: build_context
     pending = reconcile.PendingPods()
     uids = reconcile.SandboxUids()
@@ -204,6 +214,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if config.warmPool.enabled:
         _Runtime.filler = _Filler(_Runtime.context)
         _Runtime.filler.thread.start()
+    _Runtime.trimmer = memory.Trimmer(METRICS.observe_memory_returned)
+    _Runtime.trimmer.thread.start()
     log.info(
         "operator configured",
         extra={"policy": config.policyPath, "namespaces": config.namespaces,
@@ -222,6 +234,9 @@ def stop_sweeping(**_: Any) -> None:
         filler.stop.set()
         _Runtime.warm.changed.set()
         filler.thread.join(timeout=30)
+    trimmer, _Runtime.trimmer = _Runtime.trimmer, None
+    if trimmer is not None:
+        trimmer.stop.set()
 
 
 @contextlib.contextmanager
@@ -242,13 +257,18 @@ def run_job(namespace: str, name: str, uid: str | None) -> str | None:
     ctx = _context()
     with _lock(namespace, name), _kopf_errors("SandboxJob"):
         phase = reconcile.reconcile_job(ctx, namespace, name, uid)
-    if phase is None:
-        _forget(namespace, name)
+    if phase is None or phase in _TERMINAL:
+        _forget(namespace, name)  # gone or final for good: no call will need the lock again
     return phase
 
 
 def _job_is_active(status: kopf.Status, **_: Any) -> bool:
     return status.get("phase") not in _TERMINAL
+
+
+def _approval_is_pending(status: kopf.Status, **_: Any) -> bool:
+    """Not decided yet as far as the operator has recorded (no status, or Pending)."""
+    return status.get("phase") in (None, ApprovalPhase.PENDING.value)
 
 
 def _namespaced(namespace: str | None) -> str:
@@ -258,22 +278,33 @@ def _namespaced(namespace: str | None) -> str:
     return namespace
 
 
-@kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def job_changed(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+@kopf.on.resume(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
+@kopf.on.create(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
+@kopf.on.update(*JOBS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_job_is_active)
+def job_changed(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
+    METRICS.observe_handler("job_changed", final=not _job_is_active(status))
     run_job(_namespaced(namespace), name, uid)
 
 
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
-def job_tick(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     """Level-based safety net: progress even if an event was missed; enforces deadlines."""
+    final = not _job_is_active(status)
+    METRICS.observe_handler("job_tick", final=final)
+    if final:
+        return  # a tick already due as the job ended (Kopf stops the timer after): its end deleted the Pods
     run_job(_namespaced(namespace), name, uid)
 
 
-@kopf.on.event(*JOBS)
+def _job_seen_matters(status: kopf.Status, namespace: str | None, name: str, **_: Any) -> bool:
+    """An active job, or the event that ends one the active-jobs gauge still holds."""
+    return _job_is_active(status) or METRICS.tracks_job(namespace or "", name)
+
+
+@kopf.on.event(*JOBS, when=_job_seen_matters)
 def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kopf.Status, **_: Any) -> None:
     """Every SandboxJob as the watch sees it: the active-jobs gauge, nothing else."""
+    METRICS.observe_handler("job_seen", final=not _job_seen_matters(status, namespace, name))
     METRICS.track_job(_namespaced(namespace), name, status.get("phase"), deleted=event.get("type") == "DELETED")
 
 
@@ -284,8 +315,9 @@ def sandbox_pod_event(
     """A sandbox Pod changed: count it as pending or not, note the UID it holds or frees, and look
     at its job now instead of at the next tick."""
     deleted = event.get("type") == "DELETED"
+    phase = (body.get("status") or {}).get("phase")
+    METRICS.observe_handler("sandbox_pod_event", final=deleted or phase in reconcile.PendingPods.FINISHED)
     if meta.get("uid"):
-        phase = (body.get("status") or {}).get("phase")
         _Runtime.pending.seen(str(meta["uid"]), phase, deleted=deleted)
     _Runtime.uids.seen(dict(body), deleted=deleted)
     _Runtime.warm.seen(dict(body), deleted=deleted)
@@ -304,10 +336,11 @@ def sandbox_pod_event(
         log.info("pod event deferred", extra={"namespace": namespace, "job": job_name, "error": str(error)})
 
 
-@kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-@kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
+@kopf.on.resume(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_approval_is_pending)
+@kopf.on.create(*APPROVALS, retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS, when=_approval_is_pending)
 @kopf.on.update(*APPROVALS, field="spec", retries=HANDLER_RETRIES, backoff=HANDLER_BACKOFF_SECONDS)
-def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> None:
+def approval_changed(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> None:
+    METRICS.observe_handler("approval_changed", final=not _approval_is_pending(status))
     ctx = _context()
     namespace = _namespaced(namespace)
     job_name = spec.get("jobName")

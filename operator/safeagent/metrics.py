@@ -10,7 +10,8 @@ kube.py:
     from the Pod's own timestamps, for the "launch" and "run" stages;
   - SandboxJob watch events (`track_job`): the active-jobs gauge by phase, rebuilt by Kopf's
     initial listing after a restart;
-  - the API client (`observe_api_call`) and the handlers' error mapping (`observe_reconcile_error`).
+  - the API client (`observe_api_call`), the handlers' error mapping (`observe_reconcile_error`)
+    and each handler call (`observe_handler`: how much work final objects still cause).
 
 Label values are bounded: reasons are stable codes, but one that does not look like a code (or
 one past the first MAX_REASONS distinct ones) is counted as "other", so a surprise cannot blow
@@ -63,6 +64,8 @@ _ONLY_REASON = {"allow": "allowed", "require_approval": "approval_required"}
 _APPROVAL_ENDS = frozenset({audit.APPROVAL_APPROVED, audit.APPROVAL_DENIED, audit.APPROVAL_EXPIRED})
 _RUNNER_CONTAINER = "runner"  # builders.RUNNER_CONTAINER; not imported to keep builders out
 _JOB_UID_LABEL = "safeagent.ca/job-uid"  # builders.LABEL_JOB_UID
+# The Kopf handlers of safeagent.handlers, by function name (a fixed set of label values).
+HANDLERS = ("job_changed", "job_tick", "job_seen", "sandbox_pod_event", "approval_changed")
 _REMEMBERED = 4096  # Pods / jobs remembered to observe each stage once
 
 
@@ -112,6 +115,10 @@ class _ActiveJobs(Collector):
     def __init__(self) -> None:
         self._phases: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+
+    def holds(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._phases
 
     def set(self, key: tuple[str, str], phase: str | None) -> None:
         with self._lock:
@@ -187,12 +194,26 @@ class Metrics:
             "Reconciles that failed for good (never retried), by resource kind.",
             ["kind"], registry=self.registry,
         )
+        self.handler_calls = Counter(
+            "safeagent_handler_calls",
+            "Calls of the operator's Kopf handlers, by handler and by whether the object they were "
+            "called for was already final (a final job, a decided Approval, a finished Pod).",
+            ["handler", "final"], registry=self.registry,
+        )
+        self.memory_returned = Counter(
+            "safeagent_memory_returned_bytes",
+            "Resident bytes the periodic malloc_trim gave back to the system (safeagent.memory).",
+            registry=self.registry,
+        )
         self.active_jobs = _ActiveJobs()
         self.registry.register(self.active_jobs)
         for stage in STAGES:
             self.stage_seconds.labels(stage)
         for outcome in EGRESS_OUTCOMES:
             self.egress_proof_seconds.labels(outcome)
+        for handler in HANDLERS:
+            for final in ("false", "true"):
+                self.handler_calls.labels(handler, final)
         for kind in ("SandboxJob", "Approval"):
             self.reconcile_retries.labels(kind)
             self.reconcile_failures.labels(kind)
@@ -286,6 +307,17 @@ class Metrics:
             self.active_jobs.set(key, "New")
         else:
             self.active_jobs.set(key, phase if phase in _PHASES else "other")
+
+    def tracks_job(self, namespace: str, name: str) -> bool:
+        """Whether the active-jobs gauge counts this job (its final or deleted event must still come)."""
+        return self.active_jobs.holds((namespace, name))
+
+    def observe_handler(self, handler: str, final: bool) -> None:
+        """One call of a Kopf handler; `final`: for an object with nothing left to do."""
+        self.handler_calls.labels(handler if handler in HANDLERS else "other", "true" if final else "false").inc()
+
+    def observe_memory_returned(self, returned: int) -> None:
+        self.memory_returned.inc(returned)
 
     def observe_api_call(self, verb: str, resource: str, error: Exception | None) -> None:
         self.api_requests.labels(verb, resource).inc()

@@ -14,9 +14,13 @@ import uuid
 
 import kopf
 import pytest
+from kubernetes import client
 
 from safeagent import handlers
+from safeagent.kube import Unavailable
+from safeagent.metrics import METRICS
 from safeagent.models import GROUP
+from safeagent.reconcile import TransientFailure
 from tests.api.stage import BOUND_NAMESPACE, TIER_APPROVER
 from tests.api.world import World, runner_record
 
@@ -57,6 +61,8 @@ def operated(stage):
     world = World(stage, BOUND_NAMESPACE)
     # The shortest sweep interval, so the retention thread is seen at work within a test's wait.
     world.ctx.config = world.config(retention={"sweepIntervalSeconds": 10})
+    world.finished_before_start = _finished_jobs(world)  # type: ignore[attr-defined]
+    world.handler_calls_at_start = _final_object_calls()  # type: ignore[attr-defined]
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     _LOGIN.update(server=stage.server.url, ca_path=str(stage.server.ca_file), token=stage.operator_token,
@@ -77,8 +83,81 @@ def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+FINISHED_JOB_HANDLERS = ("job_changed", "job_tick", "job_seen", "approval_changed")
+
+
+def _final_object_calls() -> float:
+    """Calls so far of the handlers that could work for a finished job, for an object already final."""
+    return sum(METRICS.handler_calls.labels(handler, "true")._value.get() for handler in FINISHED_JOB_HANDLERS)
+
+
+def _as_kopf_left_it(world, plural: str, name: str) -> None:
+    """Kopf's record that it handled the object (its diff base, written as Kopf writes it), so that
+    an operator starting now resumes the object instead of taking it for a new one."""
+    storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    body = kopf.Body(world.custom.get_namespaced_custom_object(GROUP, "v1alpha1", world.ns, plural, name))
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    as_operator = client.CustomObjectsApi(world.stage.operator)  # Kopf writes as the operator
+    as_operator.patch_namespaced_custom_object(GROUP, "v1alpha1", world.ns, plural, name, dict(patch))
+
+
+def _finished_jobs(world) -> dict[str, str]:
+    """Before the operator starts: jobs the reconcile core took to their end, as a previous operator
+    left them (a run, a policy denial, a reviewer's denial with its decided Approval, and a run whose
+    Pod the operator was killed before deleting); their names and resource versions."""
+    ran, denied, refused, killed = (_name(prefix) for prefix in ("done-ls", "done-deny", "done-rm", "done-killed"))
+    assert world.run_to_result(runner_record(), ran) == "Succeeded"
+    world.add_job(denied, "cat README.md; rm -rf /workspace")
+    assert world.run(denied) == "Denied"
+    _, approval = world.await_approval(refused)
+    world.decide(approval, "Denied")
+    world.run_approval(approval)
+    assert world.run(refused) in {"Failed", "Denied"}
+    world.add_job(killed, "ls")
+    world.run(killed)
+    pod = world.status(killed)["podName"]
+    world.finish_pod(pod, runner_record())
+    world.kube.fail("delete_pod", Unavailable("the operator was killed here"))
+    with pytest.raises(TransientFailure):
+        world.run(killed)
+    assert world.status(killed)["phase"] == "Succeeded" and pod in world.pods
+    _as_kopf_left_it(world, "approvals", approval)
+    for name in (ran, denied, refused, killed):
+        _as_kopf_left_it(world, "sandboxjobs", name)
+    return {name: world.job(name)["metadata"]["resourceVersion"] for name in (ran, denied, refused, killed)}
+
+
 def _phase(world, name):
     return world.status(name).get("phase")
+
+
+def test_finished_jobs_cost_no_handler_call_from_startup_on(operated):
+    """Finished jobs present when the operator starts are neither resumed nor timed nor watched by a
+    handler, not even when they change; a finished job whose Pod outlived a killed operator still
+    loses that Pod (the Pod watch sees it); and a job that finishes under Kopf costs nothing after."""
+    world = operated
+    finished: dict[str, str] = world.finished_before_start
+    killed = next(name for name in finished if name.startswith("done-killed"))
+    eventually(lambda: not [pod for pod in world.pods.values()
+                            if pod["metadata"].get("annotations", {}).get("safeagent.ca/job-name") == killed],
+               "the Pod a killed operator left behind deleted")
+    # A change of a finished job (a label) reaches Kopf's watch and no handler; a job's whole life
+    # under Kopf comes after it in the watch stream.
+    touched = next(iter(finished))
+    finished[touched] = world.custom.patch_namespaced_custom_object(
+        GROUP, "v1alpha1", world.ns, "sandboxjobs", touched,
+        {"metadata": {"labels": {"touched": "yes"}}})["metadata"]["resourceVersion"]
+    name = _name("list")
+    world.add_job(name, "ls")
+    pod = eventually(lambda: world.status(name).get("podName"), "the job's Pod launched")
+    world.finish_pod(pod, runner_record())
+    eventually(lambda: _phase(world, name) == "Succeeded", "the job succeeded")
+    eventually(lambda: not world.job(name)["metadata"].get("finalizers"), "the final job released")
+    assert _final_object_calls() == world.handler_calls_at_start, "a handler ran for a final job or Approval"
+    for job, version in finished.items():
+        assert world.job(job)["metadata"]["resourceVersion"] == version, f"{job} was written to"
+    assert not [key for key in handlers._Runtime.locks if key[1] in {*finished, name}], "a final job's lock kept"
 
 
 def test_a_job_runs_under_kopf_and_its_bookkeeping_stays_in_annotations(operated):
