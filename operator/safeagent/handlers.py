@@ -114,7 +114,8 @@ class _Sweeper:
 
 class _Filler:
     """The warm pool's thread (safeagent.reconcile.warm): fills each namespace's pool when a warm Pod
-    was taken, ended or went, and every few seconds in any case, until stopped."""
+    was taken, ended or went, and every few seconds in any case, until stopped; a pass with nothing
+    to do reads only the operator's memory."""
 
     INTERVAL_SECONDS = 5.0
     RETRY_SECONDS = 10.0
@@ -211,9 +212,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics.port}: {error}") from None
     _Runtime.sweeper = _Sweeper(_Runtime.context)
     _Runtime.sweeper.thread.start()
-    if config.warmPool.enabled:
-        _Runtime.filler = _Filler(_Runtime.context)
-        _Runtime.filler.thread.start()
+    # Also with the pool off: the first pass removes warm Pods a bigger pool left behind.
+    _Runtime.filler = _Filler(_Runtime.context)
+    _Runtime.filler.thread.start()
     _Runtime.trimmer = memory.Trimmer(METRICS.observe_memory_returned)
     _Runtime.trimmer.thread.start()
     log.info(

@@ -13,6 +13,12 @@ with the sandbox image, on the sandbox node, with a sandbox Pod's security conte
   sandboxjob-cold  a SandboxJob, profile `none`, through the installed operator in its sandbox
                    namespace. Apply → final phase, with the Pod, the command's start and the egress
                    proof's wait on the way.
+  sandboxjob-warm  the same SandboxJob with a warm pool (docs/warm-pool.md): the run turns the
+                   installed release's `warmPool.size.none` up to WARM_POOL (`helm upgrade
+                   --reuse-values`), waits until that many warm Pods are ready, and turns it back to
+                   what it was afterwards. A job that finds no warm Pod ready (a burst beyond the
+                   pool, or one after another faster than the pool refills) runs cold, and the run
+                   counts how many went warm. Apply → final phase.
   sandboxjob-approved  `rm delete-me.txt`, which the inspect-only policy sends to a person: the
                    SandboxJob is applied, and once its Approval exists a reviewer (a ServiceAccount
                    of the run's own, impersonated) patches it Approved. Every instant of this mode
@@ -82,6 +88,11 @@ GROUP, VERSION = "safeagent.ca", "v1alpha1"
 BENCH_LABEL = "safeagent.ca/bench"
 FINAL_PHASES = {"Succeeded", "Failed", "Denied", "Rejected"}
 COMMAND = "ls -la"
+# Warm Pods kept ready during the warm mode: enough that jobs one after another (a few tenths of a
+# second each) do not outrun the refill (a Pod's start, proofs and startup probe: a second or two).
+WARM_POOL = int(os.environ.get("SAFEAGENT_BENCH_WARM_POOL", "8"))
+RELEASE = os.environ.get("RELEASE", "safeagent")
+CHART = REPO / "charts" / "safeagent"
 APPROVED_COMMAND = "rm delete-me.txt"  # needs a person under the inspect-only policy
 EXAMPLE_REPO = REPO / "manifests/examples/00-example-repo.yaml"
 CREATORS = 10  # threads that submit a burst: 50 creates leave within about half a second
@@ -185,6 +196,7 @@ class JobSeen:
     phase: str | None = None
     egress_ms: int | None = None
     approval: str | None = None
+    warm: bool = False  # its Launched condition names a warm Pod
 
 
 class Recorder:
@@ -218,6 +230,9 @@ class Recorder:
             seen = self.jobs.setdefault(job["metadata"]["name"], JobSeen())
             seen.uid = job["metadata"]["uid"]
             seen.approval = seen.approval or status.get("approvalName")
+            seen.warm = seen.warm or any(condition.get("type") == "Launched" and
+                                         str(condition.get("message", "")).startswith("warm Pod ")
+                                         for condition in status.get("conditions") or [])
             if status.get("phase") in FINAL_PHASES and seen.final is None:
                 seen.final, seen.phase, seen.egress_ms = received, status["phase"], status.get("egressCheckMs")
             self.changed.notify_all()
@@ -287,6 +302,7 @@ class Bench:
         self.watches: list[Watch] = []
         self.exec_pod: str | None = None
         self.reviewer = f"bench-reviewer-{tag}"
+        self.pool_on = False  # the warm mode turned the release's pool on (cleanup turns it back)
 
     # -- setup and cleanup
 
@@ -326,6 +342,11 @@ class Bench:
     def cleanup(self) -> None:
         selector = f"{BENCH_LABEL}={self.tag}"
         self.delete_jobs()
+        if self.pool_on:
+            try:
+                self.warm_pool(self.installed_pool())
+            except Exception as error:  # noqa: BLE001 - cleanup goes on, and says what is left
+                print(f"cleanup: the warm pool is still {WARM_POOL}: {error}", file=sys.stderr)
         for call in (lambda: self.core.delete_namespace(self.bare_ns),
                      lambda: self.core.delete_namespaced_config_map(self.repo, SANDBOX_NS),
                      lambda: kubectl("-n", SANDBOX_NS, "delete", "serviceaccount,rolebinding", self.reviewer,
@@ -458,6 +479,36 @@ class Bench:
 
     # -- the runs
 
+    def warm_pool(self, size: int) -> None:
+        """The installed release's pool for the `none` profile at `size` (its other values kept), and
+        until `size` warm Pods are ready."""
+        subprocess.run(["helm", "upgrade", RELEASE, str(CHART), "--namespace", SYSTEM_NS, "--reuse-values",
+                        "--set", f"warmPool.size.none={size}", "--wait", "--timeout", "5m"],
+                       check=True, capture_output=True, timeout=600)
+        if size and not self.wait(lambda: self.warm_ready() >= size, 300):
+            raise Stop(f"{size} warm Pods not ready within 300 s")
+
+    def warm_ready(self) -> int:
+        pods = self.core.list_namespaced_pod(SANDBOX_NS, label_selector="safeagent.ca/warm=true,!safeagent.ca/job-uid")
+        return sum(1 for pod in pods.items if pod.status.phase == "Running"
+                   and any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []))
+
+    def installed_pool(self) -> int:
+        from safeagent.models import NetworkProfile
+
+        return self.config.warmPool.size_of(NetworkProfile.NONE)
+
+    def run_warm(self, scenario: str, jobs: int, burst: bool) -> dict[str, Any]:
+        """The warm runs come after every other (a pool would take the other modes' jobs too): the
+        first turns the pool on, which restarts the operator, and cleanup turns it back."""
+        if not self.pool_on:
+            self.pool_on = True
+            self.warm_pool(WARM_POOL)
+            self.operator.repoint()
+        elif not self.wait(lambda: self.warm_ready() >= WARM_POOL, 300):
+            raise Stop(f"the pool did not refill to {WARM_POOL} within 300 s")
+        return self.run_submitted(jobs_report.WARM, scenario, jobs, burst)
+
     def run_submitted(self, mode: str, scenario: str, jobs: int, burst: bool) -> dict[str, Any]:
         submit = self.submit_bare if mode == "bare-pod" else self.submit_job
         label = f"b{jobs}" if burst else "s"
@@ -481,12 +532,14 @@ class Bench:
         after = self.costs()
         with self.recorder.changed:
             timelines = [self.timeline(mode, item) for item in submitted]
+        extra = per_job(before, after, jobs)
+        if mode == jobs_report.WARM:
+            extra["warmJobs"] = sum((self.recorder.jobs.get(item.key) or JobSeen()).warm for item in submitted)
         if mode == "bare-pod":
             self.delete_bare_pods()
         else:
             self.delete_jobs()
-        return jobs_report.summarize_run(mode, scenario, timelines, counts_pods=True,
-                                         extra=per_job(before, after, jobs))
+        return jobs_report.summarize_run(mode, scenario, timelines, counts_pods=True, extra=extra)
 
     def timeline(self, mode: str, item: Submitted) -> Timeline:
         timeline = Timeline(applied=item.applied, applied_wall=item.applied_wall)
@@ -569,17 +622,30 @@ class OperatorProbe:
         self.port = port
         self.api = core()
         self.exec_api = core()
-        pods = [pod for pod in self.api.list_namespaced_pod(SYSTEM_NS, label_selector=OPERATOR_SELECTOR).items
-                if pod.status.phase == "Running" and not pod.metadata.deletion_timestamp]
-        if len(pods) != 1:
-            raise SystemExit(f"expected one running operator Pod in {SYSTEM_NS}, found {len(pods)}: make install")
-        self.pod = pods[0].metadata.name
+        self.pod = self.running_pod()
+        self.restarted = False
         self.peak_rss: float | None = None
         self.first: dict[str, float | None] = {}
         self.cgroup_before: dict[str, float] | None = None
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.sample, name="operator-metrics", daemon=True)
         self.lock = threading.Lock()
+
+    def running_pod(self) -> str:
+        pods = [pod for pod in self.api.list_namespaced_pod(SYSTEM_NS, label_selector=OPERATOR_SELECTOR).items
+                if pod.status.phase == "Running" and not pod.metadata.deletion_timestamp]
+        if len(pods) != 1:
+            raise SystemExit(f"expected one running operator Pod in {SYSTEM_NS}, found {len(pods)}: make install")
+        return str(pods[0].metadata.name)
+
+    def repoint(self) -> None:
+        """After the operator was restarted (a new configuration): its new Pod, and the whole-run
+        numbers counted from now (said so in the summary)."""
+        with self.lock:
+            self.pod = self.running_pod()
+        self.restarted, self.peak_rss = True, None
+        self.first = self.counters()
+        self.cgroup_before = self.cgroup()
 
     def scrape(self) -> str | None:
         try:
@@ -639,7 +705,7 @@ class OperatorProbe:
             cgroup = {"cpuSeconds": round(cgroup_after["cpuSeconds"] - self.cgroup_before["cpuSeconds"], 2),
                       "maxUsageMiB": round(cgroup_after["maxUsageMiB"], 1)}
         return {
-            "pod": self.pod, "cpuSeconds": cpu,
+            "pod": self.pod, "cpuSeconds": cpu, "sinceRestartForWarmPool": self.restarted,
             "peakRssMiB": None if self.peak_rss is None else round(self.peak_rss / 2**20, 1),
             "source": "process_* from the operator's /metrics through the API server's Pod proxy, every 2 s; "
                       "cgroup: cpuacct.usage delta and memory.max_usage_in_bytes (peak since the container "
@@ -700,24 +766,29 @@ def main() -> int:
     stopped = None
     try:
         bench.setup()
-        for scenario, jobs, burst in scenarios:
-            for mode in modes:
-                bench.check_yield()
-                began = time.monotonic()
-                if mode == "exec":
-                    bench.start_exec_pod()
-                    runs.append(bench.run_exec(scenario, jobs, burst))
-                    bench.delete_bare_pods()
-                elif mode == jobs_report.FROM_APPROVAL:
-                    if burst:
-                        continue  # one person at a time: measured one after another only
-                    runs.append(bench.run_approved(scenario, jobs))
-                else:
-                    runs.append(bench.run_submitted(mode, scenario, jobs, burst))
-                run = runs[-1]
-                print(f"{mode:16} {scenario:14} {jobs:4} jobs: final p50 "
-                      f"{(run['phases']['final'] or {}).get('p50')} s, lost {run['lost']}, "
-                      f"duplicated {run['duplicated']} ({time.monotonic() - began:.0f} s)", flush=True)
+        # Every warm run last: its pool, once on, would take the other modes' jobs too.
+        order = [(scenario, mode) for group in (False, True) for scenario in scenarios
+                 for mode in modes if (mode == jobs_report.WARM) is group]
+        for (scenario, jobs, burst), mode in order:
+            bench.check_yield()
+            began = time.monotonic()
+            if mode == "exec":
+                bench.start_exec_pod()
+                runs.append(bench.run_exec(scenario, jobs, burst))
+                bench.delete_bare_pods()
+            elif mode == jobs_report.WARM:
+                runs.append(bench.run_warm(scenario, jobs, burst))
+            elif mode == jobs_report.FROM_APPROVAL:
+                if burst:
+                    continue  # one person at a time: measured one after another only
+                runs.append(bench.run_approved(scenario, jobs))
+            else:
+                runs.append(bench.run_submitted(mode, scenario, jobs, burst))
+            run = runs[-1]
+            warm = f", {run['warmJobs']} warm" if "warmJobs" in run else ""
+            print(f"{mode:16} {scenario:14} {jobs:4} jobs: final p50 "
+                  f"{(run['phases']['final'] or {}).get('p50')} s, lost {run['lost']}, "
+                  f"duplicated {run['duplicated']}{warm} ({time.monotonic() - began:.0f} s)", flush=True)
     except Stop as reason:
         stopped = str(reason)
     finally:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = "safeagent.ca/bench-jobs/v1"
-MODES = ("bare-pod", "sandboxjob-cold", "sandboxjob-approved", "exec")
+MODES = ("bare-pod", "sandboxjob-cold", "sandboxjob-warm", "sandboxjob-approved", "exec")
+WARM = "sandboxjob-warm"
 # A mode whose instants count from a person's approval, not from the apply (bench_jobs.py).
 FROM_APPROVAL = "sandboxjob-approved"
 # The phases every run reports, in the table's order; a mode without one reports null.
@@ -184,8 +185,9 @@ def format_table(runs: list[dict[str, Any]]) -> str:
         if per_job:
             costs = (f"{_number(per_job.get('apiserverRequests'))} / {_number(per_job.get('operatorRequests'))}, "
                      f"{_number(per_job.get('operatorCpuMs'), ' ms')}")
+        mode = run["mode"] + (f" ({run['warmJobs']} warm)" if "warmJobs" in run else "")
         lines.append("| " + " | ".join([
-            run["mode"], run["scenario"], str(run["jobs"]),
+            mode, run["scenario"], str(run["jobs"]),
             _cell(phases["pod"]), _cell(phases["started"]), _cell(phases["final"]),
             _milliseconds(phases["egressWait"]),
             _number(run["makespanSeconds"], " s"), str(run["lost"]),
@@ -218,7 +220,8 @@ def plot(document: dict[str, Any], path: str) -> None:
     scenarios = list(dict.fromkeys(run["scenario"] for run in document["runs"]))
     figure, axes = pyplot.subplots(1, max(1, len(scenarios)), figsize=(6 * max(1, len(scenarios)), 5.5),
                                    squeeze=False, sharex=True)
-    colours = {"bare-pod": "#4c72b0", "sandboxjob-cold": "#dd8452", "sandboxjob-approved": "#c44e52", "exec": "#55a868"}
+    colours = {"bare-pod": "#4c72b0", "sandboxjob-cold": "#dd8452", "sandboxjob-warm": "#8172b3",
+               "sandboxjob-approved": "#c44e52", "exec": "#55a868"}
     for axis, scenario in zip(axes[0], scenarios, strict=False):
         data, labels, colour_of = [], [], []
         for run in document["runs"]:

@@ -183,3 +183,10 @@ def test_the_bare_pod_builds_under_an_installed_egress_check_and_keeps_no_runner
     pod = bench_jobs.bare_pod(CHECKED, "bench-ns", "repo", "abc123", "bare-s-0", ["ls", "-la", "/source"], 300)
     (main,) = pod["spec"]["containers"]
     assert "args" not in main and main["command"] == ["ls", "-la", "/source"]
+
+
+def test_a_warm_run_says_how_many_of_its_jobs_went_warm():
+    run = jobs_report.summarize_run(jobs_report.WARM, "burst of 2", [job(0.0, 0.3), job(0.0, 2.5)],
+                                    counts_pods=True, extra={"warmJobs": 1})
+    (row,) = jobs_report.format_table([run]).splitlines()[2:]
+    assert row.startswith("| sandboxjob-warm (1 warm) | burst of 2 | 2 |")

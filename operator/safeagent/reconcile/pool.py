@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from safeagent import builders
+from safeagent.models import NetworkProfile
 from safeagent.sandbox import channel
 
 _FINISHED = frozenset({"Succeeded", "Failed"})
@@ -91,6 +93,15 @@ class WarmPool:
         """Pods that are or will be ready and nobody has claimed: what counts towards the pool's size."""
         with self._lock:
             return len(self._unused(namespace, profile))
+
+    def surplus(self, namespace: str, size_of: Callable[[NetworkProfile], int]) -> list[WarmPod]:
+        """Unclaimed Pods beyond each profile's size (`size_of`), the ones not ready yet first."""
+        with self._lock:
+            extra: list[WarmPod] = []
+            for profile in NetworkProfile:
+                pods = sorted(self._unused(namespace, profile.value), key=lambda pod: (pod.ready, pod.name))
+                extra += pods[: max(0, len(pods) - size_of(profile))]
+            return extra
 
     def ended_unused(self, namespace: str) -> list[WarmPod]:
         with self._lock:

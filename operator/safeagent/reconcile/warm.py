@@ -44,10 +44,10 @@ DELIVER_SECONDS = channel.READ_SECONDS + 3.0
 
 
 def fill(ctx: Context) -> int:
-    """Remove the warm Pods that ended unused and create the missing ones; returns how many were created."""
+    """Remove the warm Pods that ended unused and those beyond the pool's size (all of them where the
+    pool is off: a release turned down leaves none behind), and create the missing ones; returns how
+    many were created. A pass with nothing to do makes no API request (but the first, which lists)."""
     warm = ctx.config.warmPool
-    if not warm.enabled:
-        return 0
     if not ctx.warm.primed:
         for namespace in ctx.config.namespaces:
             for listed in ctx.kube.list_pods(namespace, f"{builders.LABEL_WARM}=true"):
@@ -56,11 +56,8 @@ def fill(ctx: Context) -> int:
         ctx.warm.primed = True
     created = 0
     for namespace in ctx.config.namespaces:
-        for pod in ctx.warm.ended_unused(namespace):
-            try:
-                ctx.kube.delete_pod(namespace, pod.name, pod.uid)
-            except (NotFound, Conflict):
-                pass
+        for pod in ctx.warm.ended_unused(namespace) + ctx.warm.surplus(namespace, warm.size_of):
+            _discard(ctx, pod)
         for profile, size in warm.size.items():
             missing = size - ctx.warm.unused(namespace, profile.value)
             if missing > 0:

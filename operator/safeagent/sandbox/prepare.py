@@ -301,20 +301,23 @@ def parse_spec(text: str) -> PrepareSpec:
     return cast(PrepareSpec, spec)
 
 
+def run(spec_text: str) -> tuple[PrepareRecord, int]:
+    """The step on one JSON spec: its record, and its exit status (0 copied, 1 rejected, 2 error)."""
+    try:
+        return prepare(parse_spec(spec_text)), 0
+    except Rejected as exc:
+        return record(False, exc.reason, exc.message, exc.report), 1
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return record(False, PREPARE_ERROR, str(exc)), 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     prctl(PR_SET_DUMPABLE, 0)
-    try:
-        if len(args) != 1:
-            raise ValueError("usage: python3 -I -m safeagent.sandbox.prepare '<json spec>'")
-        result = prepare(parse_spec(args[0]))
-        status = 0
-    except Rejected as exc:
-        result = record(False, exc.reason, exc.message, exc.report)
-        status = 1
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        result = record(False, PREPARE_ERROR, str(exc))
-        status = 2
+    if len(args) != 1:
+        result, status = record(False, PREPARE_ERROR, "usage: python3 -I -m safeagent.sandbox.prepare '<json spec>'"), 2
+    else:
+        result, status = run(args[0])
     print(json.dumps(result, ensure_ascii=True, separators=(",", ":")), flush=True)
     return status
 

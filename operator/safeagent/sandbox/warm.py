@@ -16,9 +16,10 @@ never in SPEC: every process of the container can read /proc/1/cmdline. In order
    nothing run. The listening socket, the connection and the ready file are gone before step 4;
 4. lays the delivered ConfigMap out under `stagingDir` the way the kubelet lays out a ConfigMap
    volume (a hidden directory of the keys' files and a `..data` link to it) and runs the
-   preparation step on it, `python3 -I -m safeagent.sandbox.prepare`, the very program the cold
-   Pod's init container runs: the same checks, caps, copy, digest against the approved one, git
-   directories neutralised. Its record goes to this container's log, before the runner's. Then the
+   preparation step on it, the very code the cold Pod's init container runs
+   (safeagent.sandbox.prepare): the same checks, caps, copy, digest against the approved one, git
+   directories neutralised; run in this process, not started anew (a Python start is most of a warm
+   job's time otherwise). Its record goes to this container's log, before the runner's. Then the
    staging directory is removed; a source refused or not prepared runs nothing;
 5. proves egress again, for at most `reproveSeconds` (one round where enforcement holds: about a
    millisecond), since the enforcer may have lost the Pod's rules while it waited;
@@ -39,12 +40,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from typing import cast
 
-from safeagent.sandbox import channel, preflight, runner
+from safeagent.sandbox import channel, preflight, prepare, runner
 from safeagent.sandbox.contract import (
     CHANNEL_SPEC_REQUIRED,
     RUNNER_JOB_KEYS,
@@ -151,12 +151,12 @@ def prepare_spec(request: WarmRequest, staging: str, workspace: str) -> PrepareS
 
 
 def run_prepare(spec: PrepareSpec) -> bool:
-    """The preparation step, as its own process (the cold Pod's program), its record on our stdout."""
-    done = subprocess.run(  # noqa: S603 - a fixed program of the trust base, no shell
-        [sys.executable, "-I", "-m", "safeagent.sandbox.prepare", json.dumps(spec)],
-        cwd="/", stdin=subprocess.DEVNULL, stdout=1, stderr=2, env=dict(runner.COMMAND_ENV), check=False,
-    )
-    return done.returncode == 0
+    """The preparation step, the cold Pod's own code run here (the runner is already non-dumpable, as
+    the step makes itself; the git it starts gets an environment of its own), its record on our
+    stdout before the runner's."""
+    result, status = prepare.run(json.dumps(spec))
+    runner.emit(result)
+    return status == 0
 
 
 def _write_ready(path: str, port: int) -> None:

@@ -178,3 +178,25 @@ def test_a_cold_pod_still_running_is_never_read_early(world):
     world.set_log(pod, "runner", compact(runner_record()) + "\n")
     world.set_pod_status(pod, {"phase": "Running"})
     assert world.run("list") == "Running"
+
+
+def test_a_smaller_pool_or_none_leaves_no_unused_warm_pod_behind(world):
+    """Turned down, the pool removes the unused Pods beyond its size (the ones not ready first);
+    turned off, all unused ones. A claimed Pod is its job's and stays."""
+    warm = _pool(world, size=3)
+    FakeWarmPod(world, warm[0])
+    FakeWarmPod(world, warm[1])
+    world.add_job("list", "ls")
+    assert world.run("list") == "Running"
+    claimed = world.status("list")["podName"]
+    world.ctx.config = world.config(warmPool={**POOL, "size": {"none": 1}})
+    reconcile.fill_warm_pools(world.ctx)
+    left = {name for name, pod in world.pods.items() if pod["metadata"]["labels"].get(builders.LABEL_WARM)}
+    ready_unclaimed = ({warm[0], warm[1]} - {claimed})
+    assert left == {claimed} | ready_unclaimed  # the one not ready went; one ready stays
+    for name in ready_unclaimed:
+        world.ctx.warm.seen(world.pod(name))
+    world.ctx.config = world.config()  # the chart's default: no pool
+    assert reconcile.fill_warm_pools(world.ctx) == 0
+    left = {name for name, pod in world.pods.items() if pod["metadata"]["labels"].get(builders.LABEL_WARM)}
+    assert left == {claimed}
