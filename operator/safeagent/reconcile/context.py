@@ -12,6 +12,7 @@ from safeagent.audit import Auditor
 from safeagent.config import OperatorConfig
 from safeagent.kube import Kube
 from safeagent.policy import Decision, Policy
+from safeagent.reconcile.passes import PodChanges
 from safeagent.reconcile.uids import SandboxUids
 
 
@@ -63,3 +64,4 @@ class Context:
     now: Callable[[], datetime.datetime] = utc_now
     pending: PendingPods = dataclasses.field(default_factory=PendingPods)  # unfinished sandbox Pods
     uids: SandboxUids = dataclasses.field(default_factory=SandboxUids)  # the UIDs those Pods hold
+    pod_changes: PodChanges = dataclasses.field(default_factory=PodChanges)  # which Pod reports ask for a pass
