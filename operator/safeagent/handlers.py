@@ -56,6 +56,10 @@ log = logging.getLogger("safeagent.operator")
 JOBS = (GROUP, VERSION, "sandboxjobs")
 APPROVALS = (GROUP, VERSION, "approvals")
 TIMER_INTERVAL_SECONDS = 5.0
+# While the Pod watch follows a job's unfinished Pod (its changes ask for passes themselves), the
+# timer acts on the job only when no pass moved it for this long: deadlines are then kept to
+# within about this much, as with a lost watch event.
+FOLLOWED_POD_QUIET_SECONDS = 15.0
 # Handlers block on API round trips, not on CPU: Kopf's default pool (the CPU count + 4, so 6 on
 # a 2-core node) held a burst's jobs back before their Pods were created (docs/bench.md).
 HANDLER_THREADS = 24
@@ -238,10 +242,13 @@ def job_changed(namespace: str | None, name: str, uid: str, **_: Any) -> None:
 
 
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
-def job_tick(namespace: str | None, name: str, uid: str, **_: Any) -> None:
+def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
     """Level-based safety net: progress even if an event was missed (or a pass failed); enforces
-    deadlines. Skipped while another pass of the job ended less than an interval ago."""
-    run_job(_namespaced(namespace), name, uid, quiet_for=TIMER_INTERVAL_SECONDS)
+    deadlines. Skipped while another pass of the job ended less than an interval ago, or
+    FOLLOWED_POD_QUIET_SECONDS while the Pod watch follows its unfinished Pod."""
+    followed = _Runtime.pod_changes.follows(status.get("podUid"))
+    quiet = FOLLOWED_POD_QUIET_SECONDS if followed else TIMER_INTERVAL_SECONDS
+    run_job(_namespaced(namespace), name, uid, quiet_for=quiet)
 
 
 @kopf.on.event(*JOBS)

@@ -8,7 +8,8 @@ The operator is handlers.py under Kopf (kopf.testing.KopfRunner), as the chart's
 ServiceAccount, exactly as tests/api/test_handlers.py runs it. This script plays the node: a Pod
 watch sees each sandbox Pod created, and a kubelet thread walks it through what a kubelet reports
 (scheduled with its preparation step running, the runner running, then its log and `Succeeded`,
-`--run-seconds` after the create). Nothing else is simulated: every request the operator makes is
+`--run-seconds` after the create; with `--queue-seconds`, first Unschedulable that long, as a
+burst's Pods wait for a node on the test bed). Nothing else is simulated: every request the operator makes is
 served by the real API server.
 
 What it prints (and writes as JSON with `--out FILE`): makespan, apply → Pod created and apply →
@@ -116,8 +117,8 @@ def _count_kopf_requests() -> None:
 class Node:
     """The kubelet's part: each sandbox Pod is scheduled, starts, runs and succeeds on a timetable."""
 
-    def __init__(self, world: World, run_seconds: float) -> None:
-        self.world, self.run_seconds = world, run_seconds
+    def __init__(self, world: World, run_seconds: float, queue_seconds: float = 0.0) -> None:
+        self.world, self.run_seconds, self.queue_seconds = world, run_seconds, queue_seconds
         self.due: list[tuple[float, int, str, str]] = []
         self.order = 0
         self.cond = threading.Condition()
@@ -143,9 +144,12 @@ class Node:
             if event["type"] == "ADDED" and job:
                 self.pod_seen.setdefault(job, time.monotonic())
                 self.pods_per_job[job] += 1
-                self._at(0.3, "scheduled", pod.metadata.name)
-                self._at(0.6, "running", pod.metadata.name)
-                self._at(self.run_seconds, "finished", pod.metadata.name)
+                queued = self.queue_seconds
+                if queued:
+                    self._at(0.2, "unschedulable", pod.metadata.name)
+                self._at(queued + 0.3, "scheduled", pod.metadata.name)
+                self._at(queued + 0.6, "running", pod.metadata.name)
+                self._at(queued + self.run_seconds, "finished", pod.metadata.name)
 
     def watch_jobs(self) -> None:
         custom = client.CustomObjectsApi(self.world.stage.admin)
@@ -184,7 +188,11 @@ class Node:
         running_state = {"running": {"startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
         waiting = {"waiting": {"reason": "PodInitializing"}}
         scheduled = [{"type": "PodScheduled", "status": "True"}]
-        if step == "scheduled":
+        if step == "unschedulable":
+            self.world.set_pod_status(pod, {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/2 nodes are available: 1 Insufficient cpu."}]})
+        elif step == "scheduled":
             self.world.set_pod_status(pod, {"phase": "Pending", "conditions": scheduled, "initContainerStatuses": [
                 _container("prepare", running_state)], "containerStatuses": [_container("runner", waiting)]})
         elif step == "running":
@@ -210,6 +218,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--run-seconds", type=float, default=1.5, help="create → Succeeded of each Pod")
+    parser.add_argument("--queue-seconds", type=float, default=0.0,
+                        help="each Pod first waits this long for a node (Unschedulable), as in a burst on the test bed")
     parser.add_argument("--timeout", type=float, default=240.0)
     parser.add_argument("--out", help="write the numbers as JSON here")
     args = parser.parse_args()
@@ -222,7 +232,7 @@ def main() -> None:
         _LOGIN.update(server=stage.server.url, ca_path=str(stage.server.ca_file), token=stage.operator_token,
                       default_namespace=BOUND_NAMESPACE)
         handlers.use_context(lambda: world.ctx)
-        node = Node(world, args.run_seconds)
+        node = Node(world, args.run_seconds, args.queue_seconds)
         threads = [threading.Thread(target=target, daemon=True)
                    for target in (node.watch_pods, node.watch_jobs, node.kubelet)]
         for thread in threads:

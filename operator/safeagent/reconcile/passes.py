@@ -16,7 +16,10 @@ So, per job (namespace, name), as a work queue keeps it:
     process's: after a restart a final job gets one pass more, which finds nothing to do;
   - a periodic ask (`quiet_for`) is skipped while the job's last pass ended less than that many
     seconds ago: the timer is a safety net for a job nothing else moves (deadlines, a missed
-    event, a failed pass, which records no end), not a second poll of a job whose Pod reports.
+    event, a failed pass, which clears the last end), not a second poll of a job whose Pod
+    reports. handlers.py asks with a longer interval while the Pod watch follows the job's
+    unfinished Pod (`PodChanges.follows`): under a burst a Pod waits tens of seconds for a node,
+    and a tick every 5 s read the job, the Pod and the source each time.
 
 And of a sandbox Pod's reports (`PodChanges`), only those that change what a pass reads of it ask
 for one: the first seen, started, finished (or its preparation step failed), gone, and a change of
@@ -104,6 +107,7 @@ class JobPasses:
         except BaseException:
             with self._lock:
                 job.running = job.again = False
+                job.ended = None  # not an end: the timer's next ask runs, whatever the interval
             raise
 
     def _remember(self, uid: str) -> None:
@@ -156,6 +160,13 @@ class PodChanges:
                 return not uid
             self._states[uid] = state
             return True
+
+    def follows(self, uid: str | None) -> bool:
+        """The watch has reported the Pod `uid` (or its creating pass recorded it) and it has
+        neither finished nor gone: its next change will ask for a pass by itself."""
+        with self._lock:
+            state = self._states.get(uid or "")
+        return state is not None and not (state[0] or state[2] or state[3])
 
     def tracked(self) -> set[str]:
         """The UIDs of the Pods whose state is kept (seen and not yet deleted)."""

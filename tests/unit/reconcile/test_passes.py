@@ -67,10 +67,11 @@ def test_a_pass_that_fails_is_not_an_end_and_the_next_ask_runs_again():
     def failing(uid):
         raise RuntimeError("api down")
 
+    assert passes.run(KEY, "u1", lambda uid: "Running")
     with pytest.raises(RuntimeError):
         passes.run(KEY, "u1", failing)
     assert passes.active() == 0
-    # A failed pass records no end: the timer's ask is not skipped as "quiet".
+    # A failed pass clears the last end: the timer's next ask is not skipped as "quiet".
     assert passes.run(KEY, "u1", lambda uid: "Running", quiet_for=5.0)
 
 
@@ -131,6 +132,18 @@ def test_a_pods_reports_ask_for_a_pass_only_when_they_change_what_a_pass_reads()
     assert [changes.worth_a_pass(pod) for pod, _ in reports] == [worth for _, worth in reports]
     assert changes.worth_a_pass(_pod(phase="Succeeded"), deleted=True)
     assert changes.worth_a_pass(_pod(phase="Succeeded")), "a deleted Pod is forgotten"
+
+
+def test_the_watch_follows_a_pod_until_it_finishes_or_goes():
+    changes = PodChanges()
+    assert not changes.follows("p1") and not changes.follows(None)
+    changes.worth_a_pass(_pod(conditions=[UNSCHEDULABLE]))
+    assert changes.follows("p1")
+    changes.worth_a_pass(_pod(phase="Succeeded", init=[RUNNING]))
+    assert not changes.follows("p1"), "finished: only the final pass is left, the timer's job"
+    changes.worth_a_pass(_pod(uid="p2", init=[RUNNING]))
+    changes.worth_a_pass(_pod(uid="p2"), deleted=True)
+    assert not changes.follows("p2")
 
 
 def test_a_failed_preparation_step_asks_for_a_pass():
