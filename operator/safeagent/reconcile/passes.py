@@ -24,10 +24,10 @@ So, per job (namespace, name), as a work queue keeps it:
 And of a sandbox Pod's reports (`PodChanges`), only those that change what a pass reads of it ask
 for one: the first seen, started, finished (or its preparation step failed), gone, and a change of
 the trouble its status shows (trouble.py, without its Events); the Pod's creation is its first
-report, so the watch's echo of it asks for nothing. A kubelet reports a Pod five to
-eight times on its way, most of them (scheduled, a container created, Pending -> Running) nothing
-a pass acts on; what only a Pod's Events or the clock tell (volume trouble, deadlines) is the
-timer's to find, as before.
+report, so the watch's echo of it asks for nothing. A kubelet reports a Pod five to eight times on
+its way, most of them (scheduled, a container created, Pending -> Running) nothing a pass acts on;
+what only a Pod's Events or the clock tell (volume trouble, deadlines) is the timer's to find, as
+before.
 
 A failed pass ends the loop and propagates to the thread that ran it (Kopf retries it, or the
 timer does); a job's *again* mark set meanwhile is dropped with it, the retry covering it.
