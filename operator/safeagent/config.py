@@ -95,6 +95,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -629,6 +630,7 @@ class PolicyFile:
         self._sources: tuple[str, ...] = (path,)
         self._stamp: tuple[tuple[int, int, int], ...] | None = None
         self._policy: Policy | None = None
+        self._lock = threading.Lock()
 
     def _stamp_of(self, sources: tuple[str, ...]) -> tuple[tuple[int, int, int], ...]:
         from safeagent.policy import PolicyError
@@ -643,6 +645,12 @@ class PolicyFile:
         return tuple(stamps)
 
     def current(self) -> Policy:
+        # One reader at a time: the handlers' threads of a burst would otherwise all parse the
+        # file at once when it is new or changed (about 100 ms of CPU each; docs/bench.md).
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> Policy:
         from safeagent.policy import PolicyError, load_policy_files
 
         stamp = self._stamp_of(self._sources)

@@ -9,9 +9,13 @@ Configuration (see safeagent.config): SAFEAGENT_CONFIG, SAFEAGENT_POLICY, SAFEAG
 A bad configuration or policy file at startup stops the operator with a clear message (it never
 runs without a policy); later edits of the policy file are picked up on the next decision.
 
-Handlers are sync (Kopf runs them in a thread pool). Calls for one job are serialised with a lock
-per (namespace, job name), which Approval handlers share, so two threads never reconcile the same
-job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
+Handlers are sync (Kopf runs them in a thread pool of `HANDLER_THREADS`). Every handler asks for
+a pass of its job through one `reconcile.JobPasses`: one pass at a time per job, an ask during a
+pass folded into one more pass by the thread already running it (no thread waits on another's
+pass), none for a job whose final pass ended, and a timer tick only for a job no other pass
+moved for a whole interval (reconcile/passes.py says why: a burst's profile). A pass holds a lock
+per (namespace, job name), which Approval handlers share, so two threads never reconcile the
+same job at once. Kopf keeps its own bookkeeping in annotations prefixed safeagent.ca, never in
 status (the CRD schema is structural and would prune it).
 
 Every SandboxJob handler refuses a final job with a `when` filter, which Kopf evaluates in its
@@ -61,6 +65,13 @@ log = logging.getLogger("safeagent.operator")
 JOBS = (GROUP, VERSION, "sandboxjobs")
 APPROVALS = (GROUP, VERSION, "approvals")
 TIMER_INTERVAL_SECONDS = 5.0
+# While the Pod watch follows a job's unfinished Pod (its changes ask for passes themselves), the
+# timer acts on the job only when no pass moved it for this long: deadlines are then kept to
+# within about this much, as with a lost watch event.
+FOLLOWED_POD_QUIET_SECONDS = 15.0
+# Handlers block on API round trips, not on CPU: Kopf's default pool (the CPU count + 4, so 6 on
+# a 2-core node) held a burst's jobs back before their Pods were created (docs/bench.md).
+HANDLER_THREADS = 24
 HANDLER_RETRIES = 20
 HANDLER_BACKOFF_SECONDS = 10.0
 _TERMINAL = {phase.value for phase in TERMINAL_JOB_PHASES}
@@ -75,6 +86,8 @@ class _Runtime:
     uids = reconcile.SandboxUids()
     warm = reconcile.WarmPool()
     filler: _Filler | None = None
+    passes = reconcile.JobPasses(frozenset(_TERMINAL))
+    pod_changes = reconcile.PodChanges()
     locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
     guard = threading.Lock()
 
@@ -165,7 +178,8 @@ def build_context() -> reconcile.Context:
     kube = KubeApi(observer=METRICS.observe_api_call)
     auditor = audit.Auditor(kube, observers=[METRICS.observe_record])
     return reconcile.Context(kube=kube, config=config, policy=policy.current, decide=decide, auditor=auditor,
-                             pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm)
+                             pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm,
+                             pod_changes=_Runtime.pod_changes)
 
 
 def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
@@ -174,7 +188,8 @@ def use_context(factory: Callable[[], reconcile.Context] | None) -> None:
 
     The API tier's seam (tests/api): its operator runs here, in the test's process, against a
     real API server with no kubelet, so the test supplies the client whose Pod-log read it plays.
-    The Pod watch's pending-Pod count and held UIDs are kept whatever the factory returns."""
+    The Pod watch's pending-Pod count, held UIDs and Pod states are kept whatever the factory
+    returns."""
     _Runtime.factory = factory
 
 
@@ -189,13 +204,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # chart: Kopf need not list CRDs or namespaces cluster-wide, so the operator gets no
     # cluster-scoped permission at all.
     settings.scanning.disabled = True
+    settings.execution.max_workers = HANDLER_THREADS
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     logs.configure_logging(logging.getLogger().getEffectiveLevel())
     try:
         _Runtime.context = dataclasses.replace(
             (_Runtime.factory or build_context)(), pending=_Runtime.pending, uids=_Runtime.uids, warm=_Runtime.warm,
-            nudge=_nudge,
+            nudge=_nudge, pod_changes=_Runtime.pod_changes,
         )
     except ConfigError as error:
         raise kopf.PermanentError(f"configuration unusable: {error}") from None
@@ -253,14 +269,19 @@ def _kopf_errors(kind: str) -> Iterator[None]:
         raise kopf.TemporaryError(str(error), delay=error.delay) from None
 
 
-def run_job(namespace: str, name: str, uid: str | None) -> str | None:
-    """Reconcile one job under its lock; map reconcile errors onto Kopf's retry semantics."""
+def run_job(namespace: str, name: str, uid: str | None, quiet_for: float = 0.0) -> bool:
+    """Ask for a pass of one job (reconcile.JobPasses: now, or folded into the one running, or
+    not at all); map reconcile errors onto Kopf's retry semantics. True: a pass ran here."""
     ctx = _context()
-    with _lock(namespace, name), _kopf_errors("SandboxJob"):
-        phase = reconcile.reconcile_job(ctx, namespace, name, uid)
-    if phase is None or phase in _TERMINAL:
-        _forget(namespace, name)  # gone or final for good: no call will need the lock again
-    return phase
+
+    def one_pass(job_uid: str | None) -> str | None:
+        with _lock(namespace, name), _kopf_errors("SandboxJob"):
+            phase = reconcile.reconcile_job(ctx, namespace, name, job_uid)
+        if phase is None or phase in _TERMINAL:
+            _forget(namespace, name)  # gone or final for good: no call will need the lock again
+        return phase
+
+    return _Runtime.passes.run((namespace, name), uid, one_pass, quiet_for=quiet_for)
 
 
 def _job_is_active(status: kopf.Status, **_: Any) -> bool:
@@ -289,12 +310,16 @@ def job_changed(namespace: str | None, name: str, uid: str, status: kopf.Status,
 
 @kopf.timer(*JOBS, interval=TIMER_INTERVAL_SECONDS, initial_delay=TIMER_INTERVAL_SECONDS, when=_job_is_active)
 def job_tick(namespace: str | None, name: str, uid: str, status: kopf.Status, **_: Any) -> None:
-    """Level-based safety net: progress even if an event was missed; enforces deadlines."""
+    """Level-based safety net: progress even if an event was missed (or a pass failed); enforces
+    deadlines. Skipped while another pass of the job ended less than an interval ago, or
+    FOLLOWED_POD_QUIET_SECONDS while the Pod watch follows its unfinished Pod."""
     final = not _job_is_active(status)
     METRICS.observe_handler("job_tick", final=final)
     if final:
         return  # a tick already due as the job ended (Kopf stops the timer after): its end deleted the Pods
-    run_job(_namespaced(namespace), name, uid)
+    followed = _Runtime.pod_changes.follows(status.get("podUid"))
+    quiet = FOLLOWED_POD_QUIET_SECONDS if followed else TIMER_INTERVAL_SECONDS
+    run_job(_namespaced(namespace), name, uid, quiet_for=quiet)
 
 
 def _job_seen_matters(status: kopf.Status, namespace: str | None, name: str, **_: Any) -> bool:
@@ -313,8 +338,9 @@ def job_seen(event: kopf.RawEvent, namespace: str | None, name: str, status: kop
 def sandbox_pod_event(
     event: kopf.RawEvent, body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any
 ) -> None:
-    """A sandbox Pod changed: count it as pending or not, note the UID it holds or frees, and look
-    at its job now instead of at the next tick."""
+    """A sandbox Pod changed: count it as pending or not, note the UID it holds or frees, and, when
+    the change is one a pass acts on (reconcile.PodChanges), look at its job now instead of at the
+    next tick."""
     deleted = event.get("type") == "DELETED"
     phase = (body.get("status") or {}).get("phase")
     METRICS.observe_handler("sandbox_pod_event", final=deleted or phase in reconcile.PendingPods.FINISHED)
@@ -328,7 +354,7 @@ def sandbox_pod_event(
         log.exception("pod not observed for metrics", extra={"pod": meta.get("name")})
     job_name = (meta.get("annotations") or {}).get(ANNOTATION_JOB_NAME)
     job_uid = (meta.get("labels") or {}).get(LABEL_JOB_UID)
-    if not job_name:
+    if not job_name or not _Runtime.pod_changes.worth_a_pass(dict(body), deleted=deleted):
         return
     try:
         run_job(_namespaced(namespace), job_name, job_uid)

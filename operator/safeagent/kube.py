@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import logging
 import time
 import uuid
@@ -109,8 +110,6 @@ def _translate(error: Exception, what: str, creating: bool = False) -> KubeError
         status = error.status
         detail = f"{what}: HTTP {status} {error.reason}"
         try:
-            import json
-
             detail = f"{what}: {json.loads(error.body or '').get('message', detail)}"
         except (TypeError, ValueError, AttributeError):
             pass
@@ -178,6 +177,19 @@ class KubeApi:
     def _plain(self, obj: Any) -> dict[str, Any]:
         return obj if isinstance(obj, dict) else self._client.sanitize_for_serialization(obj)
 
+    def _read(self, what: str, function: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A read of a built-in object as the JSON the server sent, without the client's typed
+        models: building a V1Pod and turning it back into a dict cost about 5 ms of CPU a read,
+        the largest share of the operator's own CPU under a burst (docs/bench.md)."""
+        response = self._call(what, function, *args, _preload_content=False, **kwargs)
+        try:
+            answer: dict[str, Any] = json.loads(response.data)
+        except (ValueError, TypeError, AttributeError) as error:
+            unreadable = Unavailable(f"{what}: unreadable answer: {error}")
+            self._observe(what, unreadable)
+            raise unreadable from None
+        return answer
+
     # custom resources
 
     def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -241,29 +253,20 @@ class KubeApi:
 
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any]:
         """A ConfigMap as stored: `data` (text) and `binaryData` (base64) under their API names."""
-        configmap = self._call(
-            f"get configmaps/{name}", self._core.read_namespaced_config_map, name, namespace
-        )
-        return self._plain(configmap)
+        return self._read(f"get configmaps/{name}", self._core.read_namespaced_config_map, name, namespace)
 
     def list_configmap_metadata(
         self, namespace: str, selector: str, limit: int, after: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the metadata (no data) of the ConfigMaps matching the label `selector`, and
         the token of the next page (None: last)."""
-        import json
-
         kwargs: dict[str, Any] = {"label_selector": selector, "limit": limit}
         if after:
             kwargs["_continue"] = after
-        response = self._call(
+        page = self._read(
             "list configmaps", self._core.list_namespaced_config_map, namespace,
-            _headers={"Accept": PARTIAL_METADATA_LIST}, _preload_content=False, **kwargs,
+            _headers={"Accept": PARTIAL_METADATA_LIST}, **kwargs,
         )
-        try:
-            page = json.loads(response.data)
-        except (ValueError, TypeError, AttributeError) as error:
-            raise Unavailable(f"list configmaps: unreadable answer: {error}") from None
         return list(page.get("items") or []), (page.get("metadata") or {}).get("continue") or None
 
     def delete_configmap(self, namespace: str, name: str, uid: str) -> None:
@@ -275,11 +278,9 @@ class KubeApi:
 
     def get_persistent_volume_claim(self, namespace: str, name: str) -> dict[str, Any]:
         """Read only to tell whether a job's volume source exists."""
-        claim = self._call(
-            f"get persistentvolumeclaims/{name}",
-            self._core.read_namespaced_persistent_volume_claim, name, namespace,
+        return self._read(
+            f"get persistentvolumeclaims/{name}", self._core.read_namespaced_persistent_volume_claim, name, namespace,
         )
-        return self._plain(claim)
     def may_get(self, namespace: str, user: Identity, resource: str, name: str) -> Access:
         """Whether `user` (with its groups) may `get` the core-group `resource` NAME in `namespace`:
         a LocalSubjectAccessReview, so the operator needs the right to ask only in its namespaces."""
@@ -311,10 +312,10 @@ class KubeApi:
         The pre-flight talks to the Pod itself, not to the Service's cluster IP: kube-proxy
         refuses a Service port that has no ready endpoint, and during a rollout two canaries
         stand behind one address; either would give a refusal that is not the enforcer's."""
-        slices = self._plain(self._call(
+        slices = self._read(
             "list endpointslices", self._discovery.list_namespaced_endpoint_slice, namespace,
             label_selector=f"kubernetes.io/service-name={service}",
-        ))
+        )
         addresses = sorted({
             str(address)
             for item in slices.get("items") or [] if item.get("addressType") == "IPv4"
@@ -332,8 +333,7 @@ class KubeApi:
     # pods
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
-        pod = self._call(f"get pods/{name}", self._core.read_namespaced_pod, name, namespace)
-        return self._plain(pod)
+        return self._read(f"get pods/{name}", self._core.read_namespaced_pod, name, namespace)
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """Every Pod of the namespace matching the label `selector` (all pages)."""
@@ -343,7 +343,7 @@ class KubeApi:
             kwargs: dict[str, Any] = {"label_selector": selector, "limit": POD_LIST_PAGE}
             if after:
                 kwargs["_continue"] = after
-            page = self._plain(self._call("list pods", self._core.list_namespaced_pod, namespace, **kwargs))
+            page = self._read("list pods", self._core.list_namespaced_pod, namespace, **kwargs)
             pods.extend(page.get("items") or [])
             after = (page.get("metadata") or {}).get("continue") or None
             if not after:
@@ -409,38 +409,41 @@ class KubeApi:
 
     def list_pod_events(self, namespace: str, pod_uid: str) -> list[dict[str, Any]]:
         """The Events about one Pod (by UID): the kubelet reports volume trouble only there."""
-        events = self._call(
+        events = self._read(
             "list events",
             self._core.list_namespaced_event,
             namespace,
             field_selector=f"involvedObject.uid={pod_uid}",
             limit=POD_EVENTS_LIMIT,
         )
-        return [self._plain(item) for item in (events.items or [])]
+        return list(events.get("items") or [])
 
     # network policies
 
     def apply_network_policy(self, body: dict[str, Any]) -> None:
-        """Create the policy, or replace it when its spec or labels differ from `body`."""
+        """Create the policy, or replace it when its spec or labels differ from `body`.
+
+        Read first: it exists and is right for every job but a namespace's first of its profile,
+        so that is one request, not a refused create and then the read."""
         metadata = body["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
         try:
-            self._call(
-                f"create networkpolicies/{name}",
-                self._networking.create_namespaced_network_policy,
-                namespace, body,
-                creating=True,
+            current = self._read(
+                f"get networkpolicies/{name}", self._networking.read_namespaced_network_policy, name, namespace,
             )
-            return
-        except AlreadyExists:
-            pass
-        current = self._plain(
-            self._call(
-                f"get networkpolicies/{name}",
-                self._networking.read_namespaced_network_policy,
-                name, namespace,
-            )
-        )
+        except NotFound:
+            try:
+                self._call(
+                    f"create networkpolicies/{name}",
+                    self._networking.create_namespaced_network_policy,
+                    namespace, body,
+                    creating=True,
+                )
+                return
+            except AlreadyExists:  # made since the read (another job of the profile): check it
+                current = self._read(
+                    f"get networkpolicies/{name}", self._networking.read_namespaced_network_policy, name, namespace,
+                )
         if _same_policy(current, body):
             return
         replacement = {

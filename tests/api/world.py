@@ -15,6 +15,7 @@ without waiting for it.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import logging
@@ -26,7 +27,7 @@ from kubernetes import client
 
 from safeagent import audit, reconcile
 from safeagent.config import PolicyFile, parse_config
-from safeagent.kube import KubeApi
+from safeagent.kube import KubeApi, KubeError, operation
 from safeagent.models import GROUP, VERSION
 from safeagent.policy import decide
 from safeagent.reconcile.context import utc_now
@@ -46,6 +47,7 @@ class TierKube(KubeApi):
         self.pods_created = 0
         self._count = threading.Lock()  # Kopf calls from its thread pool
         self.events: list[tuple[str, str, str]] = []  # (kind, reason, message) as posted, in order
+        self.requests: collections.Counter[str] = collections.Counter()  # "verb resource" -> requests sent
 
     def fail(self, method: str, error: Exception, times: int = 1) -> None:
         self.failures.setdefault(method, []).extend([error] * times)
@@ -65,6 +67,12 @@ class TierKube(KubeApi):
 
         return failing
 
+    def _observe(self, what: str, error: KubeError | None) -> None:
+        verb, resource = operation(what)
+        with self._count:
+            self.requests[f"{verb} {resource}"] += 1
+        super()._observe(what, error)
+
     def create_pod(self, body: dict[str, Any]) -> dict[str, Any]:
         created = super().create_pod(body)
         with self._count:
@@ -73,6 +81,9 @@ class TierKube(KubeApi):
 
     def read_pod_log(self, namespace: str, name: str, container: str, limit_bytes: int) -> str:
         self.get_pod(namespace, name)  # NotFound as the real call would say it
+        with self._count:
+            self.requests["get pods"] -= 1  # ... and counted as the one request it stands for
+            self.requests["get pods/log"] += 1
         return self.logs.get((namespace, name, container), "")[:limit_bytes]
 
     def post_event(self, involved: dict[str, Any], reason: str, message: str, warning: bool = False) -> None:
@@ -214,6 +225,13 @@ class World:
 
     def delete_pod(self, name: str) -> None:
         self.core.delete_namespaced_pod(name, self.ns, grace_period_seconds=0)
+
+    def bind_pod(self, name: str, node: str = "tier-node") -> None:
+        """The scheduler's part: the Pod is bound to a node (spec.nodeName), as a Binding does it."""
+        self.core.create_namespaced_pod_binding(
+            name, self.ns, {"metadata": {"name": name}, "target": {"kind": "Node", "name": node}},
+            _preload_content=False,
+        )
 
     def set_pod_status(self, name: str, status: dict[str, Any]) -> None:
         self.core.patch_namespaced_pod_status(name, self.ns, {"status": status})

@@ -71,6 +71,37 @@ def test_policy_file_reloads_on_change_and_refuses_a_bad_one(tmp_path):
         source.current()
 
 
+def test_threads_asking_at_once_for_a_new_policy_parse_it_once(tmp_path, monkeypatch):
+    """A burst's handler threads all ask for the policy when it is new (at startup, after an edit)."""
+    import threading
+    from pathlib import Path
+
+    import safeagent.policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text((Path(__file__).resolve().parents[2] / "configs" / "policy.yaml").read_text())
+    parsed, real = [], safeagent.policy.load_policy_files
+    everyone_asked = threading.Barrier(8)
+
+    def counted(source):
+        parsed.append(source)
+        return real(source)
+
+    monkeypatch.setattr(safeagent.policy, "load_policy_files", counted)
+    policy = config.PolicyFile(str(path))
+
+    def ask():
+        everyone_asked.wait(5)
+        policy.current()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert parsed == [str(path)]
+
+
 def test_policy_with_another_workspace_is_refused(tmp_path):
     from pathlib import Path
 

@@ -27,6 +27,9 @@ Each step returns a typed `status.Update`; `job.Job.apply` is the one place that
 status merge patch, then one audit record). Callers must serialise calls for one job
 (handlers.py holds a lock per job); two operators must not run at once.
 
+Which passes run (one at a time per job, none for a final job, the timer's only for a quiet one,
+a Pod's report only when it changes what a pass reads): passes.py, used by handlers.py.
+
 Errors: errors.py, one taxonomy deciding retry by type (PermanentFailure, TransientFailure).
 """
 
@@ -37,6 +40,7 @@ from safeagent.reconcile.deadlines import parse_time, timestamp
 from safeagent.reconcile.ensure import reconcile_job
 from safeagent.reconcile.errors import PermanentFailure, ReconcileError, TransientFailure
 from safeagent.reconcile.outcome import Outcome, outcome_of
+from safeagent.reconcile.passes import JobPasses, PodChanges
 from safeagent.reconcile.pool import WarmPool
 from safeagent.reconcile.retention import Retention
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
@@ -46,9 +50,11 @@ from safeagent.reconcile.warm import fill as fill_warm_pools
 __all__ = [
     "STATUS_STREAM_BUDGET",
     "Context",
+    "JobPasses",
     "Outcome",
     "PendingPods",
     "PermanentFailure",
+    "PodChanges",
     "ReconcileError",
     "Retention",
     "SandboxJob",

@@ -12,6 +12,7 @@ from safeagent.audit import Auditor
 from safeagent.config import OperatorConfig
 from safeagent.kube import Kube
 from safeagent.policy import Decision, Policy
+from safeagent.reconcile.passes import PodChanges
 from safeagent.reconcile.pool import WarmPool
 from safeagent.reconcile.uids import SandboxUids
 
@@ -67,3 +68,4 @@ class Context:
     warm: WarmPool = dataclasses.field(default_factory=WarmPool)  # the warm Pods (pool.py, warm.py)
     # Reconcile a job now, from another thread (namespace, name, UID); None: only the watch and timer do.
     nudge: Callable[[str, str, str | None], object] | None = None
+    pod_changes: PodChanges = dataclasses.field(default_factory=PodChanges)  # which Pod reports ask for a pass

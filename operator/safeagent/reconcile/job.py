@@ -26,6 +26,9 @@ class Job:
         self.body = body
         self.model = model
         self.status = model.status
+        # The Pod this pass created (not one adopted), as the API answered: the same pass observes
+        # it without reading it again (observe.py).
+        self.launched: dict[str, Any] | None = None
 
     @property
     def namespace(self) -> str:

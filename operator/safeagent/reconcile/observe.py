@@ -34,7 +34,9 @@ def _log_limit(max_output_kb: int) -> int:
 
 def observe(job: Job) -> Update | None:
     name = job.status.podName or ""
-    pod = pods.get_or_empty(job, name)
+    # A Pod launched in this very pass is the create's answer: nothing has happened to it since.
+    launched = job.launched if job.launched and job.launched["metadata"].get("name") == name else None
+    pod = launched if launched is not None else pods.get_or_empty(job, name)
     if not pod:
         message = f"Pod {name} disappeared before its result was read"
         return finished(JobPhase.FAILED, "PodLost", message, audit.JOB_FAILED)

@@ -50,7 +50,9 @@ def create_or_adopt(job: Job, pod: dict[str, Any]) -> dict[str, Any]:
     the egress proof's deadline, and the UID (another one of `sandbox.uidRange`, recorded as held)."""
     name = pod["metadata"]["name"]
     try:
-        return job.ctx.kube.create_pod(pod)
+        job.launched = job.ctx.kube.create_pod(pod)
+        job.ctx.pod_changes.worth_a_pass(job.launched)  # its first report, as created, asks for no pass
+        return job.launched
     except AlreadyExists:
         pass
     # Ours from before a restart, or someone else's: adopt only the Pod we would have built.

@@ -55,10 +55,14 @@ def missing_source(job: Job) -> str | None:
 
 
 def look(job: Job, pod: dict[str, Any]) -> Trouble | None:
-    """What the Pod waits for; its Events and the source are read only while it has not started."""
+    """What the Pod waits for; its Events and the source are read only while it has not started,
+    and its Events only once it has a node: the Events trouble.py reads are the kubelet's (the
+    scheduler's own show in the Pod's condition), so a Pod just created or still queued for a node
+    has none (under a burst, most passes of a job before its Pod starts)."""
     if has_started(pod):
         return pod_trouble(pod)
-    return pod_trouble(pod, _events(job, pod), missing_source(job))
+    scheduled = bool((pod.get("spec") or {}).get("nodeName"))
+    return pod_trouble(pod, _events(job, pod) if scheduled else [], missing_source(job))
 
 
 def waiting_update(job: Job, trouble: Trouble | None, since: str | None, normal: tuple[str, str]) -> Update | None:

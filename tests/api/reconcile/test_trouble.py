@@ -81,11 +81,17 @@ def test_volume_trouble_is_read_from_the_pods_events(world):
     world.post_pod_event(pod, "FailedMount",
                          'MountVolume.SetUp failed for volume "source" : rpc error: code = DeadlineExceeded')
     assert world.run("list") == "Running"
+    # The kubelet's Events are read once the Pod has a node (a Pod queued for one has none).
+    assert world.status("list")["reason"] == "launched"
+    world.bind_pod(pod["metadata"]["name"])
+    assert world.run("list") == "Running"
     assert world.status("list")["reason"] == "VolumeMountFailed"
 
 
 def test_unreadable_events_or_source_never_fail_the_job(world):
     world.add_job("list", "ls")
+    world.run("list")
+    world.bind_pod(world.status("list")["podName"])
     world.kube.fail("list_pod_events", Invalid("events is forbidden"), times=5)
     world.kube.fail("get_configmap", Invalid("configmaps is forbidden"), times=5)
     assert world.run("list") == "Running"
