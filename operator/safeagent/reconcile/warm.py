@@ -129,6 +129,29 @@ def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | Non
     return None
 
 
+def _claim(ctx: Context, namespace: str, pod: WarmPod, claim: dict[str, Any]) -> dict[str, Any] | None:
+    """`claim` patched onto `pod` at the version the watch saw; if the Pod changed since (its status,
+    most often: the watch lags the kubelet), once more at its current version if it is still ready
+    and nobody's. The Pod as claimed, or None."""
+    version = pod.resource_version
+    for attempt in range(2):
+        try:
+            return ctx.kube.claim_pod(namespace, pod.name, version, claim)
+        except NotFound:
+            return None
+        except Conflict:
+            if attempt:
+                return None
+        try:
+            current = warm_pod_of(ctx.kube.get_pod(namespace, pod.name))
+        except NotFound:
+            return None
+        if current is None or current.claimed or not current.ready:
+            return None
+        version = current.resource_version
+    return None
+
+
 def _claimed_before(job: Job) -> WarmPod | None:
     """A warm Pod this job claimed before the operator stopped, before its status said so: the job's
     Pod, delivered to or not (a second Pod could run the command twice; one that got nothing says
@@ -150,10 +173,9 @@ def _claim_and_deliver(job: Job, pod: WarmPod, request: Any) -> bool:
                         builders.ANNOTATION_SPEC_HASH: spec_hash(job.model.spec)},
         "ownerReferences": [builders.owner_reference(job.model)],
     }
-    try:
-        claimed = ctx.kube.claim_pod(job.namespace, pod.name, pod.resource_version, claim)
-    except (Conflict, NotFound):
-        return False  # changed or gone since the watch saw it: another one, or cold
+    claimed = _claim(ctx, job.namespace, pod, claim)
+    if claimed is None:
+        return False  # claimed by another job, or gone: another Pod, or cold
     ctx.warm.seen(claimed)
     assert pod.ip is not None and pod.token is not None  # only such Pods are ready
     try:

@@ -200,3 +200,26 @@ def test_a_smaller_pool_or_none_leaves_no_unused_warm_pod_behind(world):
     assert reconcile.fill_warm_pools(world.ctx) == 0
     left = {name for name, pod in world.pods.items() if pod["metadata"]["labels"].get(builders.LABEL_WARM)}
     assert left == {claimed}
+
+
+def test_a_warm_pod_whose_status_moved_on_since_the_watch_saw_it_is_still_taken(world):
+    """The watch lags the kubelet: the claim at the version it saw is refused (409), and made again
+    at the Pod's current one, since the Pod is still ready and nobody's."""
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    world.set_pod_status(name, {"phase": "Running", "podIP": pod.address, "conditions": [
+        {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]})
+    world.add_job("list", "ls")
+    assert world.run("list") == "Running"
+    assert world.status("list")["podName"] == name and world.kube.pods_created == 1
+
+
+def test_a_warm_pod_another_claimed_since_the_watch_saw_it_is_left_to_it(world):
+    (name,) = _pool(world)
+    FakeWarmPod(world, name)
+    world.kube.claim_pod(world.ns, name, world.pod(name)["metadata"]["resourceVersion"],
+                         {"labels": {builders.LABEL_JOB_UID: "someone-else"}})
+    world.add_job("list", "ls")
+    assert world.run("list") == "Running"
+    assert world.status("list")["podName"] != name  # cold
+    assert world.pod(name)["metadata"]["labels"][builders.LABEL_JOB_UID] == "someone-else"
