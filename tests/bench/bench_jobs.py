@@ -511,7 +511,8 @@ class Bench:
 
     def run_submitted(self, mode: str, scenario: str, jobs: int, burst: bool) -> dict[str, Any]:
         submit = self.submit_bare if mode == "bare-pod" else self.submit_job
-        label = f"b{jobs}" if burst else "s"
+        # Job names are per mode: the watches key what they saw by name, across the whole run.
+        label = ("w" if mode == jobs_report.WARM else "") + (f"b{jobs}" if burst else "s")
 
         def done(item: Submitted) -> bool:
             if mode == "bare-pod":
