@@ -1,6 +1,7 @@
 """A warm sandbox Pod on the real cluster (docs/warm-pool.md), before any pool uses it: the Pod the
 operator's builder makes (`builders.build_warm_pod`, the installed configuration, the real egress
-proof against the chart's canary), in the release's sandbox namespace beside the profile's
+proof against the chart's canary; its warm label swapped for the test's own, so that the installed
+operator's pool leaves it alone), in the release's sandbox namespace beside the profile's
 NetworkPolicy, reached over its channel from a client Pod the test's ingress policy admits (it
 stands in for the operator, whose own policy comes with the pool).
 
@@ -26,6 +27,7 @@ from sandbox_pods import installed_config
 from sbj_helpers import NS, require_operator
 
 CLIENT_LABEL = "safeagent.ca/e2e-warm-client"
+OWN_WARM_LABEL = "safeagent.ca/e2e-warm-pod"
 RUN_LABEL = "safeagent.ca/e2e-warm"
 
 # Run inside the client Pod (the sandbox image has safeagent.sandbox): deliver stdin's request.
@@ -79,6 +81,7 @@ def warm_bed(kubectl):
     kubectl("apply", "-f", "-", input=json.dumps(builders.build_network_policy(NS, NetworkProfile.NONE, config)))
     ingress = builders.build_warm_ingress_policy(
         NS, f"e2e-warm-{run}", {"podSelector": {"matchLabels": {CLIENT_LABEL: run}}})
+    ingress["spec"]["podSelector"]["matchLabels"] = {builders.LABEL_SANDBOX: "true", OWN_WARM_LABEL: run}
     apply(kubectl, NS, ingress)
     client, stranger = f"e2e-warm-client-{run}", f"e2e-warm-stranger-{run}"
     sleeper = ["python3", "-c", "import time; time.sleep(3600)"]
@@ -113,7 +116,10 @@ class WarmBed:
         name, token = f"e2e-warm-{self.run}-{suffix}", channel.new_token()
         pod = builders.build_warm_pod(NS, name, NetworkProfile.NONE, self.config, token, 300,
                                       canary_address=self.canary_ip)
-        pod["metadata"]["labels"][RUN_LABEL] = self.run
+        # Not the operator's to take or tidy away: its pool counts only Pods labelled warm, and with
+        # no pool (the main release's default) it removes those. The test's own label instead.
+        del pod["metadata"]["labels"][builders.LABEL_WARM]
+        pod["metadata"]["labels"].update({RUN_LABEL: self.run, OWN_WARM_LABEL: self.run})
         apply(self.kubectl, NS, pod)
         return name, token
 
