@@ -94,14 +94,19 @@ def owner_reference(job: SandboxJob) -> dict[str, Any]:
     }
 
 
-def _child_metadata(job: SandboxJob, name: str) -> dict[str, Any]:
+def job_ties(job: SandboxJob) -> dict[str, Any]:
+    """The metadata that makes an object the job's: its UID label, name and spec-hash annotations,
+    owner reference (a child built for it, or a warm Pod claimed by it)."""
     return {
-        "name": name,
-        "namespace": job.namespace,
-        "labels": {**MANAGED_BY, LABEL_JOB_UID: job.uid},
+        "labels": {LABEL_JOB_UID: job.uid},
         "annotations": {ANNOTATION_JOB_NAME: job.name, ANNOTATION_SPEC_HASH: spec_hash(job.spec)},
         "ownerReferences": [owner_reference(job)],
     }
+
+
+def _child_metadata(job: SandboxJob, name: str) -> dict[str, Any]:
+    ties = job_ties(job)
+    return {"name": name, "namespace": job.namespace, **ties, "labels": {**MANAGED_BY, **ties["labels"]}}
 
 
 def _requester(job: SandboxJob) -> dict[str, Any]:

@@ -7,10 +7,8 @@ address for the runner's pre-flight and a runAsUser of its own (uids.py).
 from __future__ import annotations
 
 from safeagent import audit, builders
-from safeagent.kube import NotFound
 from safeagent.models import JobPhase
 from safeagent.reconcile import pods, source, warm
-from safeagent.reconcile.errors import TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import ConditionChange, Update, progress
 from safeagent.sandbox import bundle
@@ -20,18 +18,6 @@ LAUNCHED = "launched"
 
 def launched_message(pod: str) -> str:
     return f"sandbox Pod {pod} launched"
-
-
-def _canary_address(job: Job) -> str | None:
-    """Where the runner proves its Pod's egress filtered (safeagent.sandbox.preflight); no canary, no run:
-    the job waits for it and, past its deadline, gives up."""
-    check = job.ctx.config.egressCheck
-    if check is None:
-        return None
-    try:
-        return job.ctx.kube.get_canary_address(check.canary.namespace, check.canary.service)
-    except NotFound as error:
-        raise TransientFailure(f"egress canary missing: {error}") from error
 
 
 def launch(job: Job) -> Update:
@@ -59,7 +45,7 @@ def launch(job: Job) -> Update:
     name = builders.child_name(job.name, job.model.uid)
     pod = builders.build_sandbox_pod(
         job.model, job.status.argv or [], limits.maxOutputKb, ctx.config,
-        source_digest=job.status.sourceDigest, canary_address=_canary_address(job),
+        source_digest=job.status.sourceDigest, canary_address=pods.canary_address(ctx),
         pending_pods=ctx.pending.count(), bundle_chunks=chunks, run_as_user=pods.reserve_uid(job, name),
     )
     created = pods.create_or_adopt(job, pod)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from safeagent import audit, builders
 from safeagent.kube import AlreadyExists, Invalid, NotFound
 from safeagent.models import JobPhase
+from safeagent.reconcile.context import Context
 from safeagent.reconcile.errors import PermanentFailure, TransientFailure
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.status import MAX_MESSAGE, finished
@@ -41,6 +42,18 @@ def reserve_uid(job: Job, name: str) -> int:
             "to run more sandboxes at once)"
         )
     return uid
+
+
+def canary_address(ctx: Context) -> str | None:
+    """Where a sandbox Pod's runner proves its egress filtered (safeagent.sandbox.preflight): the egress
+    canary Pod's address; no canary, no Pod: the caller waits for it (TransientFailure)."""
+    check = ctx.config.egressCheck
+    if check is None:
+        return None
+    try:
+        return ctx.kube.get_canary_address(check.canary.namespace, check.canary.service)
+    except NotFound as error:
+        raise TransientFailure(f"egress canary missing: {error}") from error
 
 
 def create_or_adopt(job: Job, pod: dict[str, Any]) -> dict[str, Any]:

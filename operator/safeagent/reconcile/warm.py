@@ -27,7 +27,8 @@ from typing import Any
 
 from safeagent import builders
 from safeagent.kube import Conflict, NotFound
-from safeagent.models import NetworkProfile, spec_hash
+from safeagent.models import NetworkProfile
+from safeagent.reconcile import pods
 from safeagent.reconcile.context import Context
 from safeagent.reconcile.deadlines import run_budget_seconds
 from safeagent.reconcile.job import Job
@@ -38,6 +39,7 @@ from safeagent.sandbox.contract import LISTING_UNFINISHED, RUNNER_RESULT_KIND
 log = logging.getLogger("safeagent.reconcile")
 
 WARM_NAME_PREFIX = "sa-warm-"
+WARM_INGRESS_POLICY = "safeagent-warm-channel"
 # Connecting, sending and being answered: the Pod reads its request within channel.READ_SECONDS.
 DELIVER_SECONDS = channel.READ_SECONDS + 3.0
 # ---------------------------------------------------------------------------------------- the pool
@@ -74,9 +76,7 @@ def _create(ctx: Context, namespace: str, profile: NetworkProfile, count: int) -
         "podSelector": {"matchLabels": dict(config.warmPool.operatorPodLabels)},
     }
     ctx.kube.apply_network_policy(builders.build_warm_ingress_policy(namespace, WARM_INGRESS_POLICY, operator))
-    canary = None
-    if config.egressCheck is not None:
-        canary = ctx.kube.get_canary_address(config.egressCheck.canary.namespace, config.egressCheck.canary.service)
+    canary = pods.canary_address(ctx)
     made = 0
     for _ in range(count):
         name = f"{WARM_NAME_PREFIX}{profile.value}-{secrets.token_hex(5)}"
@@ -88,9 +88,6 @@ def _create(ctx: Context, namespace: str, profile: NetworkProfile, count: int) -
         ctx.warm.seen(ctx.kube.create_pod(pod))
         made += 1
     return made
-
-
-WARM_INGRESS_POLICY = "safeagent-warm-channel"
 
 
 # ----------------------------------------------------------------------------------- a job takes one
@@ -167,13 +164,7 @@ def _claimed_before(job: Job) -> WarmPod | None:
 
 def _claim_and_deliver(job: Job, pod: WarmPod, request: Any) -> bool:
     ctx = job.ctx
-    claim = {
-        "labels": {builders.LABEL_JOB_UID: job.model.uid},
-        "annotations": {builders.ANNOTATION_JOB_NAME: job.name,
-                        builders.ANNOTATION_SPEC_HASH: spec_hash(job.model.spec)},
-        "ownerReferences": [builders.owner_reference(job.model)],
-    }
-    claimed = _claim(ctx, job.namespace, pod, claim)
+    claimed = _claim(ctx, job.namespace, pod, builders.job_ties(job.model))
     if claimed is None:
         return False  # claimed by another job, or gone: another Pod, or cold
     ctx.warm.seen(claimed)
