@@ -499,6 +499,10 @@ class WarmPoolConfig(_Strict):
         "(that profile's jobs all start a Pod of their own).")
     idleSeconds: int = Field(default=600, ge=30, le=24 * 3600,
                              description="A warm Pod nobody used for this long leaves and is replaced.")
+    startingMax: int = Field(default=2, ge=1, le=50,
+                             description="Warm Pods starting at once per sandbox namespace: a Pod's start costs "
+                             "its node about a CPU-second (runtime, network, API server), and a pool refilling "
+                             "all at once takes that from the jobs it serves.")
     operatorNamespace: str = Field(default="", description="The namespace of the operator's Pods: only they "
                                    "may open a warm Pod's channel (the chart sets it).")
     operatorPodLabels: dict[str, str] = Field(default={}, description="The labels of the operator's Pods.")

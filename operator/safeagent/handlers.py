@@ -145,9 +145,9 @@ class _Filler:
             self.context.warm.changed.clear()
             if self.stop.is_set():
                 return
-            delay = self.INTERVAL_SECONDS
             try:
                 reconcile.fill_warm_pools(self.context)
+                delay = reconcile.warm_refill_wait(self.context) or self.INTERVAL_SECONDS
             except Exception as error:  # jobs go cold meanwhile; the next pass tries again
                 log.warning("warm pool not filled", extra={"error": str(error)})
                 delay = self.RETRY_SECONDS

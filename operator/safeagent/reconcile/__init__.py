@@ -46,6 +46,7 @@ from safeagent.reconcile.retention import Retention
 from safeagent.reconcile.status import STATUS_STREAM_BUDGET, fit_for_status
 from safeagent.reconcile.uids import SandboxUids
 from safeagent.reconcile.warm import fill as fill_warm_pools
+from safeagent.reconcile.warm import refill_wait as warm_refill_wait
 
 __all__ = [
     "STATUS_STREAM_BUDGET",
@@ -70,4 +71,5 @@ __all__ = [
     "reconcile_job",
     "record_approval_decision",
     "timestamp",
+    "warm_refill_wait",
 ]

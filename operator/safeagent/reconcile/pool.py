@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,7 @@ class WarmPool:
         self._lock = threading.Lock()
         self.primed = False  # the first fill lists the namespaces (the watch may not have yet)
         self.changed = threading.Event()  # set when the pool may need filling
+        self._last_take = float("-inf")  # time.monotonic() of the last start_taking
 
     def seen(self, pod: dict[str, Any], deleted: bool = False) -> None:
         warm = warm_pod_of(pod)
@@ -94,6 +96,11 @@ class WarmPool:
         with self._lock:
             return len(self._unused(namespace, profile))
 
+    def starting(self, namespace: str) -> int:
+        """Unused Pods of any profile that are not ready yet: the ones still starting."""
+        with self._lock:
+            return sum(not pod.ready for profile in NetworkProfile for pod in self._unused(namespace, profile.value))
+
     def surplus(self, namespace: str, size_of: Callable[[NetworkProfile], int]) -> list[WarmPod]:
         """Unclaimed Pods beyond each profile's size (`size_of`), the ones not ready yet first."""
         with self._lock:
@@ -114,7 +121,13 @@ class WarmPool:
             if pod.key in self._taking:
                 return False
             self._taking.add(pod.key)
+            self._last_take = time.monotonic()
             return True
+
+    def since_take(self) -> float:
+        """Seconds since a job last began to take a warm Pod (infinite if none ever did)."""
+        with self._lock:
+            return time.monotonic() - self._last_take
 
     def done_taking(self, pod: WarmPod) -> None:
         with self._lock:

@@ -40,6 +40,8 @@ log = logging.getLogger("safeagent.reconcile")
 
 WARM_NAME_PREFIX = "sa-warm-"
 WARM_INGRESS_POLICY = "safeagent-warm-channel"
+# How long after the last take the pool waits before it refills (see `refill_wait`).
+REFILL_QUIET_SECONDS = 1.0
 # Connecting, sending and being answered: the Pod reads its request within channel.READ_SECONDS.
 DELIVER_SECONDS = channel.READ_SECONDS + 3.0
 # ---------------------------------------------------------------------------------------- the pool
@@ -47,8 +49,9 @@ DELIVER_SECONDS = channel.READ_SECONDS + 3.0
 
 def fill(ctx: Context) -> int:
     """Remove the warm Pods that ended unused and those beyond the pool's size (all of them where the
-    pool is off: a release turned down leaves none behind), and create the missing ones; returns how
-    many were created. A pass with nothing to do makes no API request (but the first, which lists)."""
+    pool is off: a release turned down leaves none behind), and create the missing ones, paced (see
+    `refill_wait`); returns how many were created. A pass with nothing to do makes no API request
+    (but the first, which lists)."""
     warm = ctx.config.warmPool
     if not ctx.warm.primed:
         for namespace in ctx.config.namespaces:
@@ -60,11 +63,30 @@ def fill(ctx: Context) -> int:
     for namespace in ctx.config.namespaces:
         for pod in ctx.warm.ended_unused(namespace) + ctx.warm.surplus(namespace, warm.size_of):
             _discard(ctx, pod)
-        for profile, size in warm.size.items():
-            missing = size - ctx.warm.unused(namespace, profile.value)
+        room = warm.startingMax - ctx.warm.starting(namespace)
+        for profile, size in sorted(warm.size.items(), key=lambda item: ctx.warm.unused(namespace, item[0].value) - item[1]):
+            unused = ctx.warm.unused(namespace, profile.value)
+            if unused > warm.startingMax and ctx.warm.since_take() < REFILL_QUIET_SECONDS:
+                continue
+            missing = min(size - unused, room)
             if missing > 0:
-                created += _create(ctx, namespace, profile, missing)
+                made = _create(ctx, namespace, profile, missing)
+                created += made
+                room -= made
     return created
+
+
+def refill_wait(ctx: Context) -> float:
+    """Seconds until `fill` may start Pods it is holding back now (0: it holds none back).
+
+    A Pod's start costs its node about a CPU-second (the runtime, the network plugin and its policy
+    enforcer, the API server), several times a warm job's own cost. So the pool refills paced: at
+    most `startingMax` Pods starting at once per namespace, the emptiest profile first, and not
+    while jobs are taking Pods (within REFILL_QUIET_SECONDS of the last take) unless a profile is
+    down to `startingMax` unused Pods: commands that come one after another run on what is ready,
+    and the pool refills in the pause after them (an agent's pauses, for a model's answer, are
+    seconds)."""
+    return max(0.0, REFILL_QUIET_SECONDS - ctx.warm.since_take())
 
 
 def _create(ctx: Context, namespace: str, profile: NetworkProfile, count: int) -> int:

@@ -17,7 +17,9 @@ from safeagent.sandbox import channel, contract, runner
 from tests.api.stage import SOURCE_CONFIGMAP
 from tests.api.world import compact, prepare_record, runner_record
 
-POOL = {"size": {"none": 1}, "operatorNamespace": "safeagent-system", "operatorPodLabels": {"app": "op"}}
+# startingMax as large as any pool here: the tests of the pacing set their own.
+POOL = {"size": {"none": 1}, "startingMax": 50, "operatorNamespace": "safeagent-system",
+        "operatorPodLabels": {"app": "op"}}
 
 
 class FakeWarmPod:
@@ -45,9 +47,13 @@ class FakeWarmPod:
             pass
 
 
-def _pool(world, size: int = 1) -> list[str]:
-    world.ctx.config = world.config(warmPool={**POOL, "size": {"none": size}})
+def _pool(world, size: int = 1, **settings: Any) -> list[str]:
+    world.ctx.config = world.config(warmPool={**POOL, "size": {"none": size}, **settings})
     reconcile.fill_warm_pools(world.ctx)
+    return _warm_pods(world)
+
+
+def _warm_pods(world) -> list[str]:
     return sorted(name for name, pod in world.pods.items() if pod["metadata"]["labels"].get(builders.LABEL_WARM))
 
 
@@ -223,3 +229,32 @@ def test_a_warm_pod_another_claimed_since_the_watch_saw_it_is_left_to_it(world):
     assert world.run("list") == "Running"
     assert world.status("list")["podName"] != name  # cold
     assert world.pod(name)["metadata"]["labels"][builders.LABEL_JOB_UID] == "someone-else"
+
+
+def test_the_pool_starts_at_most_starting_max_pods_at_once(world):
+    """A Pod's start costs its node about a CPU-second: the pool starts a few at a time, and more as
+    those become ready."""
+    first = _pool(world, size=5, startingMax=2)
+    assert len(first) == 2
+    assert reconcile.fill_warm_pools(world.ctx) == 0  # both still starting
+    FakeWarmPod(world, first[0], listen=False)  # ready: one more may start
+    assert reconcile.fill_warm_pools(world.ctx) == 1
+    assert len(_warm_pods(world)) == 3
+
+
+def test_while_jobs_take_warm_pods_the_pool_refills_only_when_nearly_empty_or_in_the_pause_after(world, monkeypatch):
+    """Commands one after another run on the ready Pods without refills competing for the node; the
+    pool refills at once when a profile is down to startingMax unused Pods, else after the pause."""
+    world.ctx.config = world.config(warmPool={**POOL, "size": {"none": 4}, "startingMax": 1})
+    for _ in range(4):  # one at a time, each made ready before the next starts
+        assert reconcile.fill_warm_pools(world.ctx) == 1
+        FakeWarmPod(world, next(name for name in _warm_pods(world) if not world.pod(name).get("status", {}).get("podIP")))
+    for index, refilled in enumerate((0, 0, 1)):
+        job = f"ls-{index}"
+        world.add_job(job, "ls")
+        assert world.run(job) == "Running" and world.status(job)["podName"].startswith(reconcile.warm.WARM_NAME_PREFIX)
+        assert reconcile.fill_warm_pools(world.ctx) == refilled  # 3 and 2 unused: held back; 1: refilled
+    assert reconcile.warm_refill_wait(world.ctx) > 0
+    monkeypatch.setattr(reconcile.warm, "REFILL_QUIET_SECONDS", 0.0)  # the pause after the last take
+    assert reconcile.warm_refill_wait(world.ctx) == 0
+    assert reconcile.fill_warm_pools(world.ctx) == 0  # startingMax 1: the refill still starting
