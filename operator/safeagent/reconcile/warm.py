@@ -102,16 +102,16 @@ def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | Non
     job goes cold. A bundle source comes with its `manifest`, read by launch (which needs it cold too)."""
     ctx = job.ctx
     spec = job.model.spec
-    if spec.source.persistentVolumeClaim is not None or not ctx.config.warmPool.size_of(spec.networkProfile):
-        return None
+    config_map = spec.source.configMap.name if spec.source.configMap is not None else None
+    if (config_map is None and manifest is None) or not ctx.config.warmPool.size_of(spec.networkProfile):
+        return None  # a volume (or a bundle without its manifest) cannot be sent; a profile without a pool
     adopted = _claimed_before(job)
     if adopted is not None:
         return adopted
     candidates = ctx.warm.ready(job.namespace, spec.networkProfile.value)
     if not candidates:
         return None
-    files = source_files(ctx.kube, job.namespace, spec.source.configMap.name if spec.source.configMap else None,
-                         manifest, builders.WARM_MAX_REQUEST_BYTES)
+    files = source_files(ctx.kube, job.namespace, config_map, manifest, builders.WARM_MAX_REQUEST_BYTES)
     if files is None:
         return None  # the cold path reports what is missing or too large, as it does without a pool
     request = builders.build_warm_request(job.model, argv, max_output_kb, ctx.config, files, source_digest)
@@ -139,8 +139,7 @@ def source_files(kube: Kube, namespace: str, config_map: str | None, manifest: M
     manifest against its name, in the Pod."""
     try:
         if manifest is None:
-            assert config_map is not None  # a ConfigMap source, or a bundle's manifest
-            return builders.configmap_files(kube.get_configmap(namespace, config_map))
+            return None if config_map is None else builders.configmap_files(kube.get_configmap(namespace, config_map))
         chunks: dict[str, str] = {}
         size = 4 * -(-len(manifest.data) // 3)  # the manifest's base64
         for digest in bundle.chunk_digests(manifest.manifest):
