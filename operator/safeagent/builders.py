@@ -11,11 +11,12 @@ Pod, its NetworkPolicy and the review Pod share the same hardened pieces.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from safeagent.config import SANDBOX_WORKSPACE, OperatorConfig, never_egress_inside
@@ -36,6 +37,7 @@ from safeagent.sandbox.contract import (
     PrepareSpec,
     RunnerSpec,
     SourceKind,
+    WarmPrepareRequest,
     WarmRequest,
     WarmSpec,
 )
@@ -242,11 +244,9 @@ def _scratch_mounts() -> list[dict[str, Any]]:
     return [{"name": "workspace", "mountPath": WORKSPACE}, {"name": "tmp", "mountPath": TMP}]
 
 
-def _prepare_container(
-    job: SandboxJob, config: OperatorConfig, source_digest: str | None
-) -> dict[str, Any]:
+def _prepare_spec(job: SandboxJob, config: OperatorConfig, source_digest: str | None) -> PrepareSpec:
+    """The preparation step's spec for `job`, cold (the init container) or warm (the request's part)."""
     sandbox = config.sandbox
-    _, source_mount = _source_volume_and_mount(job)
     spec: PrepareSpec = {
         "source": source_kind(job),
         "sourceDir": SOURCE_MOUNT,
@@ -258,8 +258,16 @@ def _prepare_container(
         spec["expectedDigest"] = source_digest
     if job.spec.source.bundle is not None:
         spec["bundle"] = job.spec.source.bundle.name
+    return spec
+
+
+def _prepare_container(
+    job: SandboxJob, config: OperatorConfig, source_digest: str | None
+) -> dict[str, Any]:
+    _, source_mount = _source_volume_and_mount(job)
     return _container(
-        PREPARE_CONTAINER, "safeagent.sandbox.prepare", spec, [source_mount, *_scratch_mounts()], config
+        PREPARE_CONTAINER, "safeagent.sandbox.prepare", _prepare_spec(job, config, source_digest),
+        [source_mount, *_scratch_mounts()], config,
     )
 
 
@@ -479,23 +487,52 @@ def build_warm_ingress_policy(namespace: str, name: str, allowed: dict[str, Any]
     }
 
 
+def volume_file(config_map: Mapping[str, Any], key: str) -> str | None:
+    """Key `key` of `config_map` (as the API returned it) as the file a volume of it holds, in base64:
+    a text value's UTF-8, a binary value as the API gives it; None: no such key."""
+    binary = (config_map.get("binaryData") or {}).get(key)
+    if isinstance(binary, str):
+        return binary
+    text = (config_map.get("data") or {}).get(key)
+    return base64.b64encode(text.encode()).decode() if isinstance(text, str) else None
+
+
+def configmap_files(config_map: Mapping[str, Any]) -> dict[str, str]:
+    """The files of a ConfigMap source's volume (_source_volume_and_mount): one per key, in base64."""
+    keys = [*(config_map.get("data") or {}), *(config_map.get("binaryData") or {})]
+    return {key: file for key in keys if (file := volume_file(config_map, key)) is not None}
+
+
+def bundle_files(manifest: bytes, chunks: Mapping[str, str]) -> dict[str, str]:
+    """The files of a bundle source's volume (_bundle_volume): the manifest's bytes as stored, and each
+    chunk (its digest -> its object's CHUNK_KEY file, in base64) under its object's name."""
+    files = {bundle.MANIFEST_KEY: base64.b64encode(manifest).decode()}
+    files.update((bundle.chunk_name(digest), content) for digest, content in chunks.items())
+    return files
+
+
 def build_warm_request(
     job: SandboxJob, argv: list[str], max_output_kb: int, config: OperatorConfig,
-    config_map: dict[str, Any], source_digest: str | None = None,
+    files: Mapping[str, str], source_digest: str | None = None,
 ) -> WarmRequest:
     """What the operator delivers to a warm Pod for `job`: what its cold Pod's two specs would say,
-    and the ConfigMap `config_map` (as the API returned it) instead of a volume."""
-    request: WarmRequest = {
+    and the files of its source volume (configmap_files, bundle_files) instead of the volume."""
+    prepare = _prepare_spec(job, config, source_digest)
+    if prepare["source"] == SOURCE_PVC:
+        raise ValueError("a volume source cannot be delivered to a running Pod")
+    wanted: WarmPrepareRequest = {"source": prepare["source"], "maxFiles": prepare["maxFiles"],
+                                  "maxBytes": prepare["maxBytes"]}
+    if "expectedDigest" in prepare:
+        wanted["expectedDigest"] = prepare["expectedDigest"]
+    if "bundle" in prepare:
+        wanted["bundle"] = prepare["bundle"]
+    return {
         "argv": list(argv),
         "timeoutSeconds": job.spec.timeoutSeconds,
         "maxOutputBytes": max_output_kb * 1024,
-        "prepare": {"source": SOURCE_CONFIGMAP, "maxFiles": config.sandbox.sourceMaxFiles,
-                    "maxBytes": config.sandbox.sourceMaxBytes},
-        "configMap": {"data": dict(config_map.get("data") or {}), "binaryData": dict(config_map.get("binaryData") or {})},
+        "prepare": wanted,
+        "files": dict(files),
     }
-    if source_digest is not None:
-        request["prepare"]["expectedDigest"] = source_digest
-    return request
 
 
 def review_pod_name(job: SandboxJob) -> str:

@@ -167,3 +167,35 @@ def test_a_hostile_source_delivered_to_a_warm_pod_is_rejected(release, kubectl):
     job = _final(kubectl, [name])[name]
     status = job["status"]
     assert _warm(job) and (status["phase"], status["reason"]) == ("Rejected", "bad_key"), status
+
+
+def test_a_bundle_job_runs_warm(release, kubectl, tmp_path):
+    """The agent's way in (`safeagent run --source DIR`, the MCP server): a tree packed as a bundle and
+    uploaded as the client uploads it (a manifest and content-addressed chunks) runs in a warm Pod."""
+    import base64  # noqa: PLC0415 - this test's own, appended
+
+    from safeagent.sandbox import bundle  # noqa: PLC0415
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "README.md").write_text("hello\n")
+    (tmp_path / "src" / "app.py").write_text("print(1)\n")
+    (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 3200)  # 800 KiB: chunks of its own
+    packed = bundle.pack(str(tmp_path))
+    assert len(packed.chunks) >= 2
+    objects = [{"metadata": {"name": bundle.chunk_name(digest)},
+                "binaryData": {bundle.CHUNK_KEY: base64.b64encode(packed.compressed(digest)).decode()}}
+               for digest in packed.chunks]
+    objects.append({"metadata": {"name": packed.name}, "data": {bundle.MANIFEST_KEY: packed.manifest.decode()}})
+    for body in objects:
+        kubectl("-n", SANDBOX_NS, "apply", "-f", "-",
+                input=json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "immutable": True, **body}))
+    _pool_ready(kubectl)
+    name = f"bundle-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", SANDBOX_NS, "create", "-f", "-", input=json.dumps({
+        "apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob", "metadata": {"name": name},
+        "spec": {"command": "ls -R", "source": {"bundle": {"name": packed.name}}, "timeoutSeconds": 60}}))
+    job = _final(kubectl, [name])[name]
+    status = job["status"]
+    assert (status["phase"], status["reason"]) == ("Succeeded", "Completed"), status
+    assert _warm(job), status
+    assert status["stdout"].split() == [".:", "README.md", "data.bin", "src", "./src:", "app.py"]

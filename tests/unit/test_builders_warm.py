@@ -3,13 +3,14 @@ in its environment and nowhere else; what the operator delivers to it, as the Po
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
 from safeagent import builders
 from safeagent.models import NetworkProfile
-from safeagent.sandbox import channel, contract, warm
+from safeagent.sandbox import bundle, channel, contract, warm
 from tests.support.jobs import CHECKED, CONFIG, job
 from tests.unit.test_builders import check_golden
 
@@ -78,21 +79,73 @@ def test_ready_means_proved_and_listening_and_the_probe_stops_then():
     assert pod["spec"]["activeDeadlineSeconds"] > IDLE + egress_deadline + 3600  # the longest job still fits
 
 
+PATHS = ("sourceDir", "workspace")
+
+
+def _cold_and_warm_prepare(cold: dict, request: contract.WarmRequest) -> tuple[dict, dict]:
+    """The cold Pod's preparation spec and the one a warm Pod's runner makes of `request`, without the
+    paths (each Pod's own)."""
+    cold_prepare = json.loads(cold["spec"]["initContainers"][0]["args"][0])
+    warm_prepare = dict(warm.prepare_spec(request, "/tmp/x", "/workspace"))
+    return ({key: value for key, value in cold_prepare.items() if key not in PATHS},
+            {key: value for key, value in warm_prepare.items() if key not in PATHS})
+
+
 def test_the_delivered_request_is_the_job_the_cold_pod_would_run():
     sandbox_job = job()
     cold = builders.build_sandbox_pod(sandbox_job, ["ls", "-la"], 64, CONFIG, source_digest="sha256:" + "1" * 64)
-    request = builders.build_warm_request(sandbox_job, ["ls", "-la"], 64, CONFIG,
-                                          {"data": {"a.txt": "x"}, "binaryData": None}, "sha256:" + "1" * 64)
+    files = builders.configmap_files({"data": {"a.txt": "x"}, "binaryData": None})
+    request = builders.build_warm_request(sandbox_job, ["ls", "-la"], 64, CONFIG, files, "sha256:" + "1" * 64)
     (runner,) = warm_pod()["spec"]["containers"]
     job_spec = warm.job_spec(warm.check_warm_spec(json.loads(runner["args"][0])), request)
     cold_runner_spec = json.loads(cold["spec"]["containers"][0]["args"][0])
     assert {key: job_spec[key] for key in contract.RUNNER_JOB_KEYS} == {
         key: cold_runner_spec[key] for key in contract.RUNNER_JOB_KEYS}
-    cold_prepare = json.loads(cold["spec"]["initContainers"][0]["args"][0])
-    prepared = warm.prepare_spec(request, "/tmp/x", "/workspace")
-    assert {key: prepared[key] for key in ("source", "maxFiles", "maxBytes", "expectedDigest")} == {
-        key: cold_prepare[key] for key in ("source", "maxFiles", "maxBytes", "expectedDigest")}
-    assert request["configMap"] == {"data": {"a.txt": "x"}, "binaryData": {}}
+    cold_prepare, warm_prepare = _cold_and_warm_prepare(cold, request)
+    assert warm_prepare == cold_prepare and warm_prepare["expectedDigest"] == "sha256:" + "1" * 64
+    assert request["files"] == {"a.txt": "eA=="}
+
+
+def test_a_configmaps_files_are_its_keys_as_a_volume_of_it_holds_them():
+    config_map = {"data": {"a.txt": "é\n", "src--b.py": ""}, "binaryData": {"logo.bin": "AP8="}}
+    files = builders.configmap_files(config_map)
+    assert {key: base64.b64decode(value) for key, value in files.items()} == {
+        "a.txt": "é\n".encode(), "src--b.py": b"", "logo.bin": b"\x00\xff"}
+    assert files["logo.bin"] == "AP8="  # the API's base64, passed on as it is
+    assert builders.volume_file(config_map, "chunk.z") is None
+    assert builders.configmap_files({"data": None, "binaryData": None}) == {}
+
+
+@pytest.mark.parametrize("approved", [None, "sha256:" + "2" * 64])
+def test_a_bundle_jobs_request_carries_the_volume_the_cold_pod_would_mount(tmp_path, approved):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print(1)\n")
+    (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    source = bundle.pack(str(tmp_path))
+    sandbox_job = job({"bundle": {"name": source.name}})
+    chunks = list(source.chunks)
+    assert len(chunks) >= 2
+    cold = builders.build_sandbox_pod(sandbox_job, ["ls"], 64, CONFIG, source_digest=approved, bundle_chunks=chunks)
+    encoded = {digest: base64.b64encode(source.compressed(digest)).decode() for digest in chunks}
+    request = builders.build_warm_request(sandbox_job, ["ls"], 64, CONFIG,
+                                          builders.bundle_files(source.manifest, encoded), approved)
+    # The files are the projected volume's, name for name, each with its object's bytes.
+    volume = next(v for v in cold["spec"]["volumes"] if v["name"] == "source")
+    mounted = [item["path"] for projected in volume["projected"]["sources"] for item in projected["configMap"]["items"]]
+    assert sorted(request["files"]) == sorted(mounted)
+    assert base64.b64decode(request["files"][bundle.MANIFEST_KEY]) == source.manifest
+    for digest in chunks:
+        assert base64.b64decode(request["files"][bundle.chunk_name(digest)]) == source.compressed(digest)
+    # What the preparation step is told: the cold Pod's, bundle name and approval binding included.
+    cold_prepare, warm_prepare = _cold_and_warm_prepare(cold, request)
+    assert warm_prepare == cold_prepare
+    assert (warm_prepare["source"], warm_prepare["bundle"]) == ("bundle", source.name)
+    assert warm_prepare.get("expectedDigest") == approved
+
+
+def test_a_volume_source_has_no_warm_request():
+    with pytest.raises(ValueError, match="cannot be delivered"):
+        builders.build_warm_request(job({"persistentVolumeClaim": {"claimName": "repos"}}), ["ls"], 64, CONFIG, {})
 
 
 def test_only_the_allowed_peers_reach_the_channel_and_only_its_port():

@@ -1,7 +1,8 @@
-"""Step 3, launch: a warm Pod if one is ready for the job (warm.py); else the profile's
-NetworkPolicy, then the sandbox Pod under a name derived from the job's UID (a Pod already under
-that name is adopted only if it is exactly the one we would build), given the egress canary's
-address for the runner's pre-flight and a runAsUser of its own (uids.py).
+"""Step 3, launch: a bundle source's manifest read (once, whichever way the job goes); a warm Pod if
+one is ready for the job (warm.py); else the profile's NetworkPolicy, then the sandbox Pod under a
+name derived from the job's UID (a Pod already under that name is adopted only if it is exactly the
+one we would build), given the egress canary's address for the runner's pre-flight and a runAsUser
+of its own (uids.py).
 """
 
 from __future__ import annotations
@@ -27,18 +28,20 @@ def launch(job: Job) -> Update:
     refused = source.forbidden(job)
     if refused is not None:
         return refused
+    # A bundle's manifest, read once: a warm Pod is delivered it with its chunks, a cold Pod mounts them.
+    manifest: source.Manifest | None = None
+    if job.model.spec.source.bundle is not None:
+        read = source.read_bundle(job)
+        if isinstance(read, Update):
+            return read
+        manifest = read
     # A warm Pod, when one is ready for this job (warm.py); else a Pod of the job's own.
-    hot = warm.take(job, job.status.argv or [], limits.maxOutputKb, job.status.sourceDigest)
+    hot = warm.take(job, job.status.argv or [], limits.maxOutputKb, job.status.sourceDigest, manifest)
     if hot is not None:
         warm.follow(job, hot.name)
         return _launched(job, hot.name, hot.uid, f"warm Pod {hot.name}")
     # The profile's NetworkPolicy must exist before the Pod, or the Pod starts unfiltered.
-    chunks: list[str] = []
-    if job.model.spec.source.bundle is not None:  # the Pod mounts the chunks the manifest names
-        manifest = source.read_bundle(job)
-        if isinstance(manifest, Update):
-            return manifest
-        chunks = bundle.chunk_digests(manifest)
+    chunks = bundle.chunk_digests(manifest.manifest) if manifest is not None else []
     ctx.kube.apply_network_policy(
         builders.build_network_policy(job.namespace, job.model.spec.networkProfile, ctx.config)
     )

@@ -13,7 +13,7 @@ content.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, NamedTuple
 
 from safeagent import audit, builders
 from safeagent.kube import NotFound
@@ -61,8 +61,8 @@ def pin(job: Job) -> str | Update | None:
         return refused
     source = job.model.spec.source
     if source.bundle is not None:
-        manifest = read_bundle(job)
-        return manifest if isinstance(manifest, Update) else bundle.tree_digest(manifest)
+        read = read_bundle(job)
+        return read if isinstance(read, Update) else bundle.tree_digest(read.manifest)
     if source.configMap is None:
         return _pin_volume(job)
     name = source.configMap.name
@@ -90,7 +90,15 @@ def _source_configmap(job: Job, name: str) -> dict[str, Any] | Update:
         return finished(JobPhase.FAILED, "SourceNotFound", message, audit.JOB_FAILED)
 
 
-def read_bundle(job: Job) -> dict[str, Any] | Update:
+class Manifest(NamedTuple):
+    """A bundle source's manifest, checked, and its bytes as stored (what a warm Pod is delivered:
+    the preparation step checks those against the manifest's name, never a copy made here)."""
+
+    manifest: dict[str, Any]
+    data: bytes
+
+
+def read_bundle(job: Job) -> Manifest | Update:
     """A bundle source's manifest, checked against its name and the caps (safeagent.sandbox.bundle),
     or how the job ends. Its chunks are checked by the preparation step, which reads them."""
     source = job.model.spec.source.bundle
@@ -103,11 +111,12 @@ def read_bundle(job: Job) -> dict[str, Any] | Update:
     try:
         if not isinstance(data, str):
             raise bundle.BundleRejected("bad_bundle", f"ConfigMap {source.name} holds no {bundle.MANIFEST_KEY}")
-        manifest = bundle.read_manifest(source.name, data.encode())
+        stored = data.encode()
+        manifest = bundle.read_manifest(source.name, stored)
         bundle.checked_entries(manifest, sandbox.sourceMaxFiles, sandbox.sourceMaxBytes)
     except bundle.BundleRejected as rejected:
         return finished(JobPhase.REJECTED, rejected.reason, rejected.message[:MAX_MESSAGE], audit.SOURCE_REJECTED)
-    return manifest
+    return Manifest(manifest, stored)
 
 
 def _reviewing_message(pod: str) -> str:

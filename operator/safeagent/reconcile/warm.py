@@ -10,9 +10,11 @@ two jobs never claim one Pod, and a restarted operator sees whose a Pod is), the
 over the Pod's channel. From then on the Pod is the job's, exactly as a Pod launched for it:
 observe.py reads its record, the job's end deletes it, the garbage collector follows the job.
 
-A job goes cold (launch.py builds its own Pod) when its profile has no pool, its source is not a
-ConfigMap (a volume cannot reach a running Pod; a bundle is not delivered yet), no Pod is ready,
-its request would exceed the Pod's cap, or no connection to the Pod could be made. Once anything
+What is delivered is the source volume the cold Pod would mount, as files (builders.build_warm_request):
+a ConfigMap's keys, or a bundle's manifest and each of its chunks, one API read per object. A job
+goes cold (launch.py builds its own Pod) when its profile has no pool, its source is a volume (it
+cannot reach a running Pod), no Pod is ready, an object its source needs is missing or cannot be
+read, its request would exceed the Pod's cap, or no connection to the Pod could be made. Once anything
 was sent, the job stays on that Pod: whether it ran is for the Pod's record to say, never for a
 second Pod (a command must not run twice).
 """
@@ -26,14 +28,15 @@ import threading
 from typing import Any
 
 from safeagent import builders
-from safeagent.kube import Conflict, NotFound
+from safeagent.kube import Conflict, Kube, KubeError, NotFound
 from safeagent.models import NetworkProfile
 from safeagent.reconcile import pods
 from safeagent.reconcile.context import Context
 from safeagent.reconcile.deadlines import run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.pool import WarmPod, warm_pod_of
-from safeagent.sandbox import channel
+from safeagent.reconcile.source import Manifest
+from safeagent.sandbox import bundle, channel
 from safeagent.sandbox.contract import LISTING_UNFINISHED, RUNNER_RESULT_KIND
 
 log = logging.getLogger("safeagent.reconcile")
@@ -115,25 +118,25 @@ def _create(ctx: Context, namespace: str, profile: NetworkProfile, count: int) -
 # ----------------------------------------------------------------------------------- a job takes one
 
 
-def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | None) -> WarmPod | None:
+def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | None,
+         manifest: Manifest | None = None) -> WarmPod | None:
     """Claim a ready warm Pod for `job` and deliver the job to it: that Pod, now the job's; None: the
-    job goes cold."""
+    job goes cold. A bundle source comes with its `manifest`, read by launch (which needs it cold too)."""
     ctx = job.ctx
     spec = job.model.spec
-    source = spec.source.configMap
-    if source is None or not ctx.config.warmPool.size_of(spec.networkProfile):
-        return None
+    config_map = spec.source.configMap.name if spec.source.configMap is not None else None
+    if (config_map is None and manifest is None) or not ctx.config.warmPool.size_of(spec.networkProfile):
+        return None  # a volume (or a bundle without its manifest) cannot be sent; a profile without a pool
     adopted = _claimed_before(job)
     if adopted is not None:
         return adopted
     candidates = ctx.warm.ready(job.namespace, spec.networkProfile.value)
     if not candidates:
         return None
-    try:
-        config_map = ctx.kube.get_configmap(job.namespace, source.name)
-    except NotFound:
-        return None  # the cold path says SourceNotFound, after its grace
-    request = builders.build_warm_request(job.model, argv, max_output_kb, ctx.config, config_map, source_digest)
+    files = source_files(ctx.kube, job.namespace, config_map, manifest, builders.WARM_MAX_REQUEST_BYTES)
+    if files is None:
+        return None  # the cold path reports what is missing or too large, as it does without a pool
+    request = builders.build_warm_request(job.model, argv, max_output_kb, ctx.config, files, source_digest)
     if channel.request_size(request) > builders.WARM_MAX_REQUEST_BYTES:
         return None
     for pod in candidates:
@@ -146,6 +149,33 @@ def take(job: Job, argv: list[str], max_output_kb: int, source_digest: str | Non
         if taken:
             return pod
     return None
+
+
+def source_files(kube: Kube, namespace: str, config_map: str | None, manifest: Manifest | None,
+                 cap: int) -> dict[str, str] | None:
+    """The files of the source volume a cold Pod would mount (builders.configmap_files,
+    builders.bundle_files), read from the API: the ConfigMap `config_map`, or the `manifest` and every
+    chunk it names, each read once. None, and the job goes cold, when an object or a key the volume
+    needs is missing, a read fails, or the files pass `cap` bytes (base64), where the reading stops.
+    Nothing is checked here: the preparation step checks each chunk against the manifest, and the
+    manifest against its name, in the Pod."""
+    try:
+        if manifest is None:
+            return None if config_map is None else builders.configmap_files(kube.get_configmap(namespace, config_map))
+        chunks: dict[str, str] = {}
+        size = 4 * -(-len(manifest.data) // 3)  # the manifest's base64
+        for digest in bundle.chunk_digests(manifest.manifest):
+            content = builders.volume_file(kube.get_configmap(namespace, bundle.chunk_name(digest)), bundle.CHUNK_KEY)
+            if content is None:
+                return None  # the cold Pod's volume would not mount either
+            size += len(content)
+            if size > cap:
+                return None
+            chunks[digest] = content
+    except KubeError as error:  # NotFound (a chunk not uploaded yet, or gone), or the API's trouble
+        log.info("warm source not read", extra={"namespace": namespace, "error": str(error)})
+        return None
+    return builders.bundle_files(manifest.data, chunks)
 
 
 def _claim(ctx: Context, namespace: str, pod: WarmPod, claim: dict[str, Any]) -> dict[str, Any] | None:

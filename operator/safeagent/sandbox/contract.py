@@ -126,27 +126,26 @@ class WarmSpec(TypedDict):
 class WarmPrepareRequest(TypedDict):
     """The preparation step's part of a warm request: a PrepareSpec without the paths, which are the Pod's."""
 
-    source: SourceKind  # only configMap is delivered today
+    source: SourceKind  # configMap or bundle: a volume cannot reach a running Pod
     maxFiles: int
     maxBytes: int
     expectedDigest: NotRequired[str]
-
-
-class WarmConfigMap(TypedDict):
-    """A ConfigMap source as the API returns it: text keys, and binary keys in base64."""
-
-    data: dict[str, str]
-    binaryData: dict[str, str]
+    bundle: NotRequired[str]  # a bundle source: its manifest's name, as in PrepareSpec
 
 
 class WarmRequest(TypedDict):
-    """What the operator delivers to a warm Pod over its channel: one job."""
+    """What the operator delivers to a warm Pod over its channel: one job.
+
+    `files` is the source volume the cold Pod would have mounted, whatever the source: each file's
+    name and its bytes in base64 (a ConfigMap: one file per key; a bundle: `manifest.json` and one
+    file per chunk, named after its object). The runner lays them out as the kubelet would and the
+    preparation step checks them as it checks a mounted volume: nothing in them is trusted here."""
 
     argv: list[str]
     timeoutSeconds: int
     maxOutputBytes: int
     prepare: WarmPrepareRequest
-    configMap: WarmConfigMap
+    files: dict[str, str]
 
 
 class PrepareSpec(TypedDict):
@@ -178,6 +177,8 @@ PREPARE_SPEC_REQUIRED: Final = PrepareSpec.__required_keys__
 PIDS_SPEC_REQUIRED: Final = PidsSpec.__required_keys__
 CHANNEL_SPEC_REQUIRED: Final = ChannelSpec.__required_keys__
 WARM_REQUEST_REQUIRED: Final = WarmRequest.__required_keys__
+# Keys of an earlier shape of the request, refused by name: a runner never guesses at a request.
+WARM_REQUEST_RETIRED: Final = frozenset({"configMap"})
 # The job's own keys of a RunnerSpec: a warm Pod's spec has none of them, its request brings them.
 RUNNER_JOB_KEYS: Final = frozenset({"argv", "timeoutSeconds", "maxOutputBytes"})
 # The kubelet reads at most this much of a termination message; more is only a way to fill the node's disk.

@@ -14,13 +14,15 @@ never in SPEC: every process of the container can read /proc/1/cmdline. In order
    and waits for the one request that carries the token (safeagent.sandbox.channel.serve_once);
    no such request within `idleSeconds`, or too many connections without one: a record saying so,
    nothing run. The listening socket, the connection and the ready file are gone before step 4;
-4. lays the delivered ConfigMap out under `stagingDir` the way the kubelet lays out a ConfigMap
-   volume (a hidden directory of the keys' files and a `..data` link to it) and runs the
-   preparation step on it, the very code the cold Pod's init container runs
-   (safeagent.sandbox.prepare): the same checks, caps, copy, digest against the approved one, git
-   directories neutralised; run in this process, not started anew (a Python start is most of a warm
-   job's time otherwise). Its record goes to this container's log, before the runner's. Then the
-   staging directory is removed; a source refused or not prepared runs nothing;
+4. lays the delivered source volume's files (a ConfigMap's keys, or a bundle's manifest and
+   chunks) out under `stagingDir` the way the kubelet lays out the cold Pod's volume (a hidden
+   directory of the files and a `..data` link to it) and runs the preparation step on it, the very
+   code the cold Pod's init container runs (safeagent.sandbox.prepare): the same checks (a
+   bundle's manifest against its name, each chunk against the manifest), caps, copy, digest
+   against the approved one, git directories neutralised; run in this process, not started anew
+   (a Python start is most of a warm job's time otherwise). Its record goes to this container's
+   log, before the runner's. Then the staging directory is removed; a source refused or not
+   prepared runs nothing;
 5. proves egress again, for at most `reproveSeconds` (one round where enforcement holds: about a
    millisecond), since the enforcer may have lost the Pod's rules while it waited;
 6. runs the command and writes its records exactly as the runner does (run_and_report).
@@ -48,16 +50,18 @@ from safeagent.sandbox import channel, preflight, prepare, runner
 from safeagent.sandbox.contract import (
     CHANNEL_SPEC_REQUIRED,
     RUNNER_JOB_KEYS,
+    SOURCE_BUNDLE,
     SOURCE_CONFIGMAP,
     WARM_PREPARE_FAILED,
     WARM_REQUEST_REQUIRED,
+    WARM_REQUEST_RETIRED,
     PrepareSpec,
     RunnerSpec,
     WarmRequest,
     WarmSpec,
 )
 
-# A ConfigMap key as the API server allows it.
+# A ConfigMap key as the API server allows it (a bundle's file names are such keys too).
 _CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 # The hidden directory the `..data` link names, as the kubelet's timestamped one would be.
 _STAGED_DATA = "..warm"
@@ -93,40 +97,38 @@ def _without_channel(spec: Mapping[str, object]) -> dict[str, object]:
 
 def job_spec(spec: WarmSpec, request: Mapping[str, object]) -> RunnerSpec:
     """The runner spec of the delivered job: the Pod's spec with the request's argv, timeout and output cap."""
+    retired = sorted(WARM_REQUEST_RETIRED & set(request))
+    if retired:
+        raise runner.SpecError(f"a request with {', '.join(retired)} is of an earlier shape; this runner takes files")
     missing = sorted(WARM_REQUEST_REQUIRED - set(request))
     if missing:
         raise runner.SpecError(f"the request has no {', '.join(missing)}")
     return runner.check_spec({**_without_channel(spec), **{key: request[key] for key in RUNNER_JOB_KEYS}})
 
 
-def stage_configmap(request: WarmRequest, staging: str) -> str:
-    """Lay the delivered ConfigMap out under `staging` as the kubelet lays out a ConfigMap volume
-    (the keys' files in a hidden directory, `..data` naming it); returns `staging`. Every key must be
-    one the API server would take; a text key and a binary key may not share a name."""
-    config_map = request["configMap"]
-    data, binary = config_map.get("data"), config_map.get("binaryData")
-    if not (isinstance(data, dict) and isinstance(binary, dict)):
-        raise runner.SpecError("configMap needs data and binaryData (objects)")
-    if set(data) & set(binary):
-        raise runner.SpecError("a key is in both data and binaryData")
-    files: dict[str, bytes] = {}
-    for key, text in data.items():
-        if not isinstance(text, str):
-            raise runner.SpecError(f"configMap data {key!r} is not text")
-        files[key] = text.encode()
-    for key, encoded in binary.items():
+def stage_files(request: WarmRequest, staging: str) -> str:
+    """Lay the delivered source volume's files out under `staging` as the kubelet lays out a ConfigMap
+    or projected volume (the files in a hidden directory, `..data` naming it); returns `staging`.
+    Every name must be one a ConfigMap key could be (a bundle's manifest and chunks are), every
+    content base64. What the files hold is the preparation step's to check."""
+    files = request["files"]
+    if not isinstance(files, dict):
+        raise runner.SpecError("files must be an object of names and base64 contents")
+    decoded: dict[str, bytes] = {}
+    for name, encoded in files.items():
+        if not _CONFIGMAP_KEY.fullmatch(name) or name in (".", "..") or name.startswith(".."):
+            raise runner.SpecError(f"{name!r} is not a file name a source volume holds")
+        if not isinstance(encoded, str):
+            raise runner.SpecError(f"file {name!r} is not base64")
         try:
-            files[key] = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise runner.SpecError(f"configMap binaryData {key!r} is not base64") from None
-    for key in files:
-        if not _CONFIGMAP_KEY.fullmatch(key) or key in (".", "..") or key.startswith(".."):
-            raise runner.SpecError(f"{key!r} is not a ConfigMap key")
+            decoded[name] = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise runner.SpecError(f"file {name!r} is not base64") from None
     os.mkdir(staging, 0o700)
     real = os.path.join(staging, _STAGED_DATA)
     os.mkdir(real, 0o700)
-    for key, content in files.items():
-        fd = os.open(os.path.join(real, key), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    for name, content in decoded.items():
+        fd = os.open(os.path.join(real, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
     os.symlink(_STAGED_DATA, os.path.join(staging, "..data"))
@@ -134,19 +136,27 @@ def stage_configmap(request: WarmRequest, staging: str) -> str:
 
 
 def prepare_spec(request: WarmRequest, staging: str, workspace: str) -> PrepareSpec:
-    """The preparation step's spec: the request's source kind, caps and approved digest, the Pod's paths."""
+    """The preparation step's spec: the request's source kind, caps, approved digest and bundle name,
+    the Pod's paths."""
     wanted = request["prepare"]
-    if not isinstance(wanted, dict) or wanted.get("source") != SOURCE_CONFIGMAP:
-        raise runner.SpecError("a warm Pod is delivered configMap sources only")
+    source = wanted.get("source") if isinstance(wanted, dict) else None
+    if source not in (SOURCE_CONFIGMAP, SOURCE_BUNDLE):
+        raise runner.SpecError("a warm Pod is delivered configMap and bundle sources only")
     caps = [wanted.get("maxFiles"), wanted.get("maxBytes")]
     if not all(isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0 for cap in caps):
         raise runner.SpecError("prepare needs maxFiles and maxBytes (non-negative integers)")
-    spec = PrepareSpec(source=SOURCE_CONFIGMAP, sourceDir=staging, workspace=workspace,
+    spec = PrepareSpec(source=source, sourceDir=staging, workspace=workspace,
                        maxFiles=wanted["maxFiles"], maxBytes=wanted["maxBytes"])
     if "expectedDigest" in wanted:
         if not isinstance(wanted["expectedDigest"], str):
             raise runner.SpecError("prepare.expectedDigest must be a digest")
         spec["expectedDigest"] = wanted["expectedDigest"]
+    if source == SOURCE_BUNDLE:
+        if not isinstance(wanted.get("bundle"), str):
+            raise runner.SpecError("prepare.bundle must name the bundle's manifest")
+        spec["bundle"] = wanted["bundle"]
+    elif "bundle" in wanted:
+        raise runner.SpecError("prepare.bundle is for a bundle source only")
     return spec
 
 
@@ -208,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     staging = spec["channel"]["stagingDir"]
     try:
         job = job_spec(spec, request)
-        prepared = run_prepare(prepare_spec(request, stage_configmap(request, staging), job.get("workspace", "/workspace")))
+        prepared = run_prepare(prepare_spec(request, stage_files(request, staging), job.get("workspace", "/workspace")))
     except (runner.SpecError, OSError) as exc:
         runner.emit(runner.no_result(f"bad request: {exc}"[:1024], egress, pids))
         return 0

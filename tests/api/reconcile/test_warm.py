@@ -5,15 +5,19 @@ ending from the Pod's record, and each way a job goes cold instead."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import json
 import random
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from safeagent import builders, reconcile
-from safeagent.sandbox import channel, contract, runner
+from safeagent.client import Client, VerifiedCache
+from safeagent.sandbox import bundle, channel, contract, prepare, runner, warm
 from tests.api.stage import SOURCE_CONFIGMAP
 from tests.api.world import compact, prepare_record, runner_record
 
@@ -82,7 +86,8 @@ def test_a_job_takes_the_ready_warm_pod_and_its_record_ends_it(world):
     pod.thread.join(10)
     assert pod.request is not None and pod.request["argv"] == ["ls", "-la"]
     source = world.core.read_namespaced_config_map(SOURCE_CONFIGMAP, world.ns)
-    assert pod.request["configMap"]["data"] == source.data
+    assert {key: base64.b64decode(value).decode() for key, value in pod.request["files"].items()} == source.data
+    assert pod.request["prepare"]["source"] == "configMap" and "bundle" not in pod.request["prepare"]
     world.finish_pod(name, runner_record(stdout="a.txt\n"))
     assert world.run("list") == "Succeeded" and world.status("list")["stdout"] == "a.txt\n"
 
@@ -258,3 +263,83 @@ def test_while_jobs_take_warm_pods_the_pool_refills_only_when_nearly_empty_or_in
     monkeypatch.setattr(reconcile.warm, "REFILL_QUIET_SECONDS", 0.0)  # the pause after the last take
     assert reconcile.warm_refill_wait(world.ctx) == 0
     assert reconcile.fill_warm_pools(world.ctx) == 0  # startingMax 1: the refill still starting
+
+
+# ------------------------------------------------------------------------------ a bundle source
+
+
+def _upload(world, root: Path, files: dict[str, bytes]) -> tuple[str, list[str]]:
+    """`files` uploaded as `safeagent run --source DIR` does; (the manifest's name, its chunks' names)."""
+    for path, content in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(content)
+    upload = Client(namespace=world.ns, api_client=world.stage.admin).upload(str(root), cache=VerifiedCache(None))
+    manifest = upload.source.name
+    data = world.core.read_namespaced_config_map(manifest, world.ns).data[bundle.MANIFEST_KEY]
+    return manifest, [bundle.chunk_name(digest) for digest in bundle.chunk_digests(bundle.read_manifest(manifest, data.encode()))]
+
+
+TREE = {"delete-me.txt": b"bye\n", "src/app.py": b"print(1)\n", "big.bin": bytes(range(256)) * 4096}
+
+
+def _prepared_in_the_pod(request: dict[str, Any], root: Path) -> contract.PrepareRecord:
+    """What the warm Pod's runner makes of the delivered request: its files laid out, the preparation step run."""
+    workspace = root / "workspace"
+    workspace.mkdir(parents=True)
+    spec = warm.prepare_spec(request, warm.stage_files(request, str(root / "staging")), str(workspace))
+    record, _ = prepare.run(json.dumps(spec))
+    return record
+
+
+@pytest.mark.parametrize("approved", [False, True], ids=["allowed", "approved"])
+def test_a_bundle_job_takes_a_warm_pod_and_is_delivered_its_manifest_and_chunks(world, tmp_path, approved):
+    manifest, chunks = _upload(world, tmp_path / "tree", TREE)
+    assert len(chunks) >= 2
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    command = "rm delete-me.txt" if approved else "ls -la"
+    world.add_job("job", command, source={"bundle": {"name": manifest}})
+    if approved:
+        assert world.run("job") == "AwaitingApproval"
+        approval = world.status("job")["approvalName"]
+        world.decide(approval, "Approved")
+        world.run_approval(approval)
+    assert world.run("job") == "Running"
+    assert world.status("job")["podName"] == name and world.kube.pods_created == 1
+    pod.thread.join(10)
+    assert pod.request is not None
+    # The files are the manifest's and the chunks' objects, under the names the cold Pod mounts them.
+    assert sorted(pod.request["files"]) == sorted([bundle.MANIFEST_KEY, *chunks])
+    stored = world.core.read_namespaced_config_map(manifest, world.ns).data[bundle.MANIFEST_KEY]
+    assert base64.b64decode(pod.request["files"][bundle.MANIFEST_KEY]).decode() == stored
+    for chunk in chunks:
+        stored = world.core.read_namespaced_config_map(chunk, world.ns).binary_data[bundle.CHUNK_KEY]
+        assert pod.request["files"][chunk] == stored
+    wanted = pod.request["prepare"]
+    assert (wanted["source"], wanted["bundle"]) == ("bundle", manifest)
+    assert wanted.get("expectedDigest") == world.status("job").get("sourceDigest")
+    assert ("expectedDigest" in wanted) is approved  # pinned exactly when the cold Pod would be
+    # ...and the Pod's own preparation step rebuilds the tree from them, to the approved digest.
+    record = _prepared_in_the_pod(pod.request, tmp_path / "pod")
+    assert record["ok"] is True and record["files"] == len(TREE)
+    if approved:
+        assert record["digest"] == wanted["expectedDigest"]  # the approved tree, proved in the Pod
+    assert (tmp_path / "pod" / "workspace" / "big.bin").read_bytes() == TREE["big.bin"]
+    world.finish_pod(name, runner_record(stdout="ok\n"))
+    assert world.run("job") == "Succeeded"
+
+
+def test_a_bundle_with_a_chunk_missing_goes_cold(world, tmp_path):
+    manifest, chunks = _upload(world, tmp_path / "tree", TREE)
+    world.delete_configmap(chunks[-1])
+    (name,) = _pool(world)
+    pod = FakeWarmPod(world, name)
+    world.add_job("job", "ls", source={"bundle": {"name": manifest}})
+    assert world.run("job") == "Running"
+    cold = world.status("job")["podName"]
+    assert cold == builders.child_name("job", world.job("job")["metadata"]["uid"])
+    assert builders.LABEL_JOB_UID not in world.pod(name)["metadata"]["labels"]  # nobody's: still the pool's
+    assert pod.request is None  # nothing was sent
+    # The cold Pod mounts every chunk, the missing one too: the kubelet reports it as without a pool.
+    volume = next(v for v in world.pod(cold)["spec"]["volumes"] if v["name"] == "source")
+    assert chunks[-1] in [source["configMap"]["name"] for source in volume["projected"]["sources"]]

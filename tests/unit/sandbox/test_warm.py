@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import safeagent
-from safeagent.sandbox import channel, contract
+from safeagent.sandbox import bundle, channel, contract, prepare
+from safeagent.sandbox.digest import digest_tree
 
 PACKAGE_ROOT = str(Path(safeagent.__file__).resolve().parent.parent)
 TOKEN = "fedcba9876543210" * 4
@@ -68,13 +69,46 @@ class WarmPod:
         return self.proc.returncode, [json.loads(line) for line in out.decode().splitlines()]
 
 
+def _b64(content: bytes) -> str:
+    return base64.b64encode(content).decode()
+
+
 def request(argv: list[str], data: dict[str, str] | None = None, binary: dict[str, bytes] | None = None,
             **prepare: Any) -> dict[str, Any]:
+    """A ConfigMap source's job: its keys' files (text `data`, bytes `binary`)."""
+    files = {key: _b64(text.encode()) for key, text in
+             (data if data is not None else {"README.md": "hello\n", "src--app.py": "print(1)\n"}).items()}
+    files.update((key, _b64(value)) for key, value in (binary or {}).items())
     return {
         "argv": argv, "timeoutSeconds": 20, "maxOutputBytes": 65536,
         "prepare": {"source": "configMap", "maxFiles": 100, "maxBytes": 1 << 20, **prepare},
-        "configMap": {"data": data if data is not None else {"README.md": "hello\n", "src--app.py": "print(1)\n"},
-                      "binaryData": {key: base64.b64encode(value).decode() for key, value in (binary or {}).items()}},
+        "files": files,
+    }
+
+
+def tree(root: Path, files: dict[str, bytes]) -> Path:
+    for path, content in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(content)
+    return root
+
+
+def packed(root: Path, files: dict[str, bytes]) -> bundle.Packed:
+    """`files` as a tree under `root`, packed as `safeagent run --source DIR` packs it."""
+    return bundle.pack(str(tree(root, files)))
+
+
+def bundle_request(argv: list[str], source: bundle.Packed, chunk: bytes | None = None,
+                   manifest: bytes | None = None, **prepare: Any) -> dict[str, Any]:
+    """A bundle source's job, its volume's files as the operator reads them (a chunk or the manifest
+    replaced by other bytes under the same name, when given)."""
+    files = {bundle.MANIFEST_KEY: _b64(manifest if manifest is not None else source.manifest)}
+    files.update((bundle.chunk_name(digest), _b64(chunk if chunk is not None else source.compressed(digest)))
+                 for digest in source.chunks)
+    return {
+        "argv": argv, "timeoutSeconds": 20, "maxOutputBytes": 65536,
+        "prepare": {"source": "bundle", "bundle": source.name, "maxFiles": 100, "maxBytes": 1 << 20, **prepare},
+        "files": files,
     }
 
 
@@ -155,6 +189,102 @@ def test_an_approved_job_with_its_source_unchanged_runs(tmp_path):
     assert records[0]["ok"] is True and records[-1]["exitCode"] == 0
 
 
+# ------------------------------------------------------------------------ a bundle source, delivered
+
+BUNDLE_TREE = {
+    "README.md": b"hello\n",
+    "bin/run.sh": b"#!/bin/sh\necho ran\n",
+    "data/big.bin": bytes(range(256)) * 3200,  # 800 KiB: chunks of its own, cut at bundle.MAX_CHUNK
+    "data/logo.bin": b"\x00\xff",
+}
+
+
+def _bundle_pod(tmp_path: Path) -> WarmPod:
+    spec = WarmPod.default_spec(tmp_path / "pod")
+    spec["channel"]["maxRequestBytes"] = 4 << 20
+    (tmp_path / "pod").mkdir()
+    return WarmPod(tmp_path / "pod", spec=spec)
+
+
+def _packed_tree(tmp_path: Path) -> bundle.Packed:
+    root = tree(tmp_path / "tree", BUNDLE_TREE)
+    os.chmod(root / "bin" / "run.sh", 0o755)
+    return bundle.pack(str(root))
+
+
+def test_a_delivered_bundle_is_rebuilt_checked_and_run_like_a_cold_one(tmp_path):
+    source = _packed_tree(tmp_path)
+    assert len(source.chunks) >= 3  # several chunk files laid out, not just one
+    digest = bundle.tree_digest(json.loads(source.manifest))
+    pod = _bundle_pod(tmp_path)
+    pod.deliver(bundle_request(["sh", "-c", "ls -R; ./bin/run.sh"], source, expectedDigest=digest))
+    code, records = pod.records()
+    assert code == 0 and _kinds(records)[0] == contract.PREPARE_RESULT_KIND
+    prepared, final = records[0], records[-1]
+    assert prepared["ok"] is True and prepared["files"] == 4 and prepared["digest"] == digest
+    assert prepared["digest"] == digest_tree(str(tmp_path / "tree"))  # the tree the client packed
+    assert final["exitCode"] == 0 and final["stdout"].split()[-1] == "ran"
+    for path, content in BUNDLE_TREE.items():
+        assert (pod.workspace / path).read_bytes() == content
+    assert not pod.staging.exists()
+
+
+def _cold_prepare(tmp_path: Path, job: dict[str, Any]) -> dict[str, Any]:
+    """The cold Pod's preparation step on a volume laid out by the kubelet from the same objects."""
+    volume, workspace = tmp_path / "cold-source", tmp_path / "cold-workspace"
+    hidden = volume / "..2026_01_01_00_00_00.1"
+    hidden.mkdir(parents=True)
+    workspace.mkdir()
+    for name, content in job["files"].items():
+        (hidden / name).write_bytes(base64.b64decode(content))
+        os.symlink(f"..data/{name}", volume / name)
+    os.symlink(hidden.name, volume / "..data")
+    spec = {**job["prepare"], "sourceDir": str(volume), "workspace": str(workspace)}
+    record, _ = prepare.run(json.dumps(spec))
+    return dict(record)
+
+
+@pytest.mark.parametrize(("tamper", "reason"), [
+    pytest.param("chunk", "chunk_digest_mismatch", id="a-chunk-holding-other-bytes"),
+    pytest.param("manifest", "bundle_digest_mismatch", id="a-manifest-holding-other-bytes"),
+    pytest.param("missing-chunk", "chunk_missing", id="a-chunk-left-out"),
+    pytest.param("other-name", "bundle_digest_mismatch", id="the-manifest-of-another-name"),
+])
+def test_a_tampered_bundle_delivered_warm_is_refused_exactly_as_cold(tmp_path, tamper, reason):
+    source = _packed_tree(tmp_path)
+    other = packed(tmp_path / "other", {"evil.sh": b"echo pwned\n"})
+    job = bundle_request(["touch", "ran"], source)
+    if tamper == "chunk":
+        job["files"][bundle.chunk_name(next(iter(source.chunks)))] = _b64(other.compressed(next(iter(other.chunks))))
+    elif tamper == "manifest":
+        job["files"][bundle.MANIFEST_KEY] = _b64(other.manifest)
+    elif tamper == "missing-chunk":
+        del job["files"][bundle.chunk_name(next(iter(source.chunks)))]
+    else:
+        job["prepare"]["bundle"] = other.name
+    pod = _bundle_pod(tmp_path)
+    pod.deliver(job)
+    _, records = pod.records()
+    warm_record, cold_record = records[0], _cold_prepare(tmp_path, job)
+    assert warm_record["ok"] is False and warm_record["reason"] == reason
+    assert {key: warm_record[key] for key in ("ok", "reason", "message")} == {
+        key: cold_record[key] for key in ("ok", "reason", "message")}
+    assert records[-1]["error"] == contract.WARM_PREPARE_FAILED and records[-1]["exitCode"] is None
+    assert not (pod.workspace / "ran").exists() and not (pod.workspace / "evil.sh").exists()
+
+
+def test_a_request_of_the_earlier_configmap_shape_runs_nothing(tmp_path):
+    pod = WarmPod(tmp_path)
+    job = request(["touch", "ran"])
+    del job["files"]
+    job["configMap"] = {"data": {"README.md": "hello\n"}, "binaryData": {}}
+    pod.deliver(job)
+    _, records = pod.records()
+    assert len(records) == 1 and records[0]["exitCode"] is None
+    assert records[0]["error"] == "bad request: a request with configMap is of an earlier shape; this runner takes files"
+    assert not (pod.workspace / "ran").exists() and not pod.staging.exists()
+
+
 @pytest.mark.parametrize(("data", "reason"), [
     pytest.param({"a--..--b": "x"}, "bad_key", id="key-decodes-to-dotdot"),
     pytest.param({f"f{n}": "x" for n in range(101)}, "too_many_files", id="too-many-files"),
@@ -170,12 +300,18 @@ def test_a_source_the_preparation_step_refuses_runs_nothing(tmp_path, data, reas
 
 @pytest.mark.parametrize(("job", "error"), [
     pytest.param({"argv": []}, "argv must be a non-empty list", id="empty-argv"),
-    pytest.param({"configMap": {"data": {"..data": "x"}, "binaryData": {}}}, "is not a ConfigMap key", id="hidden-key"),
-    pytest.param({"configMap": {"data": {"a/b": "x"}, "binaryData": {}}}, "is not a ConfigMap key", id="slash"),
-    pytest.param({"configMap": {"data": {"a": "x"}, "binaryData": {"a": "eA=="}}}, "both", id="key-twice"),
-    pytest.param({"configMap": {"data": {}, "binaryData": {"a": "!!"}}}, "not base64", id="not-base64"),
-    pytest.param({"prepare": {"source": "persistentVolumeClaim", "maxFiles": 1, "maxBytes": 1}}, "configMap sources only",
-                 id="volume-source"),
+    pytest.param({"files": {"..data": "eA=="}}, "is not a file name", id="hidden-name"),
+    pytest.param({"files": {"a/b": "eA=="}}, "is not a file name", id="slash"),
+    pytest.param({"files": {"a": "!!"}}, "not base64", id="not-base64"),
+    pytest.param({"files": {"a": 1}}, "not base64", id="not-text"),
+    pytest.param({"files": ["a"]}, "files must be an object", id="files-not-an-object"),
+    pytest.param({"prepare": {"source": "persistentVolumeClaim", "maxFiles": 1, "maxBytes": 1}},
+                 "configMap and bundle sources only", id="volume-source"),
+    pytest.param({"prepare": {"source": "bundle", "maxFiles": 1, "maxBytes": 1}}, "prepare.bundle must name",
+                 id="bundle-unnamed"),
+    pytest.param({"prepare": {"source": "configMap", "bundle": "sa-bundle-" + "0" * 64, "maxFiles": 1,
+                              "maxBytes": 1}}, "for a bundle source only", id="bundle-name-on-a-configmap"),
+    pytest.param({"configMap": {"data": {"a": "x"}, "binaryData": {}}}, "of an earlier shape", id="old-shape"),
 ])
 def test_a_bad_request_runs_nothing_and_says_why(tmp_path, job, error):
     pod = WarmPod(tmp_path)
