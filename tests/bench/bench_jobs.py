@@ -14,9 +14,9 @@ with the sandbox image, on the sandbox node, with a sandbox Pod's security conte
                    namespace. Apply → final phase, with the Pod, the command's start and the egress
                    proof's wait on the way.
   sandboxjob-warm  the same SandboxJob with a warm pool (docs/warm-pool.md): the run turns the
-                   installed release's `warmPool.size.none` up to WARM_POOL (`helm upgrade
-                   --reuse-values`), waits until that many warm Pods are ready, and turns it back to
-                   what it was afterwards. A job that finds no warm Pod ready (a burst beyond the
+                   installed release's `warmPool.size.none` up to WARM_POOL for the jobs one after
+                   another and WARM_BURST_POOL for the bursts (`helm upgrade --reuse-values`), waits
+                   until that many warm Pods are ready, and turns it back to what it was afterwards. A job that finds no warm Pod ready (a burst beyond the
                    pool, or one after another faster than the pool refills) runs cold, and the run
                    counts how many went warm. Apply → final phase.
   sandboxjob-approved  `rm delete-me.txt`, which the inspect-only policy sends to a person: the
@@ -88,9 +88,13 @@ GROUP, VERSION = "safeagent.ca", "v1alpha1"
 BENCH_LABEL = "safeagent.ca/bench"
 FINAL_PHASES = {"Succeeded", "Failed", "Denied", "Rejected"}
 COMMAND = "ls -la"
-# Warm Pods kept ready during the warm mode: enough that jobs one after another (a few tenths of a
-# second each) do not outrun the refill (a Pod's start, proofs and startup probe: a second or two).
-WARM_POOL = int(os.environ.get("SAFEAGENT_BENCH_WARM_POOL", "8"))
+# Warm Pods kept ready during the warm mode's runs one after another: one per job. A Pod's start
+# and removal cost this 2-core bed about a CPU-second, against a few tenths for a warm job, so jobs
+# back to back outrun any refill here; the pool refills in the pause after them (warm.refill_wait).
+WARM_POOL = int(os.environ.get("SAFEAGENT_BENCH_WARM_POOL", "20"))
+# ... and during its bursts: smaller, so that most of a burst falls back to cold (what is measured
+# there is that nothing is lost or run twice when it does).
+WARM_BURST_POOL = int(os.environ.get("SAFEAGENT_BENCH_WARM_BURST_POOL", "8"))
 RELEASE = os.environ.get("RELEASE", "safeagent")
 CHART = REPO / "charts" / "safeagent"
 APPROVED_COMMAND = "rm delete-me.txt"  # needs a person under the inspect-only policy
@@ -302,7 +306,7 @@ class Bench:
         self.watches: list[Watch] = []
         self.exec_pod: str | None = None
         self.reviewer = f"bench-reviewer-{tag}"
-        self.pool_on = False  # the warm mode turned the release's pool on (cleanup turns it back)
+        self.pool_on = 0  # the pool the warm mode set on the release (cleanup turns it back)
 
     # -- setup and cleanup
 
@@ -346,7 +350,7 @@ class Bench:
             try:
                 self.warm_pool(self.installed_pool())
             except Exception as error:  # noqa: BLE001 - cleanup goes on, and says what is left
-                print(f"cleanup: the warm pool is still {WARM_POOL}: {error}", file=sys.stderr)
+                print(f"cleanup: the warm pool is still {self.pool_on}: {error}", file=sys.stderr)
         for call in (lambda: self.core.delete_namespace(self.bare_ns),
                      lambda: self.core.delete_namespaced_config_map(self.repo, SANDBOX_NS),
                      lambda: kubectl("-n", SANDBOX_NS, "delete", "serviceaccount,rolebinding", self.reviewer,
@@ -501,12 +505,13 @@ class Bench:
     def run_warm(self, scenario: str, jobs: int, burst: bool) -> dict[str, Any]:
         """The warm runs come after every other (a pool would take the other modes' jobs too): the
         first turns the pool on, which restarts the operator, and cleanup turns it back."""
-        if not self.pool_on:
-            self.pool_on = True
-            self.warm_pool(WARM_POOL)
+        size = WARM_BURST_POOL if burst else WARM_POOL
+        if self.pool_on != size:
+            self.pool_on = size
+            self.warm_pool(size)
             self.operator.repoint()
-        elif not self.wait(lambda: self.warm_ready() >= WARM_POOL, 300):
-            raise Stop(f"the pool did not refill to {WARM_POOL} within 300 s")
+        elif not self.wait(lambda: self.warm_ready() >= size, 300):
+            raise Stop(f"the pool did not refill to {size} within 300 s")
         return self.run_submitted(jobs_report.WARM, scenario, jobs, burst)
 
     def run_submitted(self, mode: str, scenario: str, jobs: int, burst: bool) -> dict[str, Any]:
