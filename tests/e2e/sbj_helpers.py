@@ -28,6 +28,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+def repo_configmap(name: str, files: dict[str, str]) -> dict:
+    """A ConfigMap repository's manifest; paths with '/' are encoded with '--'."""
+    data = {path.replace("/", KEY_SEPARATOR): text for path, text in files.items()}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
 class Sandbox:
     """Creates objects in the sandbox namespace and deletes them at the end of the test."""
 
@@ -45,8 +51,7 @@ class Sandbox:
     def repo(self, files: dict[str, str], name: str | None = None) -> str:
         """A ConfigMap repository; paths with '/' are encoded with '--'."""
         name = name or unique("repo")
-        data = {path.replace("/", KEY_SEPARATOR): text for path, text in files.items()}
-        self.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+        self.apply(repo_configmap(name, files))
         return name
 
     def job(self, command: str, source: dict | str, name: str | None = None, **spec) -> str:

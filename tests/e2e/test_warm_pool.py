@@ -8,8 +8,9 @@ and the pool refills; a burst larger than the pool runs every job exactly once, 
 rest cold, and none of them reaches a listener the test started, inside the cluster or on a node's
 own network (test_egress_preflight's burst); a command in a warm Pod cannot read its runner's
 environment, reach the other warm Pods' channels (the next jobs' Pods), or leave anything running
-into them; a hostile source delivered to a warm Pod ends the job Rejected, nothing run. The command
-and the channel themselves, Pod by Pod: tests/e2e/test_warm_pod.py.
+into them; a hostile source delivered to a warm Pod ends the job Rejected, nothing run, and one
+that shadows the in-sandbox code (test_trust_base's) does not replace the runner. The command and
+the channel themselves, Pod by Pod: tests/e2e/test_warm_pod.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from burst import (
     stop_outside_listener,
 )
 from clusterlib import wait_for
+from hostile_source import assert_the_real_runner_ran, hostile_files
+from sbj_helpers import repo_configmap
 
 pytestmark = pytest.mark.disruptive
 
@@ -188,3 +191,16 @@ def test_a_hostile_source_delivered_to_a_warm_pod_is_rejected(release, kubectl):
     status = job["status"]
     assert _warm(job["status"]) and (status["phase"], status["reason"]) == ("Rejected", "bad_key"), status
 
+
+def test_a_source_that_shadows_the_sandbox_code_cannot_replace_the_warm_runner(release, kubectl, namespace):
+    """test_trust_base's hostile source (hostile_source.py), delivered to a warm Pod, where the
+    preparation step runs inside the runner's own process: the real runner runs the command and
+    the record is true."""
+    files = hostile_files(kubectl, namespace)
+    _pool_ready(kubectl)
+    repo = f"shadow-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", SANDBOX_NS, "create", "-f", "-", input=json.dumps(repo_configmap(repo, files)))
+    name = _submit(kubectl, f"shadow-{uuid.uuid4().hex[:6]}", "ls", repo)
+    status = _final(kubectl, [name])[name]["status"]
+    assert _warm(status), status.get("conditions")
+    assert_the_real_runner_ran(status, files)
