@@ -9,8 +9,9 @@ rest cold, and none of them reaches a listener the test started, inside the clus
 own network (test_egress_preflight's burst); a command in a warm Pod cannot read its runner's
 environment, reach the other warm Pods' channels (the next jobs' Pods), or leave anything running
 into them; a hostile source delivered to a warm Pod ends the job Rejected, nothing run, and one
-that shadows the in-sandbox code (test_trust_base's) does not replace the runner. The command and
-the channel themselves, Pod by Pod: tests/e2e/test_warm_pod.py.
+that shadows the in-sandbox code (test_trust_base's) does not replace the runner; the operator
+killed (grace 0) once a job has claimed a warm Pod, the job still ends once, with that Pod's
+record. The command and the channel themselves, Pod by Pod: tests/e2e/test_warm_pod.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from burst import (
 )
 from clusterlib import wait_for
 from hostile_source import assert_the_real_runner_ran, hostile_files
-from sbj_helpers import repo_configmap
+from sbj_helpers import kill_operator, repo_configmap
 
 pytestmark = pytest.mark.disruptive
 
@@ -204,3 +205,50 @@ def test_a_source_that_shadows_the_sandbox_code_cannot_replace_the_warm_runner(r
     status = _final(kubectl, [name])[name]["status"]
     assert _warm(status), status.get("conditions")
     assert_the_real_runner_ran(status, files)
+
+
+SLOW = textwrap.dedent("""
+    import time
+
+    def test_slow():
+        time.sleep(8)
+        print("SLEPT")
+""")
+
+
+def _pods_of(kubectl, uid: str) -> list[dict]:
+    return json.loads(kubectl("-n", SANDBOX_NS, "get", "pods", "-l", f"safeagent.ca/job-uid={uid}",
+                              "-o", "json").stdout)["items"]
+
+
+def test_the_operator_killed_after_a_claim_ends_the_job_once_with_its_record(release, kubectl):
+    """The release's operator Pod deleted with grace 0 the moment a job's claim shows on a warm Pod
+    (the delivery follows the claim within milliseconds, so the command is running): the new
+    operator takes the job up on that Pod, and the job ends once, with that Pod's record; no other
+    Pod is ever the job's, and it is launched once. Last in the module: it restarts the operator."""
+    _pool_ready(kubectl)
+    repo = f"slow-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", SANDBOX_NS, "create", "configmap", repo, f"--from-literal=test_slow.py={SLOW}")
+    name = _submit(kubectl, f"killed-{uuid.uuid4().hex[:6]}", "python3 -m pytest -q -s test_slow.py", repo)
+    uid = kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name, "-o", "jsonpath={.metadata.uid}").stdout
+    claimed = wait_for(lambda: _pods_of(kubectl, uid), timeout=60, interval=0.2, what="the job's claim on a warm Pod")
+    assert [pod["metadata"]["labels"].get("safeagent.ca/warm") for pod in claimed] == ["true"], claimed
+    mine = claimed[0]["metadata"]["name"]
+    kill_operator(kubectl, RELEASE_NS, RELEASE)
+    print("\nthe job when the new operator ran:", kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name,
+                                                        "-o", "jsonpath={.status.phase}").stdout)
+    seen = {mine}
+
+    def final() -> dict | None:
+        seen.update(pod["metadata"]["name"] for pod in _pods_of(kubectl, uid))
+        job = json.loads(kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name, "-o", "json").stdout)
+        return job if (job.get("status") or {}).get("phase") in FINAL else None
+
+    status = wait_for(final, timeout=240, interval=0.5, what="the job to end")["status"]
+    assert (status["phase"], status["reason"]) == ("Succeeded", "Completed"), status
+    assert _warm(status) and status["podName"] == mine, status
+    assert status["stdout"].count("SLEPT") == 1 and "1 passed" in status["stdout"], status["stdout"]
+    assert seen == {mine}, f"other Pods were the job's: {sorted(seen - {mine})}"
+    launched = kubectl("-n", SANDBOX_NS, "get", "events", "--field-selector",
+                       f"involvedObject.name={name},reason=SandboxLaunched", "-o", "json").stdout
+    assert sum(event.get("count") or 1 for event in json.loads(launched)["items"]) == 1
