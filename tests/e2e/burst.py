@@ -147,6 +147,14 @@ def remove_burst_release(kubectl) -> None:
     kubectl("delete", "namespace", SANDBOX_NS, RELEASE_NS, "--wait=false", check=False)
 
 
+def start_listener(kubectl, namespace: str) -> tuple[str, str]:
+    """A counting listener Pod in `namespace`, accepting; returns (pod, ip)."""
+    apply(kubectl, namespace, hardened_pod("listener", ["python3", "-c", counting_listener()], {"app": "listener"}))
+    ip = wait_for(lambda: running_ip(kubectl, namespace, "listener"), timeout=120, what="the listener Pod")
+    wait_listening(kubectl, namespace, "listener")
+    return "listener", ip
+
+
 def accepted(kubectl, namespace: str, pod: str) -> list[str]:
     """Every peer the listener accepted, but for wait_listening's own knock from 127.0.0.1."""
     log = kubectl("-n", namespace, "logs", pod).stdout
@@ -155,9 +163,11 @@ def accepted(kubectl, namespace: str, pod: str) -> list[str]:
 
 
 def run_burst(kubectl, profile: str | tuple[str, ...], ip: str | None = None, count: int = BURST,
-              timeout: float = 900, port: int = PORT, targets: list[tuple[str, int]] | None = None) -> dict[str, dict]:
-    """Create `count` jobs at once, each trying `targets` (or ip:port) from its first instant;
-    wait until all are final. With several profiles, the jobs take them in turn."""
+              timeout: float = 900, port: int = PORT, targets: list[tuple[str, int]] | None = None,
+              namespace: str = SANDBOX_NS) -> dict[str, dict]:
+    """Create `count` jobs at once in `namespace` (the burst release's by default), each trying
+    `targets` (or ip:port) from its first instant; wait until all are final and return their
+    statuses by name. With several profiles, the jobs take them in turn."""
     run = uuid.uuid4().hex[:6]
     profiles = (profile,) if isinstance(profile, str) else profile
     targets = targets or [(ip, port)]
@@ -165,11 +175,11 @@ def run_burst(kubectl, profile: str | tuple[str, ...], ip: str | None = None, co
     for each in profiles:  # the attacker also tries DNS where the profile does not allow it
         repos[each] = f"burst-{run}-{each}"
         attacker = ATTACKER.format(targets=[tuple(target) for target in targets], check_dns=each != DNS_PROFILE)
-        kubectl("-n", SANDBOX_NS, "create", "configmap", repos[each], f"--from-literal=test_net.py={attacker}")
+        kubectl("-n", namespace, "create", "configmap", repos[each], f"--from-literal=test_net.py={attacker}")
     jobs = {f"burst-{run}-{index:02d}": profiles[index % len(profiles)] for index in range(count)}
     manifests = [
         {"apiVersion": "safeagent.ca/v1alpha1", "kind": "SandboxJob",
-         "metadata": {"name": name, "namespace": SANDBOX_NS},
+         "metadata": {"name": name, "namespace": namespace},
          "spec": {"command": "python3 -m pytest -q test_net.py",
                   "source": {"configMap": {"name": repos[each]}}, "networkProfile": each, "timeoutSeconds": 60}}
         for name, each in jobs.items()
@@ -178,7 +188,7 @@ def run_burst(kubectl, profile: str | tuple[str, ...], ip: str | None = None, co
     deadline = time.monotonic() + timeout
     final: dict[str, dict] = {}
     while time.monotonic() < deadline and len(final) < count:
-        items = json.loads(kubectl("-n", SANDBOX_NS, "get", "sandboxjobs", "-o", "json").stdout)["items"]
+        items = json.loads(kubectl("-n", namespace, "get", "sandboxjobs", "-o", "json").stdout)["items"]
         for item in items:
             name = item["metadata"]["name"]
             if name in jobs and (item.get("status") or {}).get("phase") in TERMINAL:

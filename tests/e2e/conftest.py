@@ -77,7 +77,6 @@ def namespace(kubectl):
 
 
 
-
 @pytest.fixture(scope="session")
 def burst_release(kubectl):
     """A second release of the chart for bursts of jobs (burst.py), shared by the modules that use it."""
@@ -86,6 +85,14 @@ def burst_release(kubectl):
     install_burst_release(kubectl)
     yield
     remove_burst_release(kubectl)
+
+
+@pytest.fixture
+def listener(kubectl, namespace):
+    """A counting TCP listener Pod in the test's own namespace (burst.py); returns (pod, ip)."""
+    from burst import start_listener
+
+    return start_listener(kubectl, namespace)
 
 
 @pytest.fixture

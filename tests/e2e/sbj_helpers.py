@@ -16,16 +16,31 @@ import uuid
 
 import pytest
 
+from clusterlib import wait_for
+
 RELEASE = os.environ.get("RELEASE", "safeagent")
 SYSTEM_NS = os.environ.get("RELEASE_NAMESPACE", "safeagent-system")
 NS = os.environ.get("SAFEAGENT_SANDBOX_NAMESPACE", "safeagent-sandbox")
-OPERATOR_SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+
+
+def operator_selector(release: str) -> str:
+    """The label selector of a release's operator Pods."""
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
+
+
+OPERATOR_SELECTOR = operator_selector(RELEASE)
 TERMINAL = {"Succeeded", "Failed", "Denied", "Rejected"}
 KEY_SEPARATOR = "--"  # safeagent/sandbox/digest.py: '--' in a ConfigMap key is a directory separator
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def repo_configmap(name: str, files: dict[str, str]) -> dict:
+    """A ConfigMap repository's manifest; paths with '/' are encoded with '--'."""
+    data = {path.replace("/", KEY_SEPARATOR): text for path, text in files.items()}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
 class Sandbox:
@@ -45,8 +60,7 @@ class Sandbox:
     def repo(self, files: dict[str, str], name: str | None = None) -> str:
         """A ConfigMap repository; paths with '/' are encoded with '--'."""
         name = name or unique("repo")
-        data = {path.replace("/", KEY_SEPARATOR): text for path, text in files.items()}
-        self.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+        self.apply(repo_configmap(name, files))
         return name
 
     def job(self, command: str, source: dict | str, name: str | None = None, **spec) -> str:
@@ -167,9 +181,22 @@ def docker_exec(node: str, script: str, check: bool = True) -> None:
         raise AssertionError(f"docker exec {node}: {proc.stderr}")
 
 
-def operator_pods(kubectl) -> list[dict]:
-    pods = json.loads(kubectl("-n", SYSTEM_NS, "get", "pods", "-l", OPERATOR_SELECTOR, "-o", "json").stdout)["items"]
+def operator_pods(kubectl, namespace: str = SYSTEM_NS, release: str = RELEASE) -> list[dict]:
+    """A release's operator Pods that run and are not being deleted (the installed release's by default)."""
+    pods = json.loads(kubectl("-n", namespace, "get", "pods", "-l", operator_selector(release), "-o", "json")
+                      .stdout)["items"]
     return [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+
+
+def kill_operator(kubectl, namespace: str = SYSTEM_NS, release: str = RELEASE) -> None:
+    """Delete a release's one operator Pod at once (grace 0, forced), and wait until its Deployment
+    runs another."""
+    before = operator_pods(kubectl, namespace, release)
+    assert len(before) == 1, [pod["metadata"]["name"] for pod in before]
+    kubectl("-n", namespace, "delete", "pod", before[0]["metadata"]["name"], "--grace-period=0", "--force")
+    wait_for(lambda: [pod for pod in operator_pods(kubectl, namespace, release)
+                      if pod["metadata"]["uid"] != before[0]["metadata"]["uid"]],
+             timeout=180, interval=1, what="the operator to come back")
 
 
 def require_operator(kubectl) -> None:

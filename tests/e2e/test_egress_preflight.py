@@ -35,13 +35,11 @@ from burst import (
     accepted,
     assert_nothing_reached,
     canary,
-    counting_listener,
     proof_waits,
     run_burst,
     start_outside_listener,
     stop_outside_listener,
     summary,
-    wait_listening,
 )
 from clusterlib import WALL_LABEL, apply, hardened_pod, running_ip, sandbox_placement, wait_for
 
@@ -52,15 +50,6 @@ pytestmark = pytest.mark.disruptive
 OUTSIDE_PORT = 18094
 FLOOD_SECONDS = 45
 CHECK_SECONDS = 30
-
-
-@pytest.fixture
-def listener(kubectl, namespace):
-    """A counting TCP listener Pod in the test's own namespace; returns (pod, ip)."""
-    apply(kubectl, namespace, hardened_pod("listener", ["python3", "-c", counting_listener()], {"app": "listener"}))
-    ip = wait_for(lambda: running_ip(kubectl, namespace, "listener"), timeout=120, what="the listener Pod")
-    wait_listening(kubectl, namespace, "listener")
-    return "listener", ip
 
 
 @pytest.fixture(scope="module")

@@ -8,29 +8,17 @@ one), so it lives in a file of its own.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from clusterlib import wait_for
-from sbj_helpers import NS, OPERATOR_SELECTOR, SLOW_GREP, SYSTEM_NS, operator_pods, slow_grep_file, unique
+from sbj_helpers import (
+    NS, OPERATOR_SELECTOR, SLOW_GREP, SYSTEM_NS, kill_operator, operator_pods, slow_grep_file, unique,
+)
 from test_operator_audit import audit_lines
 
 # Alone, after the other modules (`make e2e`): it kills the operator.
 pytestmark = pytest.mark.disruptive
-
-
-def _kill_the_operator(kubectl) -> None:
-    before = operator_pods(kubectl)
-    assert len(before) == 1
-    kubectl("-n", SYSTEM_NS, "delete", "pod", before[0]["metadata"]["name"], "--grace-period=0", "--force")
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        after = operator_pods(kubectl)
-        if after and after[0]["metadata"]["uid"] != before[0]["metadata"]["uid"]:
-            return
-        time.sleep(2)
-    raise AssertionError("the operator did not come back")
 
 
 def test_operator_killed_mid_job_adopts_the_pod_and_runs_it_once(sandbox, kubectl):
@@ -38,7 +26,7 @@ def test_operator_killed_mid_job_adopts_the_pod_and_runs_it_once(sandbox, kubect
     job = sandbox.job(SLOW_GREP, repo, timeoutSeconds=300)
     status = sandbox.wait_phase(job, "Running", timeout=90)
     pod_name = status["podName"]
-    _kill_the_operator(kubectl)
+    kill_operator(kubectl)
     status = sandbox.wait_phase(job, "Succeeded", timeout=300)
     assert status["podName"] == pod_name
     assert status["stdout"] == "1\n"

@@ -16,61 +16,18 @@ from __future__ import annotations
 import json
 import signal
 
-
-from clusterlib import hardened_pod, wait_for
+from hostile_source import assert_the_real_runner_ran, hostile_files
 from sandbox_pods import installed_config, run_sandbox_pods
 from sbj_helpers import NS
-
-FAKE_RECORD = (
-    '{"kind":"safeagent.ca/runner-result","version":1,"exitCode":0,"stdout":"HIJACKED %s\\n",'
-    '"changedFiles":{"complete":true}}'
-)
-
-
-def _hostile_module(name: str) -> str:
-    """A module that, if imported by safeagent's own code, forges a successful record and exits."""
-    return (
-        "import sys\n"
-        f"sys.stdout.write({FAKE_RECORD % name!r} + '\\n')\n"
-        "sys.stdout.flush()\n"
-        "raise SystemExit(0)\n"
-    )
-
-
-def _modules_the_sandbox_code_imports(kubectl, namespace) -> list[str]:
-    """Top-level names of every module loaded once the in-sandbox code is imported, read in the
-    sandbox image itself (its Python, its standard library)."""
-    probe = (
-        "import sys, safeagent.sandbox.runner, safeagent.sandbox.prepare, safeagent.sandbox.tree, safeagent.sandbox.digest, safeagent.sandbox.gitconfig, safeagent.sandbox.contract, safeagent.sandbox.bundle\n"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    )
-    kubectl("-n", namespace, "create", "-f", "-",
-            input=json.dumps(hardened_pod("modules", ["python3", "-I", "-c", probe])))
-    wait_for(lambda: json.loads(kubectl("-n", namespace, "get", "pod", "modules", "-o", "json").stdout)
-             ["status"].get("phase") == "Succeeded", timeout=120, what="the module probe Pod")
-    names = kubectl("-n", namespace, "logs", "modules").stdout.split()
-    assert "selectors" in names and "subprocess" in names and "safeagent" in names, names
-    return names
 
 
 def test_a_hostile_source_cannot_replace_the_runner_or_what_it_imports(sandbox, kubectl, namespace):
     """A source that shadows the package, every standard-library module the sandbox code imports,
-    and plants sitecustomize/usercustomize and a .pth file: the real runner runs, the record is true."""
-    modules = _modules_the_sandbox_code_imports(kubectl, namespace)
-    files = {f"{name}.py": _hostile_module(name) for name in modules if name.isidentifier()}
-    for part in ("__init__", "runner", "prepare", "tree", "digest", "gitconfig", "bundle"):
-        files[f"safeagent/{part}.py"] = _hostile_module(f"safeagent.{part}")
-    files["sitecustomize.py"] = _hostile_module("sitecustomize")
-    files["usercustomize.py"] = _hostile_module("usercustomize")
-    files["zz-hijack.pth"] = "import os; os.write(1, b'HIJACKED by a .pth file\\n')\n"
-    repo = sandbox.repo(files)
-    job = sandbox.job("ls", repo)
-    status = sandbox.wait_phase(job, {"Succeeded", "Failed", "Rejected"})
-    top_level = sorted({path.split("/")[0] for path in files})
-    assert "HIJACKED" not in json.dumps(status)
-    assert (status["phase"], status["exitCode"]) == ("Succeeded", 0), status.get("message")
-    assert status["stdout"] == "".join(f"{name}\n" for name in top_level)
-    assert status["changedFiles"]["total"] == 0 and status["changedFiles"]["complete"] is True
+    and plants sitecustomize/usercustomize and a .pth file (hostile_source.py): the real runner
+    runs, the record is true. The same source delivered to a warm Pod: test_warm_pool.py."""
+    files = hostile_files(kubectl, namespace)
+    job = sandbox.job("ls", sandbox.repo(files))
+    assert_the_real_runner_ran(sandbox.wait_phase(job, {"Succeeded", "Failed", "Rejected"}), files)
 
 
 # ---------------------------------------------------------------------------- the runner's record

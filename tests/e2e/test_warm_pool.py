@@ -4,11 +4,14 @@ sandbox), in namespaces of its own, removed at the end; it runs with the other m
 install releases.
 
 What it shows: the operator keeps two warm Pods ready; a SandboxJob takes one (no Pod of its own)
-and the pool refills; a burst larger than the pool runs every job exactly once, the rest cold; a
-command in a warm Pod cannot read its runner's environment, reach the other warm Pods' channels
-(the next jobs' Pods), or leave anything running into them; a hostile source delivered to a warm
-Pod ends the job Rejected, nothing run. The command and the channel themselves, Pod by Pod:
-tests/e2e/test_warm_pod.py.
+and the pool refills; a burst larger than the pool runs every job exactly once, some warm and the
+rest cold, and none of them reaches a listener the test started, inside the cluster or on a node's
+own network (test_egress_preflight's burst); a command in a warm Pod cannot read its runner's
+environment, reach the other warm Pods' channels (the next jobs' Pods), or leave anything running
+into them; a hostile source delivered to a warm Pod ends the job Rejected, nothing run, and one
+that shadows the in-sandbox code (test_trust_base's) does not replace the runner; the operator
+killed (grace 0) once a job has claimed a warm Pod, the job still ends once, with that Pod's
+record. The command and the channel themselves, Pod by Pod: tests/e2e/test_warm_pod.py.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ import uuid
 
 import pytest
 
-from burst import install_release, remove_release
+from burst import (
+    accepted, assert_nothing_reached, install_release, remove_release, run_burst, start_outside_listener,
+    stop_outside_listener,
+)
 from clusterlib import wait_for
+from hostile_source import assert_the_real_runner_ran, hostile_files
+from sbj_helpers import kill_operator, repo_configmap
 
 pytestmark = pytest.mark.disruptive
 
 RELEASE, RELEASE_NS, SANDBOX_NS = "safeagent-warm", "safeagent-warm-system", "safeagent-warm-sandbox"
 POOL = 2
+# The outside listener's port on a node's own network (test_egress_preflight's and the wall's are others).
+OUTSIDE_PORT = 18095
 FINAL = {"Succeeded", "Failed", "Denied", "Rejected"}
 
 
@@ -38,6 +48,14 @@ def release(kubectl):
             "--from-literal=src--app.py=print(1)")
     yield
     remove_release(kubectl, RELEASE, RELEASE_NS, SANDBOX_NS)
+
+
+@pytest.fixture(scope="module")
+def outside(kubectl):
+    """A listener on a (non-sandbox) node's own network: (namespace, pod, address)."""
+    found = start_outside_listener(kubectl, OUTSIDE_PORT)
+    yield found
+    stop_outside_listener(kubectl, found)
 
 
 def _warm_pods(kubectl) -> list[dict]:
@@ -77,10 +95,10 @@ def _final(kubectl, names: list[str], timeout: float = 300) -> dict[str, dict]:
     return done
 
 
-def _warm(job: dict) -> bool:
+def _warm(status: dict) -> bool:
     """Whether the job ran in a warm Pod: its Launched condition names one."""
     return any(c["type"] == "Launched" and c["message"].startswith("warm Pod ")
-               for c in job["status"].get("conditions", []))
+               for c in status.get("conditions", []))
 
 
 def test_a_job_takes_a_warm_pod_and_the_pool_refills(release, kubectl):
@@ -89,24 +107,30 @@ def test_a_job_takes_a_warm_pod_and_the_pool_refills(release, kubectl):
     job = _final(kubectl, [name])[name]
     status = job["status"]
     assert (status["phase"], status["reason"]) == ("Succeeded", "Completed"), status
-    assert status["podName"] in before and _warm(job), status
+    assert status["podName"] in before and _warm(job["status"]), status
     assert status["stdout"].split() == [".:", "README.md", "src", "./src:", "app.py"]
     refilled = {pod["metadata"]["name"] for pod in _pool_ready(kubectl)}
     assert status["podName"] not in refilled and len(refilled) >= POOL
 
 
-def test_a_burst_larger_than_the_pool_runs_every_job_exactly_once(release, kubectl):
+def test_a_burst_larger_than_the_pool_runs_every_job_once_and_reaches_no_listener(release, kubectl, namespace,
+                                                                                  listener, outside):
+    """test_egress_preflight's burst on the warm pool: three times as many jobs as warm Pods, so
+    some run warm and the rest cold, each trying from its first instant a listener Pod in the
+    cluster, a listener on a node's own network and DNS. Every job completes, each in a Pod of
+    its own, and no listener sees anything."""
+    pod, ip = listener
+    outside_ns, outside_pod, outside_ip = outside
     _pool_ready(kubectl)
-    run = uuid.uuid4().hex[:6]
-    names = [_submit(kubectl, f"burst-{run}-{n}", "ls") for n in range(3 * POOL)]
-    final = _final(kubectl, names)
-    for name in names:
-        assert (final[name]["status"]["phase"], final[name]["status"]["reason"]) == ("Succeeded", "Completed"), name
-    pods = [final[name]["status"]["podName"] for name in names]
-    assert len(set(pods)) == len(names)  # one Pod per job, none shared
-    warm = [name for name in names if _warm(final[name])]
-    print(f"\nburst of {len(names)} with a pool of {POOL}: {len(warm)} warm, {len(names) - len(warm)} cold")
-    assert 1 <= len(warm) < len(names)
+    before = len(accepted(kubectl, outside_ns, outside_pod))
+    final = run_burst(kubectl, "none", targets=[(ip, 8080), (outside_ip, OUTSIDE_PORT)], count=3 * POOL,
+                      timeout=300, namespace=SANDBOX_NS)
+    reached = accepted(kubectl, namespace, pod) + accepted(kubectl, outside_ns, outside_pod)[before:]
+    counts = assert_nothing_reached(final, reached)
+    warm = [name for name, status in final.items() if _warm(status)]
+    print(f"\nwarm burst of {len(final)} with a pool of {POOL}: {counts}, {len(warm)} warm")
+    assert 1 <= len(warm) < len(final), "the burst should run both warm and cold"
+    assert len({status["podName"] for status in final.values()}) == len(final)  # one Pod per job, none shared
 
 
 PROBE = textwrap.dedent("""
@@ -140,7 +164,7 @@ def test_a_warm_job_cannot_reach_the_next_warm_pods_or_outlive_its_own(release, 
     name = _submit(kubectl, f"probe-{uuid.uuid4().hex[:6]}", "python3 -m pytest -q -s test_probe.py", repo)
     job = _final(kubectl, [name])[name]
     status = job["status"]
-    assert status["phase"] == "Succeeded" and _warm(job), status
+    assert status["phase"] == "Succeeded" and _warm(job["status"]), status
     line = next(line for line in status["stdout"].splitlines() if line.startswith("PROBE "))
     found = json.loads(line.removeprefix("PROBE "))
     print("\nwhat the warm job found:", found)
@@ -166,7 +190,7 @@ def test_a_hostile_source_delivered_to_a_warm_pod_is_rejected(release, kubectl):
     name = _submit(kubectl, f"hostile-{uuid.uuid4().hex[:6]}", "ls", repo)
     job = _final(kubectl, [name])[name]
     status = job["status"]
-    assert _warm(job) and (status["phase"], status["reason"]) == ("Rejected", "bad_key"), status
+    assert _warm(job["status"]) and (status["phase"], status["reason"]) == ("Rejected", "bad_key"), status
 
 
 def test_a_bundle_job_runs_warm(release, kubectl, tmp_path):
@@ -197,5 +221,66 @@ def test_a_bundle_job_runs_warm(release, kubectl, tmp_path):
     job = _final(kubectl, [name])[name]
     status = job["status"]
     assert (status["phase"], status["reason"]) == ("Succeeded", "Completed"), status
-    assert _warm(job), status
+    assert _warm(status), status
     assert status["stdout"].split() == [".:", "README.md", "data.bin", "src", "./src:", "app.py"]
+
+
+def test_a_source_that_shadows_the_sandbox_code_cannot_replace_the_warm_runner(release, kubectl, namespace):
+    """test_trust_base's hostile source (hostile_source.py), delivered to a warm Pod, where the
+    preparation step runs inside the runner's own process: the real runner runs the command and
+    the record is true."""
+    files = hostile_files(kubectl, namespace)
+    _pool_ready(kubectl)
+    repo = f"shadow-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", SANDBOX_NS, "create", "-f", "-", input=json.dumps(repo_configmap(repo, files)))
+    name = _submit(kubectl, f"shadow-{uuid.uuid4().hex[:6]}", "ls", repo)
+    status = _final(kubectl, [name])[name]["status"]
+    assert _warm(status), status.get("conditions")
+    assert_the_real_runner_ran(status, files)
+
+
+SLOW = textwrap.dedent("""
+    import time
+
+    def test_slow():
+        time.sleep(8)
+        print("SLEPT")
+""")
+
+
+def _pods_of(kubectl, uid: str) -> list[dict]:
+    return json.loads(kubectl("-n", SANDBOX_NS, "get", "pods", "-l", f"safeagent.ca/job-uid={uid}",
+                              "-o", "json").stdout)["items"]
+
+
+def test_the_operator_killed_after_a_claim_ends_the_job_once_with_its_record(release, kubectl):
+    """The release's operator Pod deleted with grace 0 the moment a job's claim shows on a warm Pod
+    (the delivery follows the claim within milliseconds, so the command is running): the new
+    operator takes the job up on that Pod, and the job ends once, with that Pod's record; no other
+    Pod is ever the job's, and it is launched once. Last in the module: it restarts the operator."""
+    _pool_ready(kubectl)
+    repo = f"slow-{uuid.uuid4().hex[:6]}"
+    kubectl("-n", SANDBOX_NS, "create", "configmap", repo, f"--from-literal=test_slow.py={SLOW}")
+    name = _submit(kubectl, f"killed-{uuid.uuid4().hex[:6]}", "python3 -m pytest -q -s test_slow.py", repo)
+    uid = kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name, "-o", "jsonpath={.metadata.uid}").stdout
+    claimed = wait_for(lambda: _pods_of(kubectl, uid), timeout=60, interval=0.2, what="the job's claim on a warm Pod")
+    assert [pod["metadata"]["labels"].get("safeagent.ca/warm") for pod in claimed] == ["true"], claimed
+    mine = claimed[0]["metadata"]["name"]
+    kill_operator(kubectl, RELEASE_NS, RELEASE)
+    print("\nthe job when the new operator ran:", kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name,
+                                                        "-o", "jsonpath={.status.phase}").stdout)
+    seen = {mine}
+
+    def final() -> dict | None:
+        seen.update(pod["metadata"]["name"] for pod in _pods_of(kubectl, uid))
+        job = json.loads(kubectl("-n", SANDBOX_NS, "get", "sandboxjob", name, "-o", "json").stdout)
+        return job if (job.get("status") or {}).get("phase") in FINAL else None
+
+    status = wait_for(final, timeout=240, interval=0.5, what="the job to end")["status"]
+    assert (status["phase"], status["reason"]) == ("Succeeded", "Completed"), status
+    assert _warm(status) and status["podName"] == mine, status
+    assert status["stdout"].count("SLEPT") == 1 and "1 passed" in status["stdout"], status["stdout"]
+    assert seen == {mine}, f"other Pods were the job's: {sorted(seen - {mine})}"
+    launched = kubectl("-n", SANDBOX_NS, "get", "events", "--field-selector",
+                       f"involvedObject.name={name},reason=SandboxLaunched", "-o", "json").stdout
+    assert sum(event.get("count") or 1 for event in json.loads(launched)["items"]) == 1
