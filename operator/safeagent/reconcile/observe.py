@@ -13,7 +13,7 @@ from typing import Any
 
 from safeagent import audit, builders
 from safeagent.models import JobPhase, PrepareResult, RunnerResult
-from safeagent.reconcile import outcome, pods, waiting
+from safeagent.reconcile import outcome, pods, waiting, warm
 from safeagent.reconcile.deadlines import is_past, run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.launch import LAUNCHED, launched_message
@@ -49,13 +49,15 @@ def observe(job: Job) -> Update | None:
     limits = job.status.limits
     assert limits is not None  # recorded with the decision, before any launch
     running = pod_status.get("phase") not in ("Succeeded", "Failed")
-    if running and not _warm(pod):
+    warm_pod = _warm(pod)
+    if running and not warm_pod and not _record_written(job, name, pod_status):
         return _still_running(job, name, pod)
     runner = pods.terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
     result = pods.read_record(job, name, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(limits.maxOutputKb))
     if running and (result is None or result.error == LISTING_UNFINISHED):
         # A warm Pod is read as soon as its runner has written its final record (warm.follow nudges
-        # the job then), before the kubelet reports the container's end; until then it runs.
+        # the job then), a second or more before the kubelet reports the container's end; until
+        # then it runs.
         return _still_running(job, name, pod)
     if not pods.still_ours(job, name, job.status.podUid):
         return _replaced(name)
@@ -74,6 +76,19 @@ def _warm_prepare_refused(job: Job, name: str) -> Update:
     # The step's exit status as the cold Pod's init container would have had it (prepare.main).
     exit_code = 1 if record is not None and not record.ok and record.reason != PREPARE_ERROR else 2
     return finished(*outcome.prepare_outcome(exit_code, record))
+
+
+def _record_written(job: Job, name: str, pod_status: dict[str, Any]) -> bool:
+    """Whether a running cold Pod's runner has written its final record: once the kubelet says the
+    runner runs, a thread follows its log (warm.follow, as from a warm Pod's launch) and nudges the
+    job when the record goes by, a second or more before the kubelet reports the container's end.
+    Until then the log is not read: a pass while the command runs costs no request for it."""
+    runner_running = any(status.get("name") == builders.RUNNER_CONTAINER and "running" in (status.get("state") or {})
+                         for status in pod_status.get("containerStatuses") or [])
+    if not runner_running:
+        return False
+    warm.follow(job, name)
+    return warm.final_record_seen(job.namespace, name)
 
 
 def _warm(pod: dict[str, Any]) -> bool:

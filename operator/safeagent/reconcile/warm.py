@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from safeagent import builders
@@ -258,14 +259,46 @@ def is_final_record(line: bytes) -> bool:
         return False
 
 
+# Pods whose runner's log a thread follows now (namespace, name), at most MAX_FOLLOWED at once: beyond
+# that a job ends when the kubelet reports its Pod's end, as it always may. A Pod is followed once:
+# the REMEMBERED latest Pods followed, each with whether its final record was seen, are never
+# followed again, so a log that ends early or cannot be read costs one request, not one per pass.
+MAX_FOLLOWED = 64
+REMEMBERED = 4096
+_following: set[tuple[str, str]] = set()
+_followed: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_followed_lock = threading.Lock()
+
+
+def _first_follow(key: tuple[str, str]) -> bool:
+    with _followed_lock:
+        if key in _followed or len(_following) >= MAX_FOLLOWED:
+            return False
+        _following.add(key)
+        _followed[key] = False
+        if len(_followed) > REMEMBERED:
+            _followed.popitem(last=False)
+        return True
+
+
+def final_record_seen(namespace: str, pod_name: str) -> bool:
+    """Whether the thread following this Pod's runner saw its final record go by."""
+    with _followed_lock:
+        return _followed.get((namespace, pod_name), False)
+
+
 def follow(job: Job, pod_name: str) -> None:
-    """Reconcile the job as soon as its warm Pod's runner has written its final record: a thread follows
+    """Reconcile the job as soon as its Pod's runner has written its final record: a thread follows
     the runner's log and nudges the job then (or when the log ends). The kubelet reports a container's
-    end a second or more after it; the record is in the log at once. Without a way to nudge (the
-    API tier's stepped passes) nothing is started: the Pod's own events and the timer still come."""
+    end a second or more after it; the record is in the log at once. Once per Pod (a later call does
+    nothing); a log that cannot be read nudges nothing (the Pod's own events and the timer still
+    come). Without a way to nudge (the API tier's stepped passes) nothing is started."""
     ctx = job.ctx
     nudge = ctx.nudge
     if nudge is None:
+        return
+    key = (job.namespace, pod_name)
+    if not _first_follow(key):
         return
     namespace, name, uid = job.namespace, job.name, job.model.uid
     budget = run_budget_seconds(job.model.spec.timeoutSeconds, ctx.config.sandbox.launchGraceSeconds)
@@ -274,9 +307,16 @@ def follow(job: Job, pod_name: str) -> None:
         try:
             for line in ctx.kube.follow_pod_log(namespace, pod_name, builders.RUNNER_CONTAINER, budget):
                 if is_final_record(line):
+                    with _followed_lock:
+                        if key in _followed:
+                            _followed[key] = True
                     break
         except Exception as error:  # noqa: BLE001 - the Pod's events and the timer still move the job
-            log.info("warm pod log not followed", extra={"namespace": namespace, "pod": pod_name, "error": str(error)})
+            log.info("pod log not followed", extra={"namespace": namespace, "pod": pod_name, "error": str(error)})
+            return
+        finally:
+            with _followed_lock:
+                _following.discard(key)
         nudge(namespace, name, uid)
 
     threading.Thread(target=watch, name=f"safeagent-follow-{pod_name}", daemon=True).start()

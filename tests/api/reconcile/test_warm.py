@@ -182,13 +182,48 @@ def test_a_running_warm_pod_is_read_as_soon_as_its_final_record_is_written(world
     assert world.run("list") == "Succeeded" and world.status("list")["stdout"] == "a.txt\n"
 
 
-def test_a_cold_pod_still_running_is_never_read_early(world):
+def test_a_cold_pods_runner_is_read_as_soon_as_its_final_record_goes_by_and_not_before(world):
+    """A cold Pod too ends its job from the runner's final record, before the kubelet reports the
+    end: once the runner's container runs, its log is followed (once), and the job is nudged when
+    the final record goes by; not from the command's part alone, and no pass reads the log before.
+    The API tier has no kubelet to stream a log: the stream here is the log as the test set it."""
+    nudged = threading.Event()
+    world.ctx.nudge = lambda *_: nudged.set()
+    streams: list[str] = []
+
+    def stream(namespace: str, name: str, container: str, seconds: float):
+        streams.append(name)
+        yield from world.kube.logs.get((namespace, name, container), "").encode().splitlines()
+
+    world.kube.follow_pod_log = stream
     world.add_job("list", "ls")
     world.run("list")
     pod = world.status("list")["podName"]
-    world.set_log(pod, "runner", compact(runner_record()) + "\n")
-    world.set_pod_status(pod, {"phase": "Running"})
+    early = {**runner_record(stdout="a.txt\n"), "error": contract.LISTING_UNFINISHED}
+    final = compact(early) + "\n" + compact(runner_record(stdout="a.txt\n")) + "\n"
+    world.set_log(pod, "runner", final)
+    world.set_pod_status(pod, {"phase": "Pending", "initContainerStatuses": [
+        {"name": builders.PREPARE_CONTAINER, "state": {"running": {}}}]})
+    reads = world.kube.requests["get pods/log"]
+    assert world.run("list") == "Running" and streams == []
+    runner_running = {"phase": "Running", "containerStatuses": [{"name": builders.RUNNER_CONTAINER, "state": {"running": {}}}]}
+    world.set_log(pod, "runner", compact(early) + "\n")
+    world.set_pod_status(pod, runner_running)
     assert world.run("list") == "Running"
+    assert nudged.wait(10) and streams == [pod], streams  # the log ended without the final record
+    nudged.clear()
+    world.set_log(pod, "runner", final)
+    assert world.run("list") == "Running", "read from a log not followed to its final record"
+    assert streams == [pod] and world.kube.requests["get pods/log"] == reads
+    world.add_job("later", "ls")
+    world.run("later")
+    later = world.status("later")["podName"]
+    world.set_log(later, "runner", final)
+    world.set_pod_status(later, runner_running)
+    if world.run("later") == "Running":  # else the thread saw the record before the pass looked
+        assert nudged.wait(10)
+        assert world.run("later") == "Succeeded"
+    assert streams == [pod, later] and world.status("later")["stdout"] == "a.txt\n"
 
 
 def test_a_smaller_pool_or_none_leaves_no_unused_warm_pod_behind(world):
