@@ -15,6 +15,7 @@ Pod still takes the right delivery afterwards.
 
 from __future__ import annotations
 
+import base64
 import json
 import textwrap
 import time
@@ -148,9 +149,10 @@ class WarmBed:
 
 
 def _request(argv: list[str], data: dict[str, str]) -> dict:
+    """A ConfigMap source's job as the operator sends it: the volume's files, each in base64."""
     return {"argv": argv, "timeoutSeconds": 30, "maxOutputBytes": 65536,
             "prepare": {"source": "configMap", "maxFiles": 100, "maxBytes": 1 << 20},
-            "configMap": {"data": data, "binaryData": {}}}
+            "files": {key: base64.b64encode(text.encode()).decode() for key, text in data.items()}}
 
 
 def test_a_warm_pod_runs_its_one_job_and_the_command_finds_no_way_in_or_out(warm_bed):
