@@ -18,6 +18,7 @@ from safeagent.reconcile.deadlines import is_past, run_budget_seconds
 from safeagent.reconcile.job import Job
 from safeagent.reconcile.launch import LAUNCHED, launched_message
 from safeagent.reconcile.status import Update, finished, fit_for_status
+from safeagent.reconcile.trouble import runner_running
 from safeagent.sandbox.contract import LISTING_UNFINISHED, PREPARE_ERROR, WARM_PREPARE_FAILED
 
 
@@ -50,7 +51,7 @@ def observe(job: Job) -> Update | None:
     assert limits is not None  # recorded with the decision, before any launch
     running = pod_status.get("phase") not in ("Succeeded", "Failed")
     warm_pod = _warm(pod)
-    if running and not warm_pod and not _record_written(job, name, pod_status):
+    if running and not warm_pod and not _record_written(job, name, pod):
         return _still_running(job, name, pod)
     runner = pods.terminated(pod_status.get("containerStatuses"), builders.RUNNER_CONTAINER)
     result = pods.read_record(job, name, builders.RUNNER_CONTAINER, RunnerResult, _log_limit(limits.maxOutputKb))
@@ -78,14 +79,13 @@ def _warm_prepare_refused(job: Job, name: str) -> Update:
     return finished(*outcome.prepare_outcome(exit_code, record))
 
 
-def _record_written(job: Job, name: str, pod_status: dict[str, Any]) -> bool:
+def _record_written(job: Job, name: str, pod: dict[str, Any]) -> bool:
     """Whether a running cold Pod's runner has written its final record: once the kubelet says the
-    runner runs, a thread follows its log (warm.follow, as from a warm Pod's launch) and nudges the
-    job when the record goes by, a second or more before the kubelet reports the container's end.
-    Until then the log is not read: a pass while the command runs costs no request for it."""
-    runner_running = any(status.get("name") == builders.RUNNER_CONTAINER and "running" in (status.get("state") or {})
-                         for status in pod_status.get("containerStatuses") or [])
-    if not runner_running:
+    runner runs (a report that asks for a pass: passes.pod_state), a thread follows its log
+    (warm.follow, as from a warm Pod's launch) and nudges the job when the record goes by, a second
+    or more before the kubelet reports the container's end. Until then the log is not read: a pass
+    while the command runs costs no request for it."""
+    if not runner_running(pod):
         return False
     warm.follow(job, name)
     return warm.final_record_seen(job.namespace, name)

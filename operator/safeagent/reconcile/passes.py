@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from safeagent.reconcile.trouble import has_started, pod_trouble
+from safeagent.reconcile.trouble import has_started, pod_trouble, runner_running
 
 JobKey = tuple[str, str]  # (namespace, name)
 Pass = Callable[[str | None], str | None]  # (job UID or None) -> the phase it left the job in, None: gone
@@ -122,7 +122,8 @@ class JobPasses:
             return sum(1 for job in self._jobs.values() if job.running)
 
 
-PodState = tuple[bool, bool, bool, bool, str | None]  # gone, started, finished, preparation failed, trouble
+# gone, started, finished, preparation failed, trouble, the runner's container running
+PodState = tuple[bool, bool, bool, bool, str | None, bool]
 
 
 def pod_state(pod: dict[str, Any], deleted: bool = False) -> PodState:
@@ -135,8 +136,10 @@ def pod_state(pod: dict[str, Any], deleted: bool = False) -> PodState:
         for entry in status.get("initContainerStatuses") or []
     )
     trouble = pod_trouble(pod)
+    # The runner's start asks for a pass: from then on its log is followed for the final record
+    # (reconcile.observe), which ends the job a second or more before the kubelet reports its end.
     return (gone, has_started(pod), status.get("phase") in ("Succeeded", "Failed"), failed_step,
-            trouble.reason if trouble else None)
+            trouble.reason if trouble else None, runner_running(pod))
 
 
 class PodChanges:

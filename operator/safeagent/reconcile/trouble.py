@@ -25,6 +25,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from safeagent.builders import RUNNER_CONTAINER
 from safeagent.reconcile.status import MAX_MESSAGE
 
 SOURCE_NOT_FOUND = "SourceNotFound"
@@ -91,6 +92,12 @@ def has_started(pod: dict[str, Any]) -> bool:
         (entry.get("state") or {}).get("running") or (entry.get("state") or {}).get("terminated")
         for entry in _statuses(pod)
     )
+
+
+def runner_running(pod: dict[str, Any]) -> bool:
+    """True while the kubelet reports the command's container (the runner) running."""
+    return any(entry.get("name") == RUNNER_CONTAINER and "running" in (entry.get("state") or {})
+               for entry in (pod.get("status") or {}).get("containerStatuses") or [])
 
 
 def _event_time(event: dict[str, Any]) -> str:

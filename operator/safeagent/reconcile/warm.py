@@ -289,10 +289,10 @@ def final_record_seen(namespace: str, pod_name: str) -> bool:
 
 def follow(job: Job, pod_name: str) -> None:
     """Reconcile the job as soon as its Pod's runner has written its final record: a thread follows
-    the runner's log and nudges the job then (or when the log ends). The kubelet reports a container's
-    end a second or more after it; the record is in the log at once. Once per Pod (a later call does
-    nothing); a log that cannot be read nudges nothing (the Pod's own events and the timer still
-    come). Without a way to nudge (the API tier's stepped passes) nothing is started."""
+    the runner's log and nudges the job then. The kubelet reports a container's end a second or more
+    after it; the record is in the log at once. Once per Pod (a later call does nothing); a log that
+    ends without the record, or cannot be read, nudges nothing: the Pod's own events and the timer
+    still come. Without a way to nudge (the API tier's stepped passes) nothing is started."""
     ctx = job.ctx
     nudge = ctx.nudge
     if nudge is None:
@@ -304,19 +304,19 @@ def follow(job: Job, pod_name: str) -> None:
     budget = run_budget_seconds(job.model.spec.timeoutSeconds, ctx.config.sandbox.launchGraceSeconds)
 
     def watch() -> None:
+        seen = False
         try:
             for line in ctx.kube.follow_pod_log(namespace, pod_name, builders.RUNNER_CONTAINER, budget):
                 if is_final_record(line):
-                    with _followed_lock:
-                        if key in _followed:
-                            _followed[key] = True
+                    seen = True
                     break
         except Exception as error:  # noqa: BLE001 - the Pod's events and the timer still move the job
             log.info("pod log not followed", extra={"namespace": namespace, "pod": pod_name, "error": str(error)})
-            return
-        finally:
-            with _followed_lock:
-                _following.discard(key)
-        nudge(namespace, name, uid)
+        with _followed_lock:
+            _following.discard(key)
+            if seen and key in _followed:
+                _followed[key] = True
+        if seen:
+            nudge(namespace, name, uid)
 
     threading.Thread(target=watch, name=f"safeagent-follow-{pod_name}", daemon=True).start()

@@ -10,12 +10,14 @@ import concurrent.futures
 import json
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from safeagent import builders, reconcile
+from safeagent.reconcile import warm as warm_reconcile
 from safeagent.client import Client, VerifiedCache
 from safeagent.sandbox import bundle, channel, contract, prepare, runner, warm
 from tests.api.stage import SOURCE_CONFIGMAP
@@ -210,8 +212,11 @@ def test_a_cold_pods_runner_is_read_as_soon_as_its_final_record_goes_by_and_not_
     world.set_log(pod, "runner", compact(early) + "\n")
     world.set_pod_status(pod, runner_running)
     assert world.run("list") == "Running"
-    assert nudged.wait(10) and streams == [pod], streams  # the log ended without the final record
-    nudged.clear()
+    deadline = time.monotonic() + 10
+    while (pod_key := (world.ns, pod)) in warm_reconcile._following or streams != [pod]:  # the thread at its end
+        assert time.monotonic() < deadline, f"{pod_key} still followed"
+        time.sleep(0.05)
+    assert not nudged.is_set(), "a log that ended without the final record nudged the job"
     world.set_log(pod, "runner", final)
     assert world.run("list") == "Running", "read from a log not followed to its final record"
     assert streams == [pod] and world.kube.requests["get pods/log"] == reads

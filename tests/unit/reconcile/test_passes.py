@@ -112,6 +112,8 @@ def _pod(phase="Pending", statuses=(), init=(), conditions=(), uid="p1", deletin
 
 
 RUNNING = {"name": "prepare", "state": {"running": {"startedAt": "2026-12-07T00:00:00Z"}}}
+DONE = {"name": "prepare", "state": {"terminated": {"exitCode": 0}}}
+RUNNER_RUNNING = {"name": "runner", "state": {"running": {"startedAt": "2026-12-07T00:00:01Z"}}}
 PULL_FAILED = {"name": "runner", "state": {"waiting": {"reason": "ErrImagePull", "message": "no"}}}
 UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "cpu"}
 
@@ -125,6 +127,8 @@ def test_a_pods_reports_ask_for_a_pass_only_when_they_change_what_a_pass_reads()
         (_pod(conditions=[{**UNSCHEDULABLE, "message": "memory"}]), False),  # its detail only
         (_pod(init=[RUNNING]), True),  # started (the trouble cleared)
         (_pod(phase="Running", init=[RUNNING]), False),  # Pending -> Running
+        (_pod(phase="Running", statuses=[RUNNER_RUNNING], init=[DONE]), True),  # its log is followed from here
+        (_pod(phase="Running", statuses=[RUNNER_RUNNING], init=[RUNNING]), False),
         (_pod(phase="Running", statuses=[PULL_FAILED], init=[RUNNING]), True),
         (_pod(phase="Succeeded", init=[RUNNING]), True),
         (_pod(phase="Succeeded", init=[RUNNING], deleting=True), True),
