@@ -110,6 +110,12 @@ class Sandbox:
             self.kubectl("-n", NS, "get", "pods", "-l", f"safeagent.ca/job-uid={job_uid}", "-o", "json").stdout
         )["items"]
 
+    def wait_pods_gone(self, job_uid: str, timeout: float = 30) -> None:
+        """The job's Pods go once its result is in status: the pass that writes the result deletes
+        them. A Pod read from its runner's record may still be ending then (the runner exits, the
+        kubelet reports it), so this waits, within the Pod's grace period and the kubelet's round."""
+        wait_for(lambda: not self.pods_of(job_uid), timeout=timeout, interval=0.5, what="the job's Pods gone")
+
     def scheduled_pod_uids(self, pod_name: str) -> set[str]:
         """UIDs of every Pod ever scheduled under this name (from the scheduler's Events)."""
         events = self.events(f"involvedObject.kind=Pod,involvedObject.name={pod_name},reason=Scheduled")

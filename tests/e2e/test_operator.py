@@ -34,7 +34,7 @@ def test_allowed_job_runs_and_its_stdout_lands_in_status(sandbox, kubectl):
         assert status[stamp], stamp
     assert status["changedFiles"]["total"] == 0
     uid = sandbox.get("sandboxjob", job)["metadata"]["uid"]
-    assert sandbox.pods_of(uid) == []  # the Pod is deleted once the result is in status
+    sandbox.wait_pods_gone(uid)  # the Pod is deleted once the result is in status
     # Event timestamps have one-second resolution: compare without order. On a busy cluster (other
     # tests' Pods side by side) the Pod may wait for room on the sandbox node, which the job reports.
     reasons = sandbox.event_reasons("SandboxJob", job)

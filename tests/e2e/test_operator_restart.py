@@ -34,7 +34,7 @@ def test_operator_killed_mid_job_adopts_the_pod_and_runs_it_once(sandbox, kubect
     launched = sandbox.event_reasons("SandboxJob", job).count("SandboxLaunched")
     assert launched == 1
     uid = sandbox.get("sandboxjob", job)["metadata"]["uid"]
-    assert sandbox.pods_of(uid) == []
+    sandbox.wait_pods_gone(uid)
 
 
 def test_operator_killed_mid_approval_keeps_every_record(sandbox, kubectl, people):
